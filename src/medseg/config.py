@@ -1,0 +1,231 @@
+"""Experiment configuration: dataclasses, YAML load/save and ``key=value`` overrides.
+
+A config has six sections (``data``, ``augment``, ``model``, ``train``, ``postprocess``,
+``eval``); unknown keys are errors that name the file and list the valid keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from medseg.errors import ConfigError
+
+PACKAGED_CONFIGS = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    """What the data is and how it reaches the network."""
+
+    layout: str = "hc18"  # reader name: hc18, folder, ... (see medseg.data.readers)
+    reader: dict[str, Any] = field(default_factory=dict)  # extra reader arguments
+    image_size: list[int] = field(default_factory=lambda: [224, 320])  # network input (H, W)
+    keep_aspect: bool = True  # letterbox (scale + pad) instead of stretching
+    channels: int = 1  # 1 grey, 3 RGB
+    num_classes: int = 2  # including background
+    class_names: list[str] = field(default_factory=lambda: ["background", "foreground"])
+    normalize: str = "zscore"  # zscore | minmax | none
+    patch_size: list[int] | None = None  # random training patches (H, W); None: whole image
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation (MONAI transforms, image and mask together)."""
+
+    flip: bool = True
+    rotate_deg: float = 15.0
+    scale: float = 0.1  # zoom range +/-
+    intensity: float = 0.1  # contrast / brightness jitter
+    noise: float = 0.0  # Gaussian noise std (in normalised units)
+    prob: float = 0.5
+
+
+@dataclass
+class ModelConfig:
+    name: str = "unet"
+    params: dict[str, Any] = field(default_factory=dict)  # passed to the model factory
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 4
+    optimizer: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    loss: str = "dice_ce"
+    loss_params: dict[str, Any] = field(default_factory=dict)
+    scheduler: str = "none"  # none | cosine | step | poly | plateau
+    scheduler_params: dict[str, Any] = field(default_factory=dict)
+    monitor: str = "val_dice"  # metric choosing the best checkpoint
+    seed: int = 0
+    num_workers: int = 0
+    threads: int | None = None  # torch CPU threads; None: PyTorch's default
+    device: str = "auto"  # auto | cpu | cuda
+    max_minutes: float | None = None  # stop after this much training time
+    iterations_per_epoch: int | None = None  # None: one pass over the training set
+    val_every: int = 1
+
+
+@dataclass
+class PostprocessConfig:
+    largest_component: bool = True  # keep one connected region per class
+    fill_holes: bool = True
+    fit_ellipse: bool = False  # replace a binary mask by its fitted ellipse (fetal head)
+
+
+@dataclass
+class EvalConfig:
+    hausdorff: bool = True
+    hausdorff_percentile: float | None = None  # e.g. 95 for HD95; None: maximum
+    measurements: list[str] = field(default_factory=list)  # e.g. ["head_circumference"]
+
+
+@dataclass
+class Config:
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Converts YAML scalars to the annotated type (YAML reads ``1e-3`` as a string)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], where)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(annotation, value, where)
+    try:
+        if annotation is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if annotation is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if annotation is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "yes", "1"):
+                return True
+            if str(value).lower() in ("false", "no", "0"):
+                return False
+            raise ValueError
+        if annotation is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if origin is list:
+            if not isinstance(value, list | tuple):
+                raise ValueError
+            return [_coerce(v, args[0], where) for v in value] if args else list(value)
+        if origin is dict:
+            if not isinstance(value, dict):
+                raise ValueError
+            return dict(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a valid {_type_name(annotation)}") from None
+    return value
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in values if k not in names]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(names)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
+    """Builds a validated :class:`Config`; ``source`` names the origin in error messages."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    return _build(Config, values, source)
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A path as given, or the name of a packaged config (``hc18_unet`` or ``hc18_unet.yaml``)."""
+    candidate = Path(path)
+    if candidate.is_file():
+        return candidate
+    for name in (str(path), f"{path}.yaml"):
+        packaged = PACKAGED_CONFIGS / name
+        if packaged.is_file():
+            return packaged
+    known = ", ".join(p.stem for p in sorted(PACKAGED_CONFIGS.glob("*.yaml")))
+    raise ConfigError(f"{path}: config file not found (packaged configs: {known})")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Reads a YAML config and applies ``section.key=value`` overrides.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys, wrong value types, bad overrides.
+    """
+    path = resolve_config_path(path)
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    values = apply_overrides(values, overrides or [])
+    return config_from_dict(values, str(path))
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Returns a copy of ``values`` with ``a.b.c=value`` assignments applied (values parsed as YAML)."""
+    result = yaml.safe_load(yaml.safe_dump(values)) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected section.key=value")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) < 2:
+            raise ConfigError(f"override {item!r}: name the section, e.g. train.lr=1e-3")
+        node = result
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        try:
+            node[parts[-1]] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            node[parts[-1]] = raw
+    return result
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Writes the config as YAML (atomically)."""
+    from medseg.data.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

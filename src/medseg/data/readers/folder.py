@@ -1,0 +1,94 @@
+"""Generic layout: ``images/`` and ``masks/`` with matching file names (any image suffix).
+
+Optional ``pixel_size.csv`` (``filename,pixel size(mm)``) gives each image's spacing.
+Masks holding only 0 and values above ``threshold`` (0/255 PNG, noisy JPEG) are binarised;
+others are read as label maps (0 background, 1.. classes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medseg.data.case import Case
+from medseg.data.io import IMAGE_SUFFIXES, list_images, read_image
+from medseg.data.readers import READERS
+from medseg.errors import DataError
+
+
+def find_mask(mask_dir: Path, stem: str) -> Path | None:
+    """The mask file whose stem is ``stem`` (any image suffix), or None."""
+    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+        candidate = mask_dir / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_mask_labels(path: Path, mode: str = "auto", threshold: int = 127) -> np.ndarray:
+    """Reads a mask as an ``(H, W)`` uint8 label map.
+
+    Args:
+        mode: ``"binary"`` (``> threshold`` -> 1), ``"labels"`` (values as they are) or ``"auto"``
+            (binary when the file's maximum exceeds the number of plausible classes, i.e. > 20).
+    """
+    raw = read_image(path)
+    if mode == "binary" or (mode == "auto" and raw.max() > 20):
+        return (raw > threshold).astype(np.uint8)
+    if mode not in ("auto", "labels"):
+        raise ValueError(f"mask mode must be auto, binary or labels, got {mode!r}")
+    return raw.astype(np.uint8)
+
+
+@READERS.register("folder")
+def read_folder(
+    root: Path,
+    color: bool = False,
+    mask_mode: str = "auto",
+    images: str = "images",
+    masks: str = "masks",
+    require_masks: bool = True,
+) -> list[Case]:
+    """Reads ``root/images/*`` with ``root/masks/<same stem>.*``.
+
+    Args:
+        color: read RGB ``(H, W, 3)``; otherwise grey ``(H, W)``.
+        mask_mode: see :func:`read_mask_labels`.
+        require_masks: error on an image without mask; otherwise such cases get ``mask=None``.
+
+    Raises:
+        DataError: missing folders, no images, a missing mask, a mask whose size differs.
+    """
+    root = Path(root)
+    image_files = list_images(root / images)
+    mask_dir = root / masks
+    if require_masks and not mask_dir.is_dir():
+        raise DataError(mask_dir, "masks folder not found")
+    spacing = _read_spacing(root / "pixel_size.csv")
+    cases = []
+    for image_path in image_files:
+        image = read_image(image_path, color=color)
+        mask_path = find_mask(mask_dir, image_path.stem) if mask_dir.is_dir() else None
+        mask = None
+        if mask_path is None:
+            if require_masks:
+                raise DataError(image_path, f"no mask named {image_path.stem}.* in {mask_dir}")
+        else:
+            mask = read_mask_labels(mask_path, mask_mode)
+            if mask.shape != image.shape[:2]:
+                raise DataError(
+                    mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}"
+                )
+        size = spacing.get(image_path.name, 1.0)
+        meta = {"spacing_mm": (size, size), "group": image_path.stem, "reference": {}}
+        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+    return cases
+
+
+def _read_spacing(path: Path) -> dict[str, float]:
+    if not path.is_file():
+        return {}
+    from medseg.data.readers.hc18 import read_pixel_size_csv
+
+    return {name: row["pixel_size"] for name, row in read_pixel_size_csv(path).items()}

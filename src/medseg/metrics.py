@@ -1,0 +1,141 @@
+"""Per-class segmentation metrics from label maps.
+
+One place computes the confusion counts; Dice, IoU (Jaccard), precision, recall and accuracy
+derive from them. A score whose denominator is empty (class absent from both prediction and
+reference) is NaN, not 0 or 1. Distances are in millimetres using the case's pixel spacing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from monai.metrics import compute_hausdorff_distance
+
+
+@dataclass(frozen=True)
+class Confusion:
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    def _ratio(self, num: float, den: float) -> float:
+        return num / den if den > 0 else math.nan
+
+    @property
+    def dice(self) -> float:
+        return self._ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+
+    @property
+    def iou(self) -> float:
+        return self._ratio(self.tp, self.tp + self.fp + self.fn)
+
+    @property
+    def precision(self) -> float:
+        return self._ratio(self.tp, self.tp + self.fp)
+
+    @property
+    def recall(self) -> float:
+        return self._ratio(self.tp, self.tp + self.fn)
+
+    @property
+    def accuracy(self) -> float:
+        return self._ratio(self.tp + self.tn, self.tp + self.fp + self.fn + self.tn)
+
+
+def confusion(prediction: np.ndarray, reference: np.ndarray, label: int) -> Confusion:
+    """Confusion counts of one class. ``prediction``/``reference``: ``(H, W)`` label maps."""
+    pred, ref = prediction == label, reference == label
+    tp = int(np.count_nonzero(pred & ref))
+    fp = int(np.count_nonzero(pred & ~ref))
+    fn = int(np.count_nonzero(~pred & ref))
+    return Confusion(tp, fp, fn, pred.size - tp - fp - fn)
+
+
+def hausdorff_mm(
+    prediction: np.ndarray, reference: np.ndarray, label: int, spacing_mm: tuple[float, float],
+    percentile: float | None = None,
+) -> float:
+    """Symmetric Hausdorff distance between the class's edges in mm (MONAI).
+
+    Returns NaN when the class is absent from both, +inf when absent from only one.
+    """
+    pred, ref = prediction == label, reference == label
+    if not pred.any() and not ref.any():
+        return math.nan
+    if not pred.any() or not ref.any():
+        return math.inf
+    y_pred = torch.from_numpy(pred[None, None])
+    y = torch.from_numpy(ref[None, None])
+    value = compute_hausdorff_distance(
+        y_pred, y, include_background=True, percentile=percentile, spacing=list(spacing_mm)
+    )
+    return float(value.item())
+
+
+def case_metrics(
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    class_names: list[str],
+    spacing_mm: tuple[float, float] = (1.0, 1.0),
+    hausdorff: bool = True,
+    hausdorff_percentile: float | None = None,
+) -> dict[str, float]:
+    """All metrics for one case, keyed ``"<metric>_<class>"`` (e.g. ``dice_head``, ``hd_mm_head``).
+
+    Hausdorff distances are computed for foreground classes only.
+    """
+    row: dict[str, float] = {}
+    for label, name in enumerate(class_names):
+        counts = confusion(prediction, reference, label)
+        row[f"dice_{name}"] = counts.dice
+        row[f"iou_{name}"] = counts.iou
+        row[f"precision_{name}"] = counts.precision
+        row[f"recall_{name}"] = counts.recall
+        row[f"accuracy_{name}"] = counts.accuracy
+        if hausdorff and label > 0:
+            row[f"hd_mm_{name}"] = hausdorff_mm(prediction, reference, label, spacing_mm, hausdorff_percentile)
+    row["pixel_accuracy"] = float(np.mean(prediction == reference))
+    return row
+
+
+def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean, standard deviation, median and count of each numeric column, NaNs ignored."""
+    summary: dict[str, dict[str, float]] = {}
+    keys = [k for k in rows[0] if isinstance(rows[0][k], int | float)] if rows else []
+    for key in keys:
+        values = np.array([row[key] for row in rows], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        summary[key] = {
+            "mean": float(finite.mean()) if finite.size else math.nan,
+            "std": float(finite.std()) if finite.size else math.nan,
+            "median": float(np.median(finite)) if finite.size else math.nan,
+            "n": int(finite.size),
+            "n_infinite": int(np.isinf(values).sum()),
+        }
+    return summary
+
+
+def batch_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean foreground Dice of argmax predictions, for monitoring during training.
+
+    Args:
+        logits: ``(N, C, H, W)``; target: ``(N, 1, H, W)`` int.
+
+    Returns:
+        ``(2,)`` tensor: summed ``2*tp`` and ``2*tp + fp + fn`` over foreground classes, so batches
+        can be accumulated before dividing.
+    """
+    prediction = logits.argmax(1)
+    target = target[:, 0]
+    num = torch.zeros((), dtype=torch.float64)
+    den = torch.zeros((), dtype=torch.float64)
+    for label in range(1, logits.shape[1]):
+        pred, ref = prediction == label, target == label
+        tp = (pred & ref).sum()
+        num += 2 * tp
+        den += pred.sum() + ref.sum()
+    return torch.stack([num, den])

@@ -1,0 +1,68 @@
+"""U-Net (Ronneberger et al., MICCAI 2015) with configurable depth and width."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from medseg.models import MODELS
+from medseg.models.blocks import ConvBlock, UpSample, check_channels, pad_to_multiple
+
+
+class UNet(nn.Module):
+    """Encoder of double-conv blocks and 2x2 max-pools, mirrored decoder with skip concatenation.
+
+    Args:
+        in_channels: image channels.
+        classes: output channels (logits).
+        channels: width per level, e.g. ``(64, 128, 256, 512, 1024)`` (classic, ~31.0M parameters
+            for 1 -> 2 classes) or ``(16, 32, 64, 128, 256)``.
+        batch_norm: batch norm after each convolution (the original had none).
+        upsample: ``"transpose"`` (2x2 up-convolution, the original) or ``"bilinear"``.
+        dropout: dropout after the bottleneck block.
+
+    Input ``(N, in_channels, H, W)`` of any size (padded internally); output ``(N, classes, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        classes: int = 2,
+        channels: list[int] | tuple[int, ...] = (64, 128, 256, 512, 1024),
+        batch_norm: bool = True,
+        upsample: str = "transpose",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        channels = check_channels(channels)
+        if in_channels < 1 or classes < 1:
+            raise ValueError("in_channels and classes must be positive")
+        self.multiple = 2 ** (len(channels) - 1)
+        self.encoders = nn.ModuleList()
+        previous = in_channels
+        for i, width in enumerate(channels):
+            self.encoders.append(ConvBlock(previous, width, batch_norm, dropout if i == len(channels) - 1 else 0.0))
+            previous = width
+        self.pool = nn.MaxPool2d(2)
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True):
+            self.ups.append(UpSample(deep, shallow, upsample))
+            self.decoders.append(ConvBlock(2 * shallow, shallow, batch_norm))
+        self.head = nn.Conv2d(channels[0], classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (height, width) = pad_to_multiple(x, self.multiple)
+        skips = []
+        for i, encoder in enumerate(self.encoders):
+            x = encoder(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, decoder in zip(self.ups, self.decoders, strict=True):
+            x = decoder(torch.cat([skips.pop(), up(x)], dim=1))
+        return self.head(x)[..., :height, :width]
+
+
+@MODELS.register("unet")
+def unet(in_channels: int = 1, classes: int = 2, **params) -> UNet:
+    return UNet(in_channels=in_channels, classes=classes, **params)

@@ -1,0 +1,1 @@
+"""Reports: overlays, plots, tables."""
