@@ -60,8 +60,10 @@ def train(
         result = train_run(cfg, data, out, overwrite=overwrite, resume=resume)
     except MedsegError as error:
         _fail(error)
-    console.print(f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
-                  f"{result.train_seconds / 60:.1f} min training; run in {out}")
+    console.print(
+        f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
+        f"{result.train_seconds / 60:.1f} min training; run in {out}"
+    )
 
 
 @app.command()

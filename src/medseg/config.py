@@ -54,6 +54,7 @@ class AugmentConfig:
 class ModelConfig:
     name: str = "unet"
     params: dict[str, Any] = field(default_factory=dict)  # passed to the model factory
+    out_channels: int | None = None  # None: data.num_classes; 1: single sigmoid logit (binary tasks)
 
 
 @dataclass

@@ -59,8 +59,14 @@ def evaluate_cases(
         prediction = predictor.predict(case.image)
         row: dict[str, Any] = {"id": case.id}
         row.update(
-            case_metrics(prediction.mask, case.mask, config.data.class_names, case.spacing_mm,
-                         config.eval.hausdorff, config.eval.hausdorff_percentile)
+            case_metrics(
+                prediction.mask,
+                case.mask,
+                config.data.class_names,
+                case.spacing_mm,
+                config.eval.hausdorff,
+                config.eval.hausdorff_percentile,
+            )
         )
         row.update(measurement_row(case, prediction, config))
         rows.append(row)

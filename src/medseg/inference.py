@@ -14,6 +14,7 @@ from medseg.data.dataset import prepare_image
 from medseg.data.transforms import unletterbox
 from medseg.errors import RunDirError
 from medseg.measure.ellipse import Ellipse
+from medseg.models import to_probabilities
 from medseg.postprocess import postprocess
 from medseg.training.checkpoint import load_checkpoint, model_from_checkpoint
 from medseg.training.engine import resolve_device
@@ -46,7 +47,9 @@ class Predictor:
             model.to(self.device)
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False) -> Predictor:
+    def from_run(
+        cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False
+    ) -> Predictor:
         """Loads ``run_dir/checkpoints/<checkpoint>.pt``.
 
         Raises:
@@ -73,9 +76,9 @@ class Predictor:
         x = torch.from_numpy(array)[None].to(self.device)
         total = None
         for model in self.models:
-            scores = torch.softmax(model(x), dim=1)
+            scores = to_probabilities(model(x))
             if self.tta:
-                flipped = torch.softmax(model(torch.flip(x, dims=[-1])), dim=1)
+                flipped = to_probabilities(model(torch.flip(x, dims=[-1])))
                 scores = (scores + torch.flip(flipped, dims=[-1])) / 2
             total = scores if total is None else total + scores
         mean = (total / len(self.models))[0].float().cpu().numpy()

@@ -56,7 +56,10 @@ def confusion(prediction: np.ndarray, reference: np.ndarray, label: int) -> Conf
 
 
 def hausdorff_mm(
-    prediction: np.ndarray, reference: np.ndarray, label: int, spacing_mm: tuple[float, float],
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    label: int,
+    spacing_mm: tuple[float, float],
     percentile: float | None = None,
 ) -> float:
     """Symmetric Hausdorff distance between the class's edges in mm (MONAI).
@@ -119,21 +122,21 @@ def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def batch_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def batch_dice(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean foreground Dice of argmax predictions, for monitoring during training.
 
     Args:
-        logits: ``(N, C, H, W)``; target: ``(N, 1, H, W)`` int.
+        scores: ``(N, C, H, W)`` probabilities (or logits of C >= 2 classes); target: ``(N, 1, H, W)`` int.
 
     Returns:
         ``(2,)`` tensor: summed ``2*tp`` and ``2*tp + fp + fn`` over foreground classes, so batches
         can be accumulated before dividing.
     """
-    prediction = logits.argmax(1)
+    prediction = scores.argmax(1)
     target = target[:, 0]
     num = torch.zeros((), dtype=torch.float64)
     den = torch.zeros((), dtype=torch.float64)
-    for label in range(1, logits.shape[1]):
+    for label in range(1, scores.shape[1]):
         pred, ref = prediction == label, target == label
         tp = (pred & ref).sum()
         num += 2 * tp

@@ -62,7 +62,8 @@ def predict_folder(
             row[f"area_{name}_mm2"] = float(np.count_nonzero(prediction.mask == label)) * pixel_size**2
         if "head_circumference" in config.eval.measurements:
             measured = (
-                measure_ellipse(prediction.ellipse, pixel_size) if prediction.ellipse is not None
+                measure_ellipse(prediction.ellipse, pixel_size)
+                if prediction.ellipse is not None
                 else head_circumference(prediction.mask == 1, pixel_size)
             )
             values = measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}}

@@ -24,9 +24,7 @@ def _speckle(rng: np.random.Generator, shape: tuple[int, int], grain: float) -> 
     return cv2.GaussianBlur(noise, (0, 0), grain) / 1.25
 
 
-def fetal_head_image(
-    rng: np.random.Generator, shape: tuple[int, int] = (270, 400)
-) -> tuple[np.ndarray, Ellipse]:
+def fetal_head_image(rng: np.random.Generator, shape: tuple[int, int] = (270, 400)) -> tuple[np.ndarray, Ellipse]:
     """One synthetic fetal head ultrasound image.
 
     Returns:
@@ -100,8 +98,11 @@ def write_fetal_head_dataset(
             write_png(root / "training_set" / f"{name}_Annotation.png", outline_image(ellipse, shape))
             hc_mm = ramanujan_perimeter(ellipse.a, ellipse.b) * pixel_size
             train_rows.append([f"{name}.png", f"{pixel_size:.9f}", f"{hc_mm:.2f}"])
-    _write_csv(root / "training_set_pixel_size_and_HC.csv",
-               ["filename", "pixel size(mm)", "head circumference (mm)"], train_rows)
+    _write_csv(
+        root / "training_set_pixel_size_and_HC.csv",
+        ["filename", "pixel size(mm)", "head circumference (mm)"],
+        train_rows,
+    )
     test_rows = []
     for index in range(n_test):
         name = f"{n_subjects + index:03d}_HC"

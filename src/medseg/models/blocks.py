@@ -13,8 +13,9 @@ class ConvBlock(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, dropout: float = 0.0) -> None:
         layers: list[nn.Module] = []
         for i in range(2):
-            layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1,
-                                    bias=not batch_norm))
+            layers.append(
+                nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, 3, padding=1, bias=not batch_norm)
+            )
             if batch_norm:
                 layers.append(nn.BatchNorm2d(out_channels))
             layers.append(nn.ReLU(inplace=True))

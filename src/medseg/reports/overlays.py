@@ -19,7 +19,9 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     return np.repeat(array[:, :, None], 3, axis=2) if array.ndim == 2 else array[:, :, :3].copy()
 
 
-def overlay(image: np.ndarray, prediction: np.ndarray, reference: np.ndarray | None = None, thickness: int = 2) -> np.ndarray:
+def overlay(
+    image: np.ndarray, prediction: np.ndarray, reference: np.ndarray | None = None, thickness: int = 2
+) -> np.ndarray:
     """Draws outlines of each foreground class.
 
     Args:
@@ -31,10 +33,14 @@ def overlay(image: np.ndarray, prediction: np.ndarray, reference: np.ndarray | N
         ``(H, W, 3)`` uint8 RGB.
     """
     canvas = to_rgb8(image)
-    labels = sorted(set(np.unique(prediction).tolist()) | (set(np.unique(reference).tolist()) if reference is not None else set()))
+    labels = sorted(
+        set(np.unique(prediction).tolist()) | (set(np.unique(reference).tolist()) if reference is not None else set())
+    )
     for label in [v for v in labels if v > 0]:
         if reference is not None:
-            contours, _ = cv2.findContours((reference == label).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            contours, _ = cv2.findContours(
+                (reference == label).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+            )
             cv2.drawContours(canvas, contours, -1, (0, 220, 0), thickness)
         contours, _ = cv2.findContours((prediction == label).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(canvas, contours, -1, COLORS[(label - 1) % len(COLORS)], thickness)

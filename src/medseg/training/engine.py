@@ -21,7 +21,7 @@ from medseg.data.case import Case
 from medseg.data.dataset import SegmentationDataset
 from medseg.losses import create_loss
 from medseg.metrics import batch_dice
-from medseg.models import count_parameters, create_model
+from medseg.models import count_parameters, create_model, output_channels, to_probabilities
 from medseg.training.checkpoint import load_checkpoint, save_checkpoint
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler
@@ -85,15 +85,22 @@ def fit(
         generator=generator,
     )
     train_loader = DataLoader(
-        train_set, batch_size=train_cfg.batch_size, sampler=sampler, num_workers=train_cfg.num_workers,
+        train_set,
+        batch_size=train_cfg.batch_size,
+        sampler=sampler,
+        num_workers=train_cfg.num_workers,
         drop_last=len(train_set) > train_cfg.batch_size,
     )
     val_loader = DataLoader(val_set, batch_size=train_cfg.batch_size) if val_set else None
 
-    model_spec = {"name": cfg.model.name, "params": dict(cfg.model.params), "in_channels": cfg.data.channels,
-                  "classes": cfg.data.num_classes}
-    model = create_model(cfg.model.name, in_channels=cfg.data.channels, classes=cfg.data.num_classes,
-                         **cfg.model.params).to(device)
+    classes = output_channels(cfg.data.num_classes, cfg.model.out_channels)
+    model_spec = {
+        "name": cfg.model.name,
+        "params": dict(cfg.model.params),
+        "in_channels": cfg.data.channels,
+        "classes": classes,
+    }
+    model = create_model(cfg.model.name, in_channels=cfg.data.channels, classes=classes, **cfg.model.params).to(device)
     loss_fn = create_loss(train_cfg.loss, **train_cfg.loss_params)
     optimizer = build_optimizer(model.parameters(), train_cfg)
     scheduler = build_scheduler(optimizer, train_cfg)
@@ -116,8 +123,10 @@ def fit(
         generator.set_state(state["rng"]["sampler"])
         history.load(up_to_epoch=state["epoch"])
         _log(f"resuming from epoch {state['epoch']} ({last_path})")
-    _log(f"model {cfg.model.name}: {count_parameters(model):,} parameters; {len(train_set)} train, "
-         f"{len(val_set) if val_set else 0} val images; device {device}")
+    _log(
+        f"model {cfg.model.name}: {count_parameters(model):,} parameters; {len(train_set)} train, "
+        f"{len(val_set) if val_set else 0} val images; device {device}"
+    )
 
     interactive = sys.stderr.isatty()
     iteration = len([r for r in history.rows if r["level"] == "iteration" and r["phase"] == "train"])
@@ -138,22 +147,43 @@ def fit(
             optimizer.step()
             iteration += 1
             with torch.no_grad():
-                correct = (logits.argmax(1, keepdim=True) == masks).sum().item()
+                correct = (to_probabilities(logits).argmax(1, keepdim=True) == masks).sum().item()
             totals += (loss.item() * len(images), correct, masks.numel())
-            history.add(level="iteration", phase="train", epoch=epoch, iteration=iteration, loss=loss.item(),
-                        pixel_accuracy=correct / masks.numel(), lr=optimizer.param_groups[0]["lr"])
+            history.add(
+                level="iteration",
+                phase="train",
+                epoch=epoch,
+                iteration=iteration,
+                loss=loss.item(),
+                pixel_accuracy=correct / masks.numel(),
+                lr=optimizer.param_groups[0]["lr"],
+            )
             bar.set_postfix(loss=f"{loss.item():.4f}")
         train_seconds += time.perf_counter() - started
         seen = totals[2] / masks[0].numel()
         train_row = {"loss": totals[0] / seen, "pixel_accuracy": totals[1] / totals[2]}
-        history.add(level="epoch", phase="train", epoch=epoch, iteration=iteration, **train_row,
-                    lr=optimizer.param_groups[0]["lr"], seconds=round(train_seconds, 2))
+        history.add(
+            level="epoch",
+            phase="train",
+            epoch=epoch,
+            iteration=iteration,
+            **train_row,
+            lr=optimizer.param_groups[0]["lr"],
+            seconds=round(train_seconds, 2),
+        )
 
         scores = {"train_loss": train_row["loss"]}
         if val_loader is not None and epoch % train_cfg.val_every == 0:
             val_row = evaluate_loader(model, val_loader, loss_fn, device)
-            history.add(level="epoch", phase="val", epoch=epoch, iteration=iteration, **val_row,
-                        lr=optimizer.param_groups[0]["lr"], seconds=round(train_seconds, 2))
+            history.add(
+                level="epoch",
+                phase="val",
+                epoch=epoch,
+                iteration=iteration,
+                **val_row,
+                lr=optimizer.param_groups[0]["lr"],
+                seconds=round(train_seconds, 2),
+            )
             scores.update({f"val_{k}": v for k, v in val_row.items()})
         if scheduler is not None:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -166,19 +196,33 @@ def fit(
         if improved:
             best_score, best_epoch = score, epoch
         state = {
-            "model": model_spec, "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None, "epoch": epoch,
-            "best_score": best_score, "best_epoch": best_epoch, "monitor": train_cfg.monitor,
-            "train_seconds": train_seconds, "config": config.to_dict(), "medseg_version": __version__,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "sampler": generator.get_state()},
+            "model": model_spec,
+            "state_dict": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "epoch": epoch,
+            "best_score": best_score,
+            "best_epoch": best_epoch,
+            "monitor": train_cfg.monitor,
+            "train_seconds": train_seconds,
+            "config": config.to_dict(),
+            "medseg_version": __version__,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+                "sampler": generator.get_state(),
+            },
         }
         if improved:
             save_checkpoint(best_path, state)
         history.save()
         save_checkpoint(last_path, state)  # last: the resume point, written after everything else
-        _log(f"epoch {epoch}/{train_cfg.epochs}  " + "  ".join(f"{k} {v:.4f}" for k, v in scores.items())
-             + f"  ({train_seconds:.0f} s){'  *best*' if improved else ''}")
+        _log(
+            f"epoch {epoch}/{train_cfg.epochs}  "
+            + "  ".join(f"{k} {v:.4f}" for k, v in scores.items())
+            + f"  ({train_seconds:.0f} s){'  *best*' if improved else ''}"
+        )
         if train_cfg.max_minutes is not None and train_seconds > train_cfg.max_minutes * 60:
             _log(f"stopping: training time {train_seconds / 60:.1f} min reached train.max_minutes")
             stopped_early = True
@@ -199,8 +243,9 @@ def evaluate_loader(model: torch.nn.Module, loader: DataLoader, loss_fn: Any, de
         logits = model(images)
         loss_sum += loss_fn(logits, masks).item() * len(images)
         count += len(images)
-        correct += (logits.argmax(1, keepdim=True) == masks).sum().item()
+        probabilities = to_probabilities(logits)
+        correct += (probabilities.argmax(1, keepdim=True) == masks).sum().item()
         pixels += masks.numel()
-        dice_parts += batch_dice(logits.cpu(), masks.cpu())
+        dice_parts += batch_dice(probabilities.cpu(), masks.cpu())
     dice = float(dice_parts[0] / dice_parts[1]) if dice_parts[1] > 0 else math.nan
     return {"loss": loss_sum / count, "pixel_accuracy": correct / pixels, "dice": dice}

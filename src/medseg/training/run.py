@@ -34,8 +34,10 @@ def prepare_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False
         return
     if run_dir.exists() and any(run_dir.iterdir()):
         if not overwrite:
-            raise RunDirError(f"{run_dir}: run directory exists and is not empty; pass --overwrite to replace "
-                              "it or --resume to continue it")
+            raise RunDirError(
+                f"{run_dir}: run directory exists and is not empty; pass --overwrite to replace "
+                "it or --resume to continue it"
+            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -44,8 +46,14 @@ def code_version() -> dict[str, Any]:
     """medseg version and, when run from a git checkout, its commit."""
     info: dict[str, Any] = {"medseg": __version__, "torch": torch.__version__, "python": platform.python_version()}
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5, check=False)
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
         if commit.returncode == 0:
             info["git_commit"] = commit.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -83,8 +91,15 @@ def train_run(
     if not resume:
         save_config(config, run_dir / "config.yaml")
         save_split(split, run_dir / "split.json")
-        write_run_info(run_dir, {"data": str(Path(data_path).resolve()), "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                 "code": code_version(), "cases": {k: len(v) for k, v in split.items()}})
+        write_run_info(
+            run_dir,
+            {
+                "data": str(Path(data_path).resolve()),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "code": code_version(),
+                "cases": {k: len(v) for k, v in split.items()},
+            },
+        )
     result = fit(config, select(cases, split["train"]), select(cases, split["val"]), run_dir, resume=resume)
     write_run_info(run_dir, {"result": result.__dict__})
     return result

@@ -77,9 +77,7 @@ def read_folder(
         else:
             mask = read_mask_labels(mask_path, mask_mode)
             if mask.shape != image.shape[:2]:
-                raise DataError(
-                    mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}"
-                )
+                raise DataError(mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}")
         size = spacing.get(image_path.name, 1.0)
         meta = {"spacing_mm": (size, size), "group": image_path.stem, "reference": {}}
         cases.append(Case(image_path.stem, image, mask, meta, image_path))
