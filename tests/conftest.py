@@ -1,0 +1,49 @@
+"""Shared fixtures: small synthetic datasets and one tiny trained run reused by several tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_OVERRIDES = [
+    "data.image_size=[48,64]",
+    "model.params.channels=[4,8,16]",
+    "train.epochs=2",
+    "train.batch_size=4",
+    "train.threads=1",
+    "postprocess.fit_ellipse=true",
+]
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a real dataset, skipping the test when it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"real dataset {name} not present at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hc18_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic dataset in the HC18 layout (~16 images of 96x128)."""
+    from medseg.data.synthetic import write_fetal_head_dataset
+
+    return write_fetal_head_dataset(tmp_path_factory.mktemp("hc18"), n_subjects=12, shape=(96, 128), seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(hc18_synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory trained for two epochs with a tiny U-Net."""
+    from medseg.config import load_config
+    from medseg.training.run import train_run
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    config = load_config("demo", TINY_OVERRIDES)
+    train_run(config, hc18_synthetic, run_dir)
+    return run_dir

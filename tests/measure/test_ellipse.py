@@ -1,0 +1,50 @@
+import math
+
+import numpy as np
+import pytest
+
+from medseg.measure.ellipse import (
+    Ellipse,
+    fit_ellipse,
+    fit_ellipse_to_mask,
+    largest_component,
+    ramanujan_perimeter,
+    rasterize_ellipse,
+)
+
+
+def test_ramanujan_matches_circle_and_numeric_integral():
+    assert ramanujan_perimeter(10, 10) == pytest.approx(2 * math.pi * 10)
+    a, b = 30.0, 18.0
+    t = np.linspace(0, 2 * np.pi, 200001)
+    numeric = np.trapezoid(np.sqrt((a * np.sin(t)) ** 2 + (b * np.cos(t)) ** 2), t)
+    assert ramanujan_perimeter(a, b) == pytest.approx(numeric, rel=1e-6)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.4, 1.2, 2.8])
+def test_fit_of_rasterised_ellipse_recovers_parameters(angle):
+    truth = Ellipse(80.3, 60.7, 45.0, 30.0, angle)
+    fitted = fit_ellipse_to_mask(rasterize_ellipse(truth, (130, 170)))
+    assert fitted.cx == pytest.approx(truth.cx, abs=0.1)
+    assert fitted.cy == pytest.approx(truth.cy, abs=0.1)
+    assert fitted.perimeter == pytest.approx(truth.perimeter, rel=2e-3)
+    assert {round(fitted.a), round(fitted.b)} == {45, 30}
+
+
+def test_fit_needs_five_points():
+    with pytest.raises(ValueError, match="at least 5"):
+        fit_ellipse(np.zeros((4, 2)))
+
+
+def test_largest_component_keeps_biggest_and_fills_holes():
+    mask = np.zeros((40, 40), bool)
+    mask[5:25, 5:25] = True
+    mask[10:15, 10:15] = False  # hole
+    mask[30:33, 30:33] = True  # fragment
+    kept = largest_component(mask)
+    assert kept[12, 12] and not kept[31, 31]
+    assert kept.sum() == 400
+
+
+def test_empty_mask_has_no_ellipse():
+    assert fit_ellipse_to_mask(np.zeros((20, 20), bool)) is None

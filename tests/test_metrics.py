@@ -1,0 +1,43 @@
+import math
+
+import numpy as np
+import pytest
+
+from medseg.metrics import case_metrics, confusion, hausdorff_mm, summarize
+
+
+def test_confusion_derived_scores():
+    pred = np.array([[1, 1, 0, 0]])
+    ref = np.array([[1, 0, 1, 0]])
+    counts = confusion(pred, ref, 1)
+    assert (counts.tp, counts.fp, counts.fn, counts.tn) == (1, 1, 1, 1)
+    assert counts.dice == pytest.approx(0.5) and counts.iou == pytest.approx(1 / 3)
+    assert counts.precision == counts.recall == counts.accuracy == pytest.approx(0.5)
+
+
+def test_absent_class_is_nan_not_zero_or_one():
+    zeros = np.zeros((4, 4), int)
+    assert math.isnan(confusion(zeros, zeros, 1).dice)
+    assert math.isnan(hausdorff_mm(zeros, zeros, 1, (1.0, 1.0)))
+    one = zeros.copy()
+    one[1, 1] = 1
+    assert math.isinf(hausdorff_mm(zeros, one, 1, (1.0, 1.0)))
+
+
+def test_hausdorff_uses_spacing():
+    ref = np.zeros((40, 40), int)
+    ref[10:20, 10:20] = 1
+    pred = np.zeros_like(ref)
+    pred[10:20, 13:23] = 1  # shifted three columns
+    assert hausdorff_mm(pred, ref, 1, (1.0, 1.0)) == pytest.approx(3.0)
+    assert hausdorff_mm(pred, ref, 1, (1.0, 0.5)) == pytest.approx(1.5)
+
+
+def test_case_metrics_and_summary():
+    ref = np.zeros((10, 10), int)
+    ref[2:6, 2:6] = 1
+    row = case_metrics(ref, ref, ["background", "head"], (0.1, 0.1))
+    assert row["dice_head"] == row["iou_background"] == row["pixel_accuracy"] == 1.0
+    assert row["hd_mm_head"] == 0.0
+    summary = summarize([{"x": 1.0}, {"x": 3.0}, {"x": math.nan}])
+    assert summary["x"]["mean"] == 2.0 and summary["x"]["n"] == 2
