@@ -88,3 +88,10 @@ def test_train_rejects_out_of_range_labels(tmp_path):
             *TINY_OVERRIDES]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "out of range" in result.output and ".png" in result.output
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Dice (head)" in result.output and "mean absolute HC error" in result.output
+    assert (tmp_path / "demo" / "run" / "evaluation" / "test" / "metrics.json").is_file()
