@@ -51,8 +51,13 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     resume: Annotated[bool, typer.Option(help="continue the run in OUT from its last checkpoint")] = False,
 ) -> None:
-    """Train a model; writes config, split, history and checkpoints into OUT."""
+    """Train a model; writes config, split, history and checkpoints into OUT.
+
+    Data-parallel on N processes: torchrun --nproc_per_node N -m medseg train ... (train.batch_size
+    is the global batch, split over the processes).
+    """
     from medseg.config import load_config
+    from medseg.training.distributed import is_main_process
     from medseg.training.run import train_run
 
     try:
@@ -60,10 +65,11 @@ def train(
         result = train_run(cfg, data, out, overwrite=overwrite, resume=resume)
     except MedsegError as error:
         _fail(error)
-    console.print(
-        f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
-        f"{result.train_seconds / 60:.1f} min training; run in {out}"
-    )
+    if is_main_process():  # under torchrun, rank 0 reports
+        console.print(
+            f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
+            f"{result.train_seconds / 60:.1f} min training; run in {out}"
+        )
 
 
 @app.command()
@@ -77,11 +83,11 @@ def evaluate(
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.data.splits import load_split, select
     from medseg.evaluation import evaluate_cases
-    from medseg.inference import Predictor
+    from medseg.inference import load_predictor
     from medseg.training.run import load_cases
 
     try:
-        predictor = Predictor.from_run(run_dir, checkpoint, tta=tta)
+        predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
         cases = load_cases(predictor.config, data)
         if split != "all":
             saved = load_split(run_dir / "split.json")
@@ -151,6 +157,157 @@ def demo(
     print_summary(f"demo: synthetic test split ({len(cases)} images)", summary)
     dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
     console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
+
+
+@app.command()
+def models(
+    name: Annotated[list[str] | None, typer.Option(help="profile only these models (repeatable)")] = None,
+    size: Annotated[int, typer.Option(help="side of the square test image")] = 256,
+    threads: Annotated[int, typer.Option(help="CPU threads while timing")] = 1,
+    repeats: Annotated[int, typer.Option(help="timed runs per model (median reported)")] = 5,
+    latency: Annotated[bool, typer.Option(help="measure CPU latency")] = True,
+    markdown: Annotated[bool, typer.Option(help="print a Markdown table instead")] = False,
+) -> None:
+    """List the registered models: parameters, GFLOPs and CPU latency per image (paper configurations)."""
+    from medseg.models.profile import FLOPS_NOTE, profile_markdown, profile_models, profile_table
+
+    try:
+        profiles = profile_models(name, size=size, threads=threads, repeats=repeats, latency=latency)
+    except (MedsegError, ValueError) as error:
+        _fail(error)
+    if markdown:
+        console.print(profile_markdown(profiles), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(profile_table(profiles, size, threads))
+    console.print(f"{FLOPS_NOTE}; latency: median of {repeats} runs, batch 1, torch.no_grad", highlight=False)
+
+
+@app.command()
+def cv(
+    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
+    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
+    out: Annotated[Path, typer.Option(help="cross-validation directory to create (fold_K run dirs inside)")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    folds: Annotated[int, typer.Option(help="number of subject-grouped folds")] = 4,
+    test_fraction: Annotated[
+        float | None, typer.Option(help="fixed test set (fraction of subjects); default: data.test_fraction")
+    ] = None,
+    monitor: Annotated[
+        str, typer.Option(help="metric choosing each fold's best checkpoint; 'config': as set")
+    ] = "val_loss",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
+    resume: Annotated[bool, typer.Option(help="continue OUT: keep finished folds, resume the interrupted one")] = False,
+) -> None:
+    """K-fold cross-validation: one run per fold, evaluated on its validation fold (and the test set)."""
+    from medseg.config import load_config
+    from medseg.training.cv import cross_validate
+
+    try:
+        cfg = load_config(config, overrides or [])
+        result = cross_validate(
+            cfg, data, out, folds, test_fraction, None if monitor == "config" else monitor, overwrite, resume
+        )
+    except MedsegError as error:
+        _fail(error)
+    table = Table(title=f"{result.summary['folds']}-fold cross-validation ({out})")
+    for column in ("metric", "mean", "sd", "per fold"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key, stats in result.summary["metrics"].items():
+        per_fold = " ".join(f"{v:.4f}" for v in stats["per_fold"])
+        table.add_row(key, f"{stats['mean']:.4f}", f"{stats['sd']:.4f}", per_fold)
+    console.print(table)
+    console.print(f"results: {out / 'cv_results.csv'}, {out / 'cv_summary.json'}; ensemble: medseg predict {out} ...")
+
+
+@app.command()
+def search(
+    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
+    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
+    out: Annotated[Path, typer.Option(help="search directory to create (trial_NNN run dirs inside)")],
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(help="more search parameters (name=values, no dot) and section.key=value overrides"),
+    ] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="grid parameter, e.g. lr=1e-4,1e-3,1e-2")] = None,
+    space: Annotated[list[str] | None, typer.Option(help="TPE parameter, e.g. lr=loguniform:1e-5:1e-2")] = None,
+    metric: Annotated[str, typer.Option(help="validation metric to optimise (dice, loss, ...)")] = "dice",
+    trials: Annotated[int | None, typer.Option(help="TPE trials (default: the whole grid, once each)")] = None,
+    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
+) -> None:
+    """Hyperparameter search (Optuna grid or TPE); one run per trial, best config saved.
+
+    Example (the lung study's 9-run grid): medseg search CONFIG --data PATH --grid lr=1e-4,1e-3,1e-2
+    batch_size=8,16,32 --metric dice --out DIR
+    """
+    from medseg.config import load_config
+    from medseg.training.search import parse_grid, parse_space, search, sort_arguments
+
+    try:
+        grid_items, space_items, overrides = sort_arguments(items or [])
+        cfg = load_config(config, overrides)
+        result = search(
+            cfg,
+            data,
+            out,
+            parse_grid(list(grid or []) + grid_items),
+            parse_space(list(space or []) + space_items),
+            metric,
+            trials,
+            seed,
+            overwrite,
+        )
+    except MedsegError as error:
+        _fail(error)
+    table = Table(title=f"search ({out}), best first")
+    for column in result.rows[0]:
+        table.add_column(str(column))
+    for row in result.rows[:10]:
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
+    console.print(table)
+    console.print(
+        f"best {result.best_value:.4f}; config: {out / 'best_config.yaml'}; all: {out / 'search_results.csv'}"
+    )
+
+
+@app.command()
+def convert(
+    kind: Annotated[str, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
+    src: Annotated[Path, typer.Argument(help="source dataset folder")],
+    out: Annotated[Path, typer.Argument(help="output folder")],
+    layout: Annotated[str | None, typer.Option(help="nnunet: medseg reader of SRC (kvasir, nifti, ..)")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
+    labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
+) -> None:
+    """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
+    import yaml
+
+    from medseg.errors import ConfigError
+
+    try:
+        if kind == "ircadb":
+            from medseg.data.readers.ircadb import convert_ircadb
+
+            written = [p for pair in convert_ircadb(src, out) for p in pair]
+        elif kind == "dicom":
+            from medseg.data.readers.dicom import convert_dicom
+
+            written = [p for pair in convert_dicom(src, out) for p in pair if p is not None]
+        elif kind == "nnunet":
+            from medseg.data.nnunet import export_nnunet
+            from medseg.data.readers import read_dataset
+
+            if layout is None:
+                raise ConfigError("convert nnunet needs --layout, the reader of SRC (e.g. kvasir)")
+            options = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in option or [] if "=" in item)}
+            cases = read_dataset(layout, src, **options)
+            written = [export_nnunet(cases, out, labels.split(",") if labels else None) / "dataset.json"]
+        else:
+            raise ConfigError(f"unknown conversion {kind!r}; known: dicom, ircadb, nnunet")
+    except (MedsegError, ValueError) as error:
+        _fail(error)
+    for path in written:
+        console.print(str(path), highlight=False)
 
 
 def main() -> None:

@@ -36,6 +36,13 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0
+    # Preprocessing before resizing and normalisation, the same at training and inference (docs/data.md).
+    window: list[float] | None = None  # CT window [centre, width] (HU) -> 0..1, e.g. [100, 300] for liver
+    median_filter: int = 0  # median filter kernel size (odd); 0: off
+    equalize: str = "none"  # none | hist | clahe
+    clahe_clip: float = 0.01  # CLAHE contrast limit
+    crop: list[int] | None = None  # margins removed [top, bottom, left, right] (pixels), image and mask
+    crop_foreground: float | None = None  # crop to the bounding box of pixels above this intensity
 
 
 @dataclass
@@ -60,14 +67,14 @@ class ModelConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 20
-    batch_size: int = 4
+    batch_size: int = 4  # the GLOBAL batch: under torchrun each of N processes takes batch_size / N
     optimizer: str = "adam"  # adam | adamw | sgd
     lr: float = 1e-3
     momentum: float = 0.9
     weight_decay: float = 0.0
     loss: str = "dice_ce"
     loss_params: dict[str, Any] = field(default_factory=dict)
-    scheduler: str = "none"  # none | cosine | step | poly | plateau
+    scheduler: str = "none"  # none | cosine | step | multistep | polyp_step | poly | plateau
     scheduler_params: dict[str, Any] = field(default_factory=dict)
     monitor: str = "val_dice"  # metric choosing the best checkpoint
     seed: int = 0
@@ -77,6 +84,15 @@ class TrainConfig:
     max_minutes: float | None = None  # stop after this much training time
     iterations_per_epoch: int | None = None  # None: one pass over the training set
     val_every: int = 1
+    early_stopping_patience: int | None = None  # stop after this many validations without improvement
+    early_stopping_min_delta: float = 0.0  # smallest change that counts as an improvement
+    early_stopping_monitor: str | None = None  # None: train.monitor
+    grad_clip_norm: float | None = None  # clip the gradients' global L2 norm
+    amp: bool = True  # mixed precision (autocast + GradScaler) when training on CUDA; ignored on CPU
+    deep_supervision: str = "equal"  # equal | halving: weights of a deeply supervised model's outputs
+    deep_supervision_weights: list[float] | None = None  # explicit weights, one per output
+    sync_batchnorm: bool = False  # under torchrun: batch norm statistics over the global batch
+    tensorboard: bool = True  # event files in RUN_DIR/tensorboard
 
 
 @dataclass

@@ -12,10 +12,13 @@ from medseg.config import AugmentConfig, DataConfig
 from medseg.data.case import Case
 from medseg.data.transforms import (
     Letterbox,
+    apply_region,
+    crop_region,
     letterbox_image,
     letterbox_mask,
     make_letterbox,
     normalize,
+    preprocess_intensity,
     to_channels_first,
     valid_region,
 )
@@ -23,15 +26,18 @@ from medseg.errors import DataError
 
 
 def prepare_image(image: np.ndarray, cfg: DataConfig) -> tuple[np.ndarray, Letterbox]:
-    """Native image -> network input.
+    """Native image -> network input: crop, window / median / equalise, letterbox, channels, normalise.
 
     Args:
         image: ``(H, W)`` or ``(H, W, C)``.
 
     Returns:
-        ``(C, h, w)`` float32 at ``cfg.image_size`` and the letterbox that undoes it.
+        ``(C, h, w)`` float32 at ``cfg.image_size`` and the letterbox that undoes it (crop included;
+        :func:`prepare_mask` applies the same crop and resize to the mask).
     """
-    box = make_letterbox(image.shape[:2], tuple(cfg.image_size), cfg.keep_aspect)
+    region = crop_region(image, cfg.crop, cfg.crop_foreground)
+    box = make_letterbox(image.shape[:2], tuple(cfg.image_size), cfg.keep_aspect, region=region)
+    image = preprocess_intensity(apply_region(image, box), cfg.window, cfg.median_filter, cfg.equalize, cfg.clahe_clip)
     resized = letterbox_image(image.astype(np.float32), box)
     array = to_channels_first(resized, cfg.channels)
     return normalize(array, cfg.normalize, valid_region(box)), box

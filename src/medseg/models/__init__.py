@@ -65,3 +65,7 @@ def count_parameters(model: nn.Module) -> int:
 
 
 from medseg.models import unet  # noqa: E402,F401
+from medseg.models import attention_unet  # noqa: E402,F401
+from medseg.models import res_attention_unet  # noqa: E402,F401
+from medseg.models import unet_plus_plus  # noqa: E402,F401
+from medseg.models import mobile_unet  # noqa: E402,F401

@@ -10,9 +10,16 @@ import torch
 from medseg.config import TrainConfig
 from medseg.errors import ConfigError
 
+SCHEDULES = ("none", "cosine", "step", "multistep", "polyp_step", "poly", "plateau")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (every metric but losses)."""
+    return "loss" not in metric
+
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD with momentum (``cfg.optimizer``)."""
+    """Adam, AdamW or SGD with momentum (``cfg.optimizer``), with ``cfg.lr`` and ``cfg.weight_decay``."""
     name = cfg.optimizer.lower()
     if name == "adam":
         return torch.optim.Adam(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -23,10 +30,32 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: TrainConfig) 
     raise ConfigError(f"train.optimizer: unknown optimizer {cfg.optimizer!r}; use adam, adamw or sgd")
 
 
+def polyp_step_milestones(epochs: int, start: int = 30, every: int = 5) -> list[int]:
+    """Epochs after which the polyp study's schedule divides the learning rate.
+
+    After epoch ``start``, then every ``every`` epochs: ``[30, 35, 40, ...]`` below ``epochs``.
+    """
+    if start < 1 or every < 1:
+        raise ValueError(f"polyp_step needs start >= 1 and every >= 1, got start={start}, every={every}")
+    return list(range(start, max(epochs, start), every))
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any | None:
-    """Per-epoch schedule (``cfg.scheduler``): none, cosine, step, multistep, poly or plateau.
+    """Per-epoch schedule (``cfg.scheduler``), stepped once after every epoch.
+
+    - ``none``: constant learning rate.
+    - ``cosine``: cosine decay to ``eta_min`` (default 0) over ``t_max`` (default ``cfg.epochs``) epochs.
+    - ``step`` / ``multistep``: multiply by ``gamma`` every ``step_size`` epochs / after each of ``milestones``.
+    - ``polyp_step``: the polyp study's schedule: divide by 10 after epoch ``start`` (30) and again
+      every ``every`` (5) epochs; ``factor`` (0.1) is the multiplier.
+    - ``poly``: polynomial decay ``(1 - epoch / total_iters) ** power`` (defaults ``cfg.epochs``, 1.0).
+    - ``plateau``: multiply by ``factor`` (0.1) when ``cfg.monitor`` has not improved for
+      ``patience`` (10) epochs; ``mode`` follows the metric (max for Dice, min for losses).
 
     ``cfg.scheduler_params`` go to the PyTorch scheduler (e.g. ``step_size``, ``gamma``).
+
+    Raises:
+        ConfigError: unknown schedule or parameters.
     """
     name, params = cfg.scheduler.lower(), dict(cfg.scheduler_params)
     sched = torch.optim.lr_scheduler
@@ -39,10 +68,17 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any |
             return sched.StepLR(optimizer, **params)
         if name == "multistep":
             return sched.MultiStepLR(optimizer, **params)
+        if name == "polyp_step":
+            factor = params.pop("factor", 0.1)
+            milestones = polyp_step_milestones(cfg.epochs, params.pop("start", 30), params.pop("every", 5))
+            if params:
+                raise TypeError(f"unexpected parameters {sorted(params)} (polyp_step takes start, every, factor)")
+            return sched.MultiStepLR(optimizer, milestones=milestones, gamma=factor)
         if name == "poly":
             return sched.PolynomialLR(optimizer, total_iters=params.pop("total_iters", cfg.epochs), **params)
         if name == "plateau":
+            params.setdefault("mode", "max" if higher_is_better(cfg.monitor) else "min")
             return sched.ReduceLROnPlateau(optimizer, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"train.scheduler_params for {name!r}: {exc}") from None
-    raise ConfigError(f"train.scheduler: unknown schedule {cfg.scheduler!r}")
+    raise ConfigError(f"train.scheduler: unknown schedule {cfg.scheduler!r}; use {', '.join(SCHEDULES)}")

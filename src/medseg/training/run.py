@@ -19,7 +19,27 @@ from medseg.data.io import atomic_write_text
 from medseg.data.readers import read_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
 from medseg.errors import RunDirError
-from medseg.training.engine import FitResult, fit
+from medseg.training.callbacks import Callback
+from medseg.training.distributed import barrier, distributed_session
+from medseg.training.engine import FitResult, fit, resolve_device
+
+
+def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False) -> None:
+    """Checks, without changing anything, that a run may start (or resume) in ``run_dir``.
+
+    Raises:
+        RunDirError: nothing to resume, or the directory holds files and neither ``overwrite``
+            nor ``resume`` was asked.
+    """
+    if resume:
+        if not (run_dir / "checkpoints" / "last.pt").is_file():
+            raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
+        return
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise RunDirError(
+            f"{run_dir}: run directory exists and is not empty; pass --overwrite to replace "
+            "it or --resume to continue it"
+        )
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False) -> None:
@@ -28,18 +48,24 @@ def prepare_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False
     Raises:
         RunDirError: the directory holds files and neither ``overwrite`` nor ``resume`` was asked.
     """
+    check_run_dir(run_dir, overwrite, resume)
     if resume:
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
-            raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
+        remove_stale_temporaries(run_dir)
         return
     if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"{run_dir}: run directory exists and is not empty; pass --overwrite to replace "
-                "it or --resume to continue it"
-            )
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Deletes the ``.<name>.*.tmp`` files of atomic writes that a killed process never renamed.
+
+    Only call this when no other process writes into ``run_dir``.
+    """
+    stale = [p for p in run_dir.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def code_version() -> dict[str, Any]:
@@ -74,34 +100,55 @@ def train_run(
     resume: bool = False,
     cases: list[Case] | None = None,
     split: Split | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> FitResult:
     """Trains a model into ``run_dir`` (``config.yaml``, ``split.json``, ``run.json``, checkpoints, history).
 
-    With ``resume``, the run's own saved config and split are used.
+    With ``resume``, the run's own saved config and split are used. Under ``torchrun`` (see
+    :mod:`medseg.training.distributed`) every process calls this; rank 0 alone writes files and
+    the others read the split it saved.
     """
     run_dir = Path(run_dir)
-    prepare_run_dir(run_dir, overwrite, resume)
+    check_run_dir(run_dir, overwrite, resume)
     if resume:
         config = load_config(run_dir / "config.yaml")
-    cases = cases if cases is not None else load_cases(config, data_path)
-    if resume:
-        split = load_split(run_dir / "split.json")
-    elif split is None:
-        split = split_cases(cases, config.data.val_fraction, config.data.test_fraction, config.data.split_seed)
-    if not resume:
-        save_config(config, run_dir / "config.yaml")
-        save_split(split, run_dir / "split.json")
-        write_run_info(
+    use_cuda = resolve_device(config.train.device).type == "cuda"
+    with distributed_session(use_cuda) as ctx:
+        barrier()  # every rank has checked the directory before rank 0 changes it
+        cases = cases if cases is not None else load_cases(config, data_path)
+        if ctx.is_main:
+            prepare_run_dir(run_dir, overwrite, resume)
+        if resume:
+            split = load_split(run_dir / "split.json")
+        elif split is None and ctx.is_main:
+            split = split_cases(cases, config.data.val_fraction, config.data.test_fraction, config.data.split_seed)
+        if not resume and ctx.is_main:
+            save_config(config, run_dir / "config.yaml")
+            save_split(split, run_dir / "split.json")
+            write_run_info(
+                run_dir,
+                {
+                    "data": str(Path(data_path).resolve()),
+                    "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "code": code_version(),
+                    "cases": {k: len(v) for k, v in split.items()},
+                    "processes": ctx.world_size,
+                },
+            )
+        barrier()
+        if split is None:
+            split = load_split(run_dir / "split.json")
+        result = fit(
+            config,
+            select(cases, split["train"]),
+            select(cases, split["val"]),
             run_dir,
-            {
-                "data": str(Path(data_path).resolve()),
-                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "code": code_version(),
-                "cases": {k: len(v) for k, v in split.items()},
-            },
+            resume=resume,
+            callbacks=callbacks,
         )
-    result = fit(config, select(cases, split["train"]), select(cases, split["val"]), run_dir, resume=resume)
-    write_run_info(run_dir, {"result": result.__dict__})
+        if ctx.is_main:
+            write_run_info(run_dir, {"result": result.__dict__})
+        barrier()
     return result
 
 

@@ -31,4 +31,15 @@ def read_dataset(layout: str, root: str | Path, **kwargs: Any) -> list[Case]:
 
 
 # Registration happens on import.
-from medseg.data.readers import folder, hc18  # noqa: E402,F401
+from medseg.data.readers import (  # noqa: E402,F401
+    bone_scan,
+    cvc,
+    dicom,
+    folder,
+    hc18,
+    ircadb,
+    kvasir,
+    lidc,
+    nifti,
+    nnunet,
+)

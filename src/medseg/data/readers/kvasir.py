@@ -1,0 +1,55 @@
+"""Kvasir-SEG colonoscopy polyps (Jha et al. 2020).
+
+```
+root/images/<id>.jpg     RGB frame, sizes vary (332x487 .. 1920x1072)
+root/masks/<id>.jpg      polyp mask, JPEG: values are not exactly 0/255, binarised at > 127
+root/kavsir_bboxes.json  bounding boxes (optional, not needed for segmentation)
+```
+No patient identifiers are published, so every image is its own group; pixel spacing is unknown (1 mm).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medseg.data.case import Case
+from medseg.data.io import list_images, read_binary_mask, read_image
+from medseg.data.readers import READERS
+from medseg.data.readers.folder import find_mask
+from medseg.errors import DataError
+
+
+@READERS.register("kvasir")
+def read_kvasir(root: Path, color: bool = True, threshold: int = 127, limit: int | None = None) -> list[Case]:
+    """Reads Kvasir-SEG.
+
+    Args:
+        color: ``(H, W, 3)`` RGB images; False converts to grey ``(H, W)``.
+        threshold: mask pixels ``> threshold`` are polyp.
+        limit: read only the first ``limit`` images (sorted by name).
+
+    Returns:
+        Cases with uint8 images, ``(H, W)`` uint8 0/1 masks, ``meta = {spacing_mm: (1, 1), group: id}``.
+
+    Raises:
+        DataError: missing folders, an image without mask, a mask of another size.
+    """
+    root = Path(root)
+    images = list_images(root / "images")
+    mask_dir = root / "masks"
+    if not mask_dir.is_dir():
+        raise DataError(mask_dir, "Kvasir-SEG masks folder not found")
+    if limit is not None:
+        images = images[:limit]
+    cases = []
+    for image_path in images:
+        mask_path = find_mask(mask_dir, image_path.stem)
+        if mask_path is None:
+            raise DataError(image_path, f"no mask named {image_path.stem}.* in {mask_dir}")
+        image = read_image(image_path, color=color)
+        mask = read_binary_mask(mask_path, threshold)
+        if mask.shape != image.shape[:2]:
+            raise DataError(mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}")
+        meta = {"spacing_mm": (1.0, 1.0), "group": image_path.stem, "reference": {}}
+        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+    return cases

@@ -1,0 +1,82 @@
+"""Attention U-Net (Oktay et al., 2018) as used in the lung nodule segmentation study.
+
+Encoder: per level two 3x3 convolutions + ReLU and a 2x2 max-pool; widths ``(16, 32, 64, 128,
+256)``, so a 64x64 input reaches 4x4x256 at the bottom. Decoder: 2x2 up-convolution, an additive
+attention gate on the skip (gating signal: the deeper decoder features), concatenation and two
+3x3 convolutions. A 1x1 convolution gives the logits.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from medseg.models import MODELS
+from medseg.models.blocks import AttentionGate, ConvBlock, UpSample, check_channels, check_positive, pad_to_multiple
+
+
+class AttentionUNet(nn.Module):
+    """U-Net whose skip connections pass through attention gates.
+
+    Args:
+        in_channels: image channels.
+        classes: output channels (logits).
+        channels: width per level, deepest last (default ``(16, 32, 64, 128, 256)``).
+        batch_norm: batch norm after each convolution (the study used none).
+        upsample: ``"transpose"`` (2x2 up-convolution) or ``"bilinear"``.
+        dropout: dropout after the bottom block.
+
+    Input ``(N, in_channels, H, W)`` of any size (padded internally); output ``(N, classes, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        classes: int = 2,
+        channels: list[int] | tuple[int, ...] = (16, 32, 64, 128, 256),
+        batch_norm: bool = False,
+        upsample: str = "transpose",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        channels = check_channels(channels)
+        check_positive(in_channels=in_channels, classes=classes)
+        self.multiple = 2 ** (len(channels) - 1)
+        self.encoders = nn.ModuleList()
+        previous = in_channels
+        for i, width in enumerate(channels):
+            self.encoders.append(ConvBlock(previous, width, batch_norm, dropout if i == len(channels) - 1 else 0.0))
+            previous = width
+        self.pool = nn.MaxPool2d(2)
+        self.gates = nn.ModuleList()
+        self.ups = nn.ModuleList()
+        self.decoders = nn.ModuleList()
+        for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True):
+            self.gates.append(AttentionGate(shallow, deep))
+            self.ups.append(UpSample(deep, shallow, upsample))
+            self.decoders.append(ConvBlock(2 * shallow, shallow, batch_norm))
+        self.head = nn.Conv2d(channels[0], classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, (height, width) = pad_to_multiple(x, self.multiple)
+        skips = []
+        for i, encoder in enumerate(self.encoders):
+            x = encoder(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for gate, up, decoder in zip(self.gates, self.ups, self.decoders, strict=True):
+            skip = skips.pop()
+            x = decoder(torch.cat([gate(skip, x), up(x)], dim=1))
+        return self.head(x)[..., :height, :width]
+
+    def bottom(self, x: torch.Tensor) -> torch.Tensor:
+        """Features at the bottom of the encoder: ``(N, channels[-1], H / 2**(L-1), W / 2**(L-1))``."""
+        x, _ = pad_to_multiple(x, self.multiple)
+        for i, encoder in enumerate(self.encoders):
+            x = encoder(x if i == 0 else self.pool(x))
+        return x
+
+
+@MODELS.register("attention_unet")
+def attention_unet(in_channels: int = 1, classes: int = 2, **params) -> AttentionUNet:
+    return AttentionUNet(in_channels=in_channels, classes=classes, **params)

@@ -1,0 +1,129 @@
+"""Hooks into :func:`medseg.training.engine.fit`: early stopping, TensorBoard, user callbacks.
+
+Checkpointing and ``history.csv`` stay in ``fit`` itself (they define what a resumable run is);
+callbacks add behaviour around them. A callback with state (early stopping's patience counter)
+returns it from :meth:`Callback.state_dict` and it is stored in ``checkpoints/last.pt``, so a
+resumed run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from medseg.training.optim import higher_is_better
+
+
+class Callback:
+    """Base class; every hook is optional. ``fit`` calls them on every rank under ``torchrun``."""
+
+    def on_fit_start(self, model: nn.Module, start_epoch: int, iteration: int) -> None:
+        """Before the first (or first resumed) epoch; ``model`` is the unwrapped network."""
+
+    def on_iteration_end(self, iteration: int, values: dict[str, float]) -> None:
+        """After each optimiser step; ``values``: ``loss``, ``pixel_accuracy``, ``lr`` (global batch)."""
+
+    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        """After each epoch's validation and checkpoint; ``scores``: ``train_loss``, ``val_dice``, ``lr``, ...
+
+        Returns:
+            True to stop training after this epoch.
+        """
+        return False
+
+    def on_fit_end(self, model: nn.Module) -> None:
+        """After the last epoch (on every rank)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores what :meth:`state_dict` returned (resume)."""
+
+
+class EarlyStopping(Callback):
+    """Stops when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` validations.
+
+    Epochs without the metric (no validation that epoch) do not count.
+
+    Args:
+        monitor: a score name, e.g. ``val_dice`` (higher is better) or ``val_loss`` (lower).
+        patience: validations without improvement before stopping (>= 1).
+        min_delta: the smallest change that counts as an improvement (>= 0).
+    """
+
+    def __init__(self, monitor: str, patience: int, min_delta: float = 0.0) -> None:
+        if patience < 1:
+            raise ValueError(f"early stopping patience must be at least 1, got {patience}")
+        if min_delta < 0:
+            raise ValueError(f"early stopping min_delta must be non-negative, got {min_delta}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = min_delta
+        self.higher_better = higher_is_better(monitor)
+        self.best = -math.inf if self.higher_better else math.inf
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def improved(self, value: float) -> bool:
+        if self.higher_better:
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        value = scores.get(self.monitor)
+        if value is None or math.isnan(value):
+            return False
+        if self.improved(value):
+            self.best, self.wait = value, 0
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait = state["best"], state["wait"]
+
+
+class TensorBoardLogger(Callback):
+    """Writes scalars to TensorBoard event files in ``log_dir`` (rank 0 only), step = iteration.
+
+    Per iteration: ``train/loss_iter``; per epoch: every score (``train_loss`` as ``train/loss``,
+    ``val_dice`` as ``val/dice``, ``lr``). On resume, events after the resumed iteration are purged.
+    """
+
+    def __init__(self, log_dir: str | Path) -> None:
+        self.log_dir = Path(log_dir)
+        self.writer: Any = None
+
+    def on_fit_start(self, model: nn.Module, start_epoch: int, iteration: int) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(self.log_dir), purge_step=iteration + 1 if start_epoch > 1 else None)
+
+    def on_iteration_end(self, iteration: int, values: dict[str, float]) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar("train/loss_iter", values["loss"], iteration)
+
+    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        if self.writer is not None:
+            for key, value in scores.items():
+                phase, _, name = key.partition("_")
+                tag = f"{phase}/{name}" if phase in ("train", "val") and name else key
+                self.writer.add_scalar(tag, value, iteration)
+            self.writer.add_scalar("epoch", epoch, iteration)
+            self.writer.flush()
+        return False
+
+    def on_fit_end(self, model: nn.Module) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None

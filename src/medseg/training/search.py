@@ -1,0 +1,351 @@
+"""Hyperparameter search with Optuna: a full grid (``GridSampler``) or TPE over a space.
+
+Each trial is a normal training run in ``DIR/trial_NNN`` scored by its best validation value of
+the chosen metric (the ``train.monitor`` of every trial is set to it, so the trial's best
+checkpoint is the one scored). Written into ``DIR``::
+
+    config.yaml            the base config
+    search_results.csv     one row per trial, best first: parameters, score, best epoch, run dir
+    search_summary.json    metric, direction, sampler, the best trial and its parameters
+    best_config.yaml       the base config with the best trial's parameters
+    search_heatmap.png     score over the grid, when the grid has exactly two parameters
+
+Parameters are given as ``name=values``: a short name (``lr``, ``batch_size``, ``epochs``,
+``optimizer``, ``loss``, ... any field of the ``train`` section) means ``train.<name>``; dotted
+names (``model.params.channels``) are used as they are. Grid values are comma-separated
+(``lr=1e-4,1e-3,1e-2``; lists in brackets stay whole: ``model.params.channels=[8,16],[16,32]``).
+Space values for TPE are ``loguniform:LOW:HIGH``, ``uniform:LOW:HIGH``, ``int:LOW:HIGH`` or
+``choice:a,b,c``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from medseg.config import Config, TrainConfig, apply_overrides, config_from_dict, save_config
+from medseg.data.case import Case
+from medseg.data.io import atomic_write_bytes, atomic_write_text
+from medseg.errors import ConfigError, RunDirError
+from medseg.evaluation import write_table
+from medseg.training.cv import json_safe, single_process_only
+from medseg.training.optim import higher_is_better
+from medseg.training.run import load_cases, train_run
+
+SPACE_KINDS = ("loguniform", "uniform", "int", "choice")
+_SPACE_VALUE = re.compile(rf"^({'|'.join(SPACE_KINDS)}):")
+
+
+@dataclass(frozen=True)
+class SpaceParam:
+    """One TPE search dimension: ``kind`` in :data:`SPACE_KINDS`, bounds or choices."""
+
+    kind: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple[str, ...] = ()
+
+    def suggest(self, trial: optuna.Trial, name: str) -> Any:
+        if self.kind == "loguniform":
+            return trial.suggest_float(name, self.low, self.high, log=True)
+        if self.kind == "uniform":
+            return trial.suggest_float(name, self.low, self.high)
+        if self.kind == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high))
+        return trial.suggest_categorical(name, list(self.choices))
+
+
+@dataclass
+class SearchResult:
+    """The rows of ``search_results.csv`` (best first) and the best trial's config."""
+
+    rows: list[dict[str, Any]]
+    best_config: Config
+    best_value: float
+    out_dir: Path
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def config_key(name: str) -> str:
+    """The config key of a search parameter: ``lr`` -> ``train.lr``; dotted names unchanged.
+
+    Raises:
+        ConfigError: a short name that is not a ``train`` field.
+    """
+    if "." in name:
+        return name
+    fields = [f.name for f in dataclasses.fields(TrainConfig)]
+    if name not in fields:
+        raise ConfigError(
+            f"search parameter {name!r}: short names are fields of the train section ({', '.join(fields)}); "
+            "give other keys in full, e.g. model.params.channels"
+        )
+    return f"train.{name}"
+
+
+def split_values(text: str) -> list[str]:
+    """Splits ``a,b,[c,d]`` at the commas outside brackets: ``["a", "b", "[c,d]"]``."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+        else:
+            current += char
+    values.append(current.strip())
+    if any(not v for v in values):
+        raise ConfigError(f"search values {text!r}: empty value (check the commas)")
+    return values
+
+
+def _name_value(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"search parameter {item!r}: expected name=values, e.g. lr=1e-4,1e-3")
+    name, value = item.split("=", 1)
+    return name.strip(), value.strip()
+
+
+def parse_grid(items: list[str]) -> dict[str, list[str]]:
+    """``["lr=1e-4,1e-3", ...]`` -> ``{"train.lr": ["1e-4", "1e-3"], ...}`` (values kept as text)."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        name, value = _name_value(item)
+        grid[config_key(name)] = split_values(value)
+    return grid
+
+
+def parse_space(items: list[str]) -> dict[str, SpaceParam]:
+    """``["lr=loguniform:1e-5:1e-2", "optimizer=choice:adam,sgd"]`` -> ``{"train.lr": SpaceParam, ...}``."""
+    space: dict[str, SpaceParam] = {}
+    for item in items:
+        name, value = _name_value(item)
+        kind, _, rest = value.partition(":")
+        if kind not in SPACE_KINDS:
+            raise ConfigError(f"search space {item!r}: use one of {', '.join(f'{k}:...' for k in SPACE_KINDS)}")
+        if kind == "choice":
+            space[config_key(name)] = SpaceParam(kind, choices=tuple(split_values(rest)))
+            continue
+        try:
+            low, high = (float(v) for v in rest.split(":"))
+        except ValueError:
+            raise ConfigError(f"search space {item!r}: expected {kind}:LOW:HIGH") from None
+        if not low < high or (kind == "loguniform" and low <= 0):
+            raise ConfigError(f"search space {item!r}: need LOW < HIGH (and LOW > 0 for loguniform)")
+        space[config_key(name)] = SpaceParam(kind, low, high)
+    return space
+
+
+def sort_arguments(items: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """Sorts free command-line items into grid parameters, space parameters and config overrides.
+
+    ``medseg search CONFIG --grid lr=1e-4,1e-3 batch_size=8,16`` leaves ``batch_size=8,16`` among
+    the free items: an item whose name has no dot is a search parameter (config overrides always
+    name their section), a space one when its value starts with a distribution (``loguniform:``...).
+
+    Returns:
+        ``(grid_items, space_items, overrides)``.
+    """
+    grid, space, overrides = [], [], []
+    for item in items:
+        name, _, value = item.partition("=")
+        if "." in name:
+            overrides.append(item)
+        elif _SPACE_VALUE.match(value):
+            space.append(item)
+        else:
+            grid.append(item)
+    return grid, space, overrides
+
+
+def monitor_name(metric: str) -> str:
+    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged."""
+    return metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+
+
+def _trial_config(config: Config, values: dict[str, Any], monitor: str) -> Config:
+    overrides = [f"{key}={value if isinstance(value, str) else json.dumps(value)}" for key, value in values.items()]
+    trial = config_from_dict(apply_overrides(config.to_dict(), overrides), "search trial")
+    return dataclasses.replace(trial, train=dataclasses.replace(trial.train, monitor=monitor))
+
+
+def search(
+    config: Config,
+    data_path: str | Path,
+    out_dir: str | Path,
+    grid: dict[str, list[str]] | None = None,
+    space: dict[str, SpaceParam] | None = None,
+    metric: str = "dice",
+    trials: int | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    cases: list[Case] | None = None,
+) -> SearchResult:
+    """Runs the search; every trial trains into ``out_dir/trial_NNN`` (layout in the module docstring).
+
+    Args:
+        config: the base config.
+        data_path: dataset root (read once, shared by the trials; every trial uses the same split).
+        out_dir: the search directory.
+        grid: ``{config key: [values as text]}`` (see :func:`parse_grid`). Without ``trials``, every
+            combination is run once (``optuna.samplers.GridSampler``).
+        space: ``{config key: SpaceParam}`` for TPE (``optuna.samplers.TPESampler``); needs
+            ``trials``. With ``trials``, grid parameters become categorical choices of the TPE search.
+        metric: validation metric to optimise (``dice``, ``loss``, ``pixel_accuracy`` or a full
+            score name such as ``val_dice``); maximised unless it is a loss.
+        trials: number of TPE trials.
+        seed: sampler seed.
+        overwrite: replace an existing ``out_dir``.
+        cases: the dataset's cases, if already read.
+
+    Raises:
+        ConfigError: no parameters, a space without ``trials``, bad values.
+        RunDirError: ``out_dir`` not empty (without ``overwrite``).
+    """
+    single_process_only("search")
+    grid, space = dict(grid or {}), dict(space or {})
+    if not grid and not space:
+        raise ConfigError("nothing to search: give --grid name=v1,v2,... or --space name=kind:low:high")
+    if space and trials is None:
+        raise ConfigError("a --space search needs --trials N")
+    if trials is not None and trials < 1:
+        raise ConfigError(f"--trials must be at least 1, got {trials}")
+    overlap = set(grid) & set(space)
+    if overlap:
+        raise ConfigError(f"{sorted(overlap)[0]} is both a grid and a space parameter")
+    monitor = monitor_name(metric)
+    _trial_config(config, {k: v[0] for k, v in grid.items()}, monitor)  # fail before training on bad values
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise RunDirError(f"{out_dir}: search directory exists and is not empty; pass --overwrite to replace it")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, out_dir / "config.yaml")
+    cases = cases if cases is not None else load_cases(config, data_path)
+
+    if trials is None:
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(grid, seed=seed)
+        n_trials = math.prod(len(v) for v in grid.values())
+    else:
+        sampler, n_trials = optuna.samplers.TPESampler(seed=seed), trials
+    direction = "maximize" if higher_is_better(monitor) else "minimize"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=direction, sampler=sampler)
+    configs: dict[int, Config] = {}
+
+    def objective(trial: optuna.Trial) -> float:
+        values: dict[str, Any] = {key: trial.suggest_categorical(key, choices) for key, choices in grid.items()}
+        values.update({key: param.suggest(trial, key) for key, param in space.items()})
+        trial_config = _trial_config(config, values, monitor)
+        configs[trial.number] = trial_config
+        run_dir = out_dir / f"trial_{trial.number:03d}"
+        described = ", ".join(f"{k}={v}" for k, v in values.items())
+        _log(f"trial {trial.number + 1}/{n_trials}: {described}")
+        result = train_run(trial_config, data_path, run_dir, overwrite=True, cases=cases)
+        trial.set_user_attr("run_dir", run_dir.name)
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("epochs_run", result.epochs_run)
+        trial.set_user_attr("train_minutes", round(result.train_seconds / 60, 3))
+        score = float(result.best_score)
+        _log(f"trial {trial.number + 1}/{n_trials}: best {monitor} {score:.4f} at epoch {result.best_epoch}")
+        return score if math.isfinite(score) else math.nan
+
+    study.optimize(objective, n_trials=n_trials)
+    return _write_results(study, configs, grid, space, monitor, trials, out_dir)
+
+
+def _write_results(
+    study: optuna.Study,
+    configs: dict[int, Config],
+    grid: dict[str, list[str]],
+    space: dict[str, SpaceParam],
+    monitor: str,
+    trials: int | None,
+    out_dir: Path,
+) -> SearchResult:
+    keys = list(grid) + list(space)
+    higher = higher_is_better(monitor)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    failed = [t for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE]
+    done.sort(key=lambda t: -t.value if higher else t.value)
+    rows = []
+    for rank, trial in enumerate(done + failed, start=1):
+        row: dict[str, Any] = {"rank": rank if trial in done else "", "trial": trial.number}
+        row.update({key: trial.params.get(key, "") for key in keys})
+        row[monitor] = trial.value if trial.value is not None else math.nan
+        for attr in ("best_epoch", "epochs_run", "train_minutes", "run_dir"):
+            row[attr] = trial.user_attrs.get(attr, "")
+        row["state"] = trial.state.name.lower()
+        rows.append(row)
+    write_table(out_dir / "search_results.csv", rows)
+    if not done:
+        raise RunDirError(f"{out_dir}: no trial produced a finite {monitor} (see search_results.csv)")
+    best = done[0]
+    best_config = configs[best.number]
+    save_config(best_config, out_dir / "best_config.yaml")
+    summary = {
+        "metric": monitor,
+        "direction": "maximize" if higher else "minimize",
+        "sampler": "grid" if trials is None else "tpe",
+        "trials": len(study.trials),
+        "best": {
+            "trial": best.number,
+            "value": best.value,
+            "params": best.params,
+            "run_dir": best.user_attrs["run_dir"],
+        },
+    }
+    atomic_write_text(out_dir / "search_summary.json", json.dumps(json_safe(summary), indent=1))
+    if trials is None and len(grid) == 2:
+        write_heatmap(out_dir / "search_heatmap.png", rows, grid, monitor)
+    return SearchResult(rows, best_config, float(best.value), out_dir)
+
+
+def _short(key: str) -> str:
+    return key.removeprefix("train.")
+
+
+def write_heatmap(path: Path, rows: list[dict[str, Any]], grid: dict[str, list[str]], monitor: str) -> None:
+    """A PNG of ``monitor`` over a two-parameter grid (rows: first parameter, columns: second)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    (row_key, row_values), (col_key, col_values) = list(grid.items())
+    scores = np.full((len(row_values), len(col_values)), np.nan)
+    for row in rows:
+        if row[row_key] in row_values and row[col_key] in col_values and row["state"] == "complete":
+            scores[row_values.index(row[row_key]), col_values.index(row[col_key])] = row[monitor]
+    figure = Figure(figsize=(1.6 + 1.1 * len(col_values), 1.2 + 0.8 * len(row_values)), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    image = axes.imshow(scores, cmap="viridis", aspect="auto")
+    axes.set_xticks(range(len(col_values)), col_values)
+    axes.set_yticks(range(len(row_values)), row_values)
+    axes.set_xlabel(_short(col_key))
+    axes.set_ylabel(_short(row_key))
+    axes.set_title(f"best {monitor}")
+    for (i, j), value in np.ndenumerate(scores):
+        if np.isfinite(value):
+            color = "black" if image.norm(value) > 0.5 else "white"  # readable on viridis
+            axes.text(j, i, f"{value:.3f}", ha="center", va="center", color=color, fontsize=9)
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())

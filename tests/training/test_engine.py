@@ -1,0 +1,111 @@
+"""The fit loop: checkpoints, history, TensorBoard, early stopping, clipping, deep supervision."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from medseg.config import load_config
+from medseg.models import MODELS
+from medseg.training.callbacks import Callback, EarlyStopping
+from medseg.training.checkpoint import load_checkpoint
+from medseg.training.run import train_run
+
+from .conftest import DETERMINISTIC, TINY
+
+
+class Recorder(Callback):
+    """Keeps the weights at the start and end of training and every iteration's loss."""
+
+    def __init__(self) -> None:
+        self.start: dict[str, torch.Tensor] = {}
+        self.end: dict[str, torch.Tensor] = {}
+        self.losses: list[float] = []
+
+    def on_fit_start(self, model, start_epoch, iteration):
+        self.start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def on_iteration_end(self, iteration, values):
+        self.losses.append(values["loss"])
+
+    def on_fit_end(self, model):
+        self.end = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_run_files_checkpoint_keys_and_tensorboard(fetal_data, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = tmp_path / "run"
+    train_run(load_config("demo", TINY), fetal_data, run_dir)
+    state = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    for key in ("model", "state_dict", "optimizer", "epoch", "best_score", "best_epoch", "rng", "config"):
+        assert key in state, key
+    assert state["epoch"] == 2 and state["scaler"] is None and state["world_size"] == 1  # no AMP on CPU
+    with (run_dir / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["epoch"] for r in rows if r["level"] == "epoch" and r["phase"] == "val"] == ["1", "2"]
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert {"train/loss", "train/loss_iter", "val/loss", "val/dice", "lr"} <= set(tags)
+    assert len(events.Scalars("val/loss")) == 2
+    val_losses = [float(r["loss"]) for r in rows if r["level"] == "epoch" and r["phase"] == "val"]
+    assert [e.value for e in events.Scalars("val/loss")] == pytest.approx(val_losses, rel=1e-5)
+
+
+def test_early_stopping_ends_a_run_that_stopped_improving(fetal_data, tmp_path):
+    run_dir = tmp_path / "run"
+    overrides = TINY + DETERMINISTIC + ["train.epochs=6", "train.lr=0", "train.monitor=val_loss"]
+    overrides += ["train.early_stopping_patience=2"]
+    result = train_run(load_config("demo", overrides), fetal_data, run_dir)
+    # lr 0 and no batch norm: the validation loss of epoch 1 is never beaten; two epochs later it stops
+    assert result.stopped_early and result.stop_reason == "early_stopping" and result.epochs_run == 3
+    assert json.loads((run_dir / "run.json").read_text())["result"]["stop_reason"] == "early_stopping"
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["callbacks"]
+    assert saved["0:EarlyStopping"] == {"best": pytest.approx(result.best_score), "wait": 2}
+
+
+def test_early_stopping_min_delta_and_state():
+    stopper = EarlyStopping("val_dice", patience=2, min_delta=0.05)
+    assert not stopper.on_epoch_end(1, 1, {"val_dice": 0.5})
+    assert not stopper.on_epoch_end(2, 2, {"val_dice": 0.54})  # +0.04 < min_delta: no improvement
+    assert not stopper.on_epoch_end(3, 3, {"train_loss": 0.1})  # no validation: not counted
+    restored = EarlyStopping("val_dice", patience=2, min_delta=0.05)
+    restored.load_state_dict(stopper.state_dict())
+    assert restored.on_epoch_end(4, 4, {"val_dice": 0.52}) and restored.stopped_epoch == 4
+    assert not EarlyStopping("val_loss", 1).on_epoch_end(1, 1, {"val_loss": 3.0})
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping("val_dice", patience=0)
+
+
+def test_gradient_clipping_bounds_the_update(fetal_data, tmp_path):
+    overrides = TINY + DETERMINISTIC
+    overrides += ["train.optimizer=sgd", "train.momentum=0", "train.lr=1", "train.grad_clip_norm=0.001"]
+    overrides += ["train.epochs=1", "train.iterations_per_epoch=1", "train.tensorboard=false"]
+    recorder = Recorder()
+    train_run(load_config("demo", overrides), fetal_data, tmp_path / "run", callbacks=[recorder])
+    step = torch.cat([(recorder.end[k] - recorder.start[k]).flatten() for k in recorder.start])
+    assert 0 < step.norm().item() <= 0.001 * (1 + 1e-4)  # lr 1 x gradient norm clipped to 1e-3
+
+
+@pytest.mark.skipif("unet_plus_plus" not in MODELS, reason="U-Net++ not registered")
+def test_deep_supervision_model_trains_and_validates_on_the_final_head(fetal_data, tmp_path):
+    overrides = TINY + ["model.name=unet_plus_plus", "model.params.deep_supervision=true", "train.epochs=1"]
+    overrides += ["train.deep_supervision=halving", "train.tensorboard=false"]
+    recorder = Recorder()
+    result = train_run(load_config("demo", overrides), fetal_data, tmp_path / "run", callbacks=[recorder])
+    assert recorder.losses and all(math.isfinite(v) for v in recorder.losses)
+    assert 0.0 <= result.best_score <= 1.0  # val_dice of the eval-mode (single) output
+
+
+def test_global_batch_must_divide_over_processes():
+    from medseg.errors import ConfigError
+    from medseg.training.distributed import local_batch_size
+
+    assert local_batch_size(8, 2) == 4
+    with pytest.raises(ConfigError, match="multiple of 3"):
+        local_batch_size(8, 3)

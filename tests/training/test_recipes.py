@@ -1,0 +1,55 @@
+"""The study recipes load and validate (models and readers of other modules are not needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import medseg
+from medseg.config import load_config
+from medseg.losses import create_loss
+
+RECIPES = Path(medseg.__file__).parent / "recipes"
+
+
+@pytest.mark.parametrize("name", ["lung_attention_unet_grid", "polyp_mobile_unet", "liver_res_attention_unet"])
+def test_recipe_loads_and_its_loss_builds(name):
+    config = load_config(RECIPES / f"{name}.yaml")
+    assert config.name == name
+    create_loss(config.train.loss, **config.train.loss_params)
+
+
+def test_lung_grid_recipe():
+    config = load_config(RECIPES / "lung_attention_unet_grid.yaml")
+    assert config.model.name == "attention_unet" and config.model.params["channels"] == [16, 32, 64, 128, 256]
+    assert (config.data.layout, config.data.image_size, config.data.channels) == ("lidc", [64, 64], 1)
+    assert config.data.normalize == "zscore" and config.train.optimizer == "adam"
+    assert (config.data.val_fraction, config.data.test_fraction) == (0.2, 0.2)  # 60/20/20
+    assert config.train.loss == "focal_tversky"
+    assert (config.train.loss_params["alpha"], config.train.loss_params["beta"]) == (0.7, 0.3)
+    assert (
+        "--grid lr=1e-4,1e-3,1e-2 batch_size=8,16,32 --metric dice"
+        in (RECIPES / "lung_attention_unet_grid.yaml").read_text()
+    )
+
+
+def test_polyp_recipe():
+    config = load_config(RECIPES / "polyp_mobile_unet.yaml")
+    assert (config.model.name, config.model.out_channels, config.data.layout) == ("mobile_unet", 1, "kvasir")
+    assert config.data.image_size == [256, 256] and not config.data.keep_aspect and config.data.channels == 3
+    assert (config.train.optimizer, config.train.lr, config.train.loss) == ("adam", 1e-3, "dice")
+    assert config.train.scheduler == "polyp_step"
+    assert config.train.scheduler_params == {"start": 30, "every": 5, "factor": 0.1}
+    assert (config.data.val_fraction, config.data.test_fraction) == (0.1, 0.1)  # 80/10/10
+    assert config.augment.flip and config.augment.rotate_deg > 0
+
+
+def test_liver_recipe():
+    config = load_config(RECIPES / "liver_res_attention_unet.yaml")
+    assert (config.model.name, config.data.layout, config.train.loss) == (
+        "res_attention_unet",
+        "nifti",
+        "focal_tversky",
+    )
+    assert config.data.num_classes == 3 and config.data.class_names == ["background", "liver", "tumour"]
