@@ -261,7 +261,7 @@ def search(
         _fail(error)
     table = Table(title=f"search ({out}), best first")
     for column in result.rows[0]:
-        table.add_column(str(column))
+        table.add_column(str(column).removeprefix("train."))
     for row in result.rows[:10]:
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
     console.print(table)

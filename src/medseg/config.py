@@ -18,6 +18,7 @@ import yaml
 from medseg.errors import ConfigError
 
 PACKAGED_CONFIGS = Path(__file__).parent / "configs"
+PACKAGED_RECIPES = Path(__file__).parent / "recipes"
 
 
 @dataclass
@@ -192,15 +193,16 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
 
 
 def resolve_config_path(path: str | Path) -> Path:
-    """A path as given, or the name of a packaged config (``hc18_unet`` or ``hc18_unet.yaml``)."""
+    """A path as given, or the name of a packaged config or recipe (``hc18_unet`` or ``hc18_unet.yaml``)."""
     candidate = Path(path)
     if candidate.is_file():
         return candidate
-    for name in (str(path), f"{path}.yaml"):
-        packaged = PACKAGED_CONFIGS / name
-        if packaged.is_file():
-            return packaged
-    known = ", ".join(p.stem for p in sorted(PACKAGED_CONFIGS.glob("*.yaml")))
+    for folder in (PACKAGED_CONFIGS, PACKAGED_RECIPES):
+        for name in (str(path), f"{path}.yaml"):
+            packaged = folder / name
+            if packaged.is_file():
+                return packaged
+    known = ", ".join(p.stem for folder in (PACKAGED_CONFIGS, PACKAGED_RECIPES) for p in sorted(folder.glob("*.yaml")))
     raise ConfigError(f"{path}: config file not found (packaged configs: {known})")
 
 

@@ -66,7 +66,7 @@ def test_early_stopping_ends_a_run_that_stopped_improving(fetal_data, tmp_path):
     assert result.stopped_early and result.stop_reason == "early_stopping" and result.epochs_run == 3
     assert json.loads((run_dir / "run.json").read_text())["result"]["stop_reason"] == "early_stopping"
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["callbacks"]
-    assert saved["0:EarlyStopping"] == {"best": pytest.approx(result.best_score), "wait": 2}
+    assert saved["EarlyStopping:0"] == {"best": pytest.approx(result.best_score), "wait": 2}
 
 
 def test_early_stopping_min_delta_and_state():

@@ -64,8 +64,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-from medseg.models import unet  # noqa: E402,F401
-from medseg.models import attention_unet  # noqa: E402,F401
-from medseg.models import res_attention_unet  # noqa: E402,F401
-from medseg.models import unet_plus_plus  # noqa: E402,F401
-from medseg.models import mobile_unet  # noqa: E402,F401
+# One line per architecture module; importing it registers its factory.
+from medseg.models import (  # noqa: E402
+    attention_unet,  # noqa: F401
+    mobile_unet,  # noqa: F401
+    res_attention_unet,  # noqa: F401
+    unet,  # noqa: F401
+    unet_plus_plus,  # noqa: F401
+)

@@ -84,6 +84,17 @@ def default_callbacks(config: Config, run_dir: Path, main: bool) -> list[Callbac
     return callbacks
 
 
+def _callback_keys(hooks: list[Callback]) -> list[str]:
+    """Checkpoint keys of the callbacks' states: class name and occurrence (``EarlyStopping:0``)."""
+    seen: dict[str, int] = {}
+    keys = []
+    for hook in hooks:
+        name = type(hook).__name__
+        keys.append(f"{name}:{seen.get(name, 0)}")
+        seen[name] = seen.get(name, 0) + 1
+    return keys
+
+
 def fit(
     config: Config,
     train_cases: list[Case],
@@ -176,8 +187,8 @@ def fit(
             scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler") is not None:
             scaler.load_state_dict(state["scaler"])
-        for index, hook in enumerate(hooks):
-            saved = state.get("callbacks", {}).get(f"{index}:{type(hook).__name__}")
+        for key, hook in zip(_callback_keys(hooks), hooks, strict=True):
+            saved = state.get("callbacks", {}).get(key)
             if saved:
                 hook.load_state_dict(saved)
         best_score, best_epoch = state["best_score"], state["best_epoch"]
@@ -186,6 +197,8 @@ def fit(
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
         generator.set_state(state["rng"]["sampler"])
+        if device.type == "cuda" and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
         history.load(up_to_epoch=state["epoch"])
         _log(f"resuming from epoch {state['epoch']} ({last_path})")
     processes = f" x {ctx.world_size} processes (batch {local_batch} each)" if ctx.distributed else ""
@@ -294,7 +307,7 @@ def fit(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "scaler": scaler.state_dict() if scaler is not None else None,
-                "callbacks": {f"{i}:{type(h).__name__}": h.state_dict() for i, h in enumerate(hooks)},
+                "callbacks": {k: h.state_dict() for k, h in zip(_callback_keys(hooks), hooks, strict=True)},
                 "epoch": epoch,
                 "best_score": best_score,
                 "best_epoch": best_epoch,
@@ -308,6 +321,7 @@ def fit(
                     "numpy": np.random.get_state(),
                     "python": random.getstate(),
                     "sampler": generator.get_state(),
+                    "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 },
             }
             if improved:

@@ -20,7 +20,7 @@ from medseg.data.readers import read_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
 from medseg.errors import RunDirError
 from medseg.training.callbacks import Callback
-from medseg.training.distributed import barrier, distributed_session
+from medseg.training.distributed import barrier, distributed_session, env_context, local_batch_size
 from medseg.training.engine import FitResult, fit, resolve_device
 
 
@@ -112,6 +112,7 @@ def train_run(
     check_run_dir(run_dir, overwrite, resume)
     if resume:
         config = load_config(run_dir / "config.yaml")
+    local_batch_size(config.train.batch_size, env_context().world_size)  # fail before writing anything
     use_cuda = resolve_device(config.train.device).type == "cuda"
     with distributed_session(use_cuda) as ctx:
         barrier()  # every rank has checked the directory before rank 0 changes it
