@@ -34,9 +34,11 @@ def tiny_model(name: str, in_channels: int = 1, classes: int = 2) -> torch.nn.Mo
 def test_output_shape_on_odd_sizes(name: str, in_channels: int, classes: int) -> None:
     model = tiny_model(name, in_channels, classes).eval()
     with torch.no_grad():
-        out = model(torch.randn(2, in_channels, 37, 53))
+        out = model(torch.randn(1, in_channels, 37, 53))
+        batch = model(torch.randn(2, in_channels, 40, 41))
     assert isinstance(out, torch.Tensor)
-    assert out.shape == (2, classes, 37, 53)
+    assert out.shape == (1, classes, 37, 53)
+    assert batch.shape == (2, classes, 40, 41)
     assert torch.isfinite(out).all()
 
 

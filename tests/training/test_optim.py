@@ -80,3 +80,31 @@ def test_bad_schedules_are_config_errors():
     with pytest.raises(ConfigError, match="every >= 1"):
         cfg = TrainConfig(scheduler="polyp_step", scheduler_params={"every": 0})
         build_scheduler(build_optimizer(param, cfg), cfg)
+
+
+def test_cosine_time_follows_the_training_time_budget():
+    import math
+
+    import torch
+
+    from medseg.config import TrainConfig
+    from medseg.errors import ConfigError
+    from medseg.training.optim import TimeBudgetCosine, build_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    scheduler = build_scheduler(optimizer, TrainConfig(scheduler="cosine_time", max_minutes=10))
+    assert isinstance(scheduler, TimeBudgetCosine)
+    scheduler.update(0)
+    assert optimizer.param_groups[0]["lr"] == 0.1
+    scheduler.update(300)
+    assert math.isclose(optimizer.param_groups[0]["lr"], 0.05)
+    scheduler.step()  # epoch ends change nothing
+    assert math.isclose(optimizer.param_groups[0]["lr"], 0.05)
+    scheduler.update(10_000)
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    try:
+        build_scheduler(optimizer, TrainConfig(scheduler="cosine_time", max_minutes=None))
+    except ConfigError as error:
+        assert "max_minutes" in str(error)
+    else:
+        raise AssertionError("cosine_time without a budget must be rejected")

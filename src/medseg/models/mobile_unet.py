@@ -30,6 +30,12 @@ fully connected layer has a bias (the Keras defaults).
 Counting: 574,579 is Keras' ``Total params``, which includes the batch norms' moving mean and
 variance (two non-trainable values per channel): :func:`medseg.models.profile.keras_parameter_count`.
 :func:`medseg.models.count_parameters` (trainable only) gives 560,507 for the same network.
+
+Choices the count cannot decide (no parameters involved): ReLU6 as in MobileNeXt; the stride-2
+skip block max-pools before its 1x1 conv as iResNet does (a strided 1x1 conv counts the same); SE
+sits after the first depthwise conv's BN + ReLU6 in A and directly after the depthwise conv in B
+and C; the transposed convolution uses ``padding=1, output_padding=1`` (exactly twice the size, as
+Keras' ``"same"``).
 """
 
 from __future__ import annotations

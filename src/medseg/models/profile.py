@@ -19,6 +19,7 @@ from medseg.errors import ConfigError
 from medseg.models import MODELS, count_parameters
 
 FLOPS_NOTE = (
+    "parameters: trainable; Keras-style total: plus batch-norm running mean and variance. "
     "GFLOPs: torch.utils.flop_counter.FlopCounterMode, i.e. 2 x multiply-accumulates of convolutions and "
     "matrix products (element-wise operations, normalisation and pooling not counted)"
 )
@@ -31,7 +32,8 @@ class ModelProfile:
     name: str
     in_channels: int
     classes: int
-    parameters: int
+    parameters: int  # trainable (PyTorch)
+    keras_parameters: int  # plus batch-norm moving statistics, as Keras' "Total params"
     gflops: float
     latency_ms: float | None  # median CPU time per image; None when not measured
 
@@ -44,12 +46,16 @@ def _default(factory: object, argument: str, fallback: int) -> int:
 
 
 def keras_parameter_count(model: torch.nn.Module) -> int:
-    """Parameters as Keras' ``Total params`` counts them: PyTorch's trainable parameters plus the
-    batch norms' running mean and variance (Keras' non-trainable moving statistics)."""
+    """Parameters as Keras' ``Total params`` counts them.
+
+    Keras counts a batch norm's moving mean and variance as (non-trainable) parameters, PyTorch
+    keeps them as buffers: this is :func:`medseg.models.count_parameters` plus those buffers.
+    """
+    norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
     statistics_count = sum(
         module.running_mean.numel() + module.running_var.numel()
         for module in model.modules()
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None
+        if isinstance(module, norms) and module.running_mean is not None
     )
     return count_parameters(model) + statistics_count
 
@@ -111,7 +117,9 @@ def profile_model(
         latency_ms = measure_latency(model, image, repeats) if latency else None
     finally:
         torch.set_num_threads(previous_threads)
-    return ModelProfile(name, in_channels, classes, count_parameters(model), flops / 1e9, latency_ms)
+    return ModelProfile(
+        name, in_channels, classes, count_parameters(model), keras_parameter_count(model), flops / 1e9, latency_ms
+    )
 
 
 def profile_models(
@@ -127,12 +135,13 @@ def _cells(profile: ModelProfile) -> list[str]:
         profile.name,
         f"{profile.in_channels} -> {profile.classes}",
         f"{profile.parameters:,}",
+        f"{profile.keras_parameters:,}",
         f"{profile.gflops:.2f}",
         latency,
     ]
 
 
-HEADERS = ["model", "channels in -> out", "parameters", "GFLOPs", "CPU ms / image"]
+HEADERS = ["model", "channels in -> out", "parameters", "Keras-style total", "GFLOPs", "CPU ms / image"]
 
 
 def profile_table(profiles: list[ModelProfile], size: int = 256, threads: int | None = 1) -> Table:

@@ -32,7 +32,7 @@ from medseg.training import distributed
 from medseg.training.callbacks import Callback, EarlyStopping, TensorBoardLogger
 from medseg.training.checkpoint import load_checkpoint, save_checkpoint
 from medseg.training.history import History
-from medseg.training.optim import build_optimizer, build_scheduler, higher_is_better
+from medseg.training.optim import TimeBudgetCosine, build_optimizer, build_scheduler, higher_is_better
 
 AUGMENT_RANK_STRIDE = 7919  # offsets each rank's augmentation seed (rank 0 keeps the single-process one)
 
@@ -221,6 +221,11 @@ def fit(
         totals = np.zeros(4)  # loss sum, correct pixels, pixels, images
         bar = tqdm(train_loader, desc=f"epoch {epoch}/{train_cfg.epochs}", disable=not interactive, leave=False)
         for batch in bar:
+            if isinstance(scheduler, TimeBudgetCosine):
+                elapsed = torch.tensor([train_seconds + time.perf_counter() - started], dtype=torch.float64)
+                if ctx.distributed:  # every rank must use the same rate: average the clocks
+                    elapsed = distributed.all_reduce_sum(elapsed) / ctx.world_size
+                scheduler.update(float(elapsed[0]))
             images, masks = batch["image"].to(device), batch["mask"].to(device)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(amp):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,7 +12,7 @@ import torch
 from medseg.config import TrainConfig
 from medseg.errors import ConfigError
 
-SCHEDULES = ("none", "cosine", "step", "multistep", "polyp_step", "poly", "plateau")
+SCHEDULES = ("none", "cosine", "cosine_time", "step", "multistep", "polyp_step", "poly", "plateau")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -40,11 +42,43 @@ def polyp_step_milestones(epochs: int, start: int = 30, every: int = 5) -> list[
     return list(range(start, max(epochs, start), every))
 
 
+class TimeBudgetCosine:
+    """Cosine decay over a training-time budget instead of an epoch count ("budgeted training").
+
+    The learning rate after ``t`` seconds of training is ``eta_min + (lr0 - eta_min) * (1 + cos(pi * t / T)) / 2``
+    with ``T = train.max_minutes``; it is updated every iteration, so a run cut by the budget still ends
+    annealed, whatever the machine's speed.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, budget_seconds: float, eta_min: float = 0.0) -> None:
+        if budget_seconds <= 0:
+            raise ValueError("the cosine_time schedule needs train.max_minutes > 0")
+        self.optimizer, self.budget, self.eta_min = optimizer, budget_seconds, eta_min
+        self.base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    def update(self, seconds: float) -> None:
+        """Sets the learning rate for ``seconds`` of training so far."""
+        progress = min(max(seconds / self.budget, 0.0), 1.0)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
+
+    def step(self) -> None:
+        """Epoch ends change nothing: the rate follows time (see :meth:`update`)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"budget": self.budget, "eta_min": self.eta_min, "base_lrs": self.base_lrs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.budget, self.eta_min, self.base_lrs = state["budget"], state["eta_min"], state["base_lrs"]
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any | None:
     """Per-epoch schedule (``cfg.scheduler``), stepped once after every epoch.
 
     - ``none``: constant learning rate.
     - ``cosine``: cosine decay to ``eta_min`` (default 0) over ``t_max`` (default ``cfg.epochs``) epochs.
+    - ``cosine_time``: cosine decay over the training-time budget ``cfg.max_minutes``, updated every
+      iteration (:class:`TimeBudgetCosine`).
     - ``step`` / ``multistep``: multiply by ``gamma`` every ``step_size`` epochs / after each of ``milestones``.
     - ``polyp_step``: the polyp study's schedule: divide by 10 after epoch ``start`` (30) and again
       every ``every`` (5) epochs; ``factor`` (0.1) is the multiplier.
@@ -64,6 +98,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any |
             return None
         if name == "cosine":
             return sched.CosineAnnealingLR(optimizer, T_max=params.pop("t_max", cfg.epochs), **params)
+        if name == "cosine_time":
+            return TimeBudgetCosine(optimizer, (cfg.max_minutes or 0) * 60, **params)
         if name == "step":
             return sched.StepLR(optimizer, **params)
         if name == "multistep":
