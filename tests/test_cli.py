@@ -61,8 +61,15 @@ def test_predict_masks_at_original_size_with_hc18_columns(tiny_run, hc18_synthet
     assert result.exit_code == 0, result.output
     with (out / "measurements.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert rows and set(rows[0]) >= {"filename", "hc_mm", "center_x_mm", "center_y_mm", "semi_axes_a_mm",
-                                    "semi_axes_b_mm", "angle_rad"}
+    assert rows and set(rows[0]) >= {
+        "filename",
+        "hc_mm",
+        "center_x_mm",
+        "center_y_mm",
+        "semi_axes_a_mm",
+        "semi_axes_b_mm",
+        "angle_rad",
+    }
     source = cv2.imread(str(hc18_synthetic / "test_set" / rows[0]["filename"]), cv2.IMREAD_GRAYSCALE)
     mask = cv2.imread(str(out / "masks" / rows[0]["filename"]), cv2.IMREAD_GRAYSCALE)
     assert mask.shape == source.shape and set(np.unique(mask)) <= {0, 255}
@@ -84,8 +91,16 @@ def test_train_rejects_out_of_range_labels(tmp_path):
         (tmp_path / "d" / "masks").mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / "d" / "images" / f"{i}.png"), np.zeros((16, 16), np.uint8))
         cv2.imwrite(str(tmp_path / "d" / "masks" / f"{i}.png"), np.full((16, 16), 5, np.uint8))
-    args = ["train", "demo", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "data.layout=folder",
-            *TINY_OVERRIDES]
+    args = [
+        "train",
+        "demo",
+        "--data",
+        str(tmp_path / "d"),
+        "--out",
+        str(tmp_path / "r"),
+        "data.layout=folder",
+        *TINY_OVERRIDES,
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "out of range" in result.output and ".png" in result.output
 

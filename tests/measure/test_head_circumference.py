@@ -14,8 +14,9 @@ from ..conftest import shared_dataset
 def test_hc_of_synthetic_ellipse_mask_matches_known_perimeter(seed):
     rng = np.random.default_rng(seed)
     b = rng.uniform(60, 120)
-    truth = Ellipse(400 + rng.uniform(-50, 50), 270 + rng.uniform(-30, 30), b * rng.uniform(1.05, 1.4), b,
-                    rng.uniform(0, np.pi))
+    truth = Ellipse(
+        400 + rng.uniform(-50, 50), 270 + rng.uniform(-30, 30), b * rng.uniform(1.05, 1.4), b, rng.uniform(0, np.pi)
+    )
     pixel_size = rng.uniform(0.05, 0.3)
     measured = head_circumference(rasterize_ellipse(truth, (540, 800)), pixel_size)
     assert measured.hc_mm == pytest.approx(truth.perimeter * pixel_size, abs=0.1)
