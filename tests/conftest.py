@@ -6,8 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Property tests draw the same examples on every run: a red CI is then reproducible, never luck.
+settings.register_profile("medseg", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("medseg")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -15,7 +15,8 @@ from rich.table import Table
 from medseg.errors import MedsegError, RunDirError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
-console = Console(stderr=False)
+# Wide enough for the tables when output goes to a file or pipe (rich would assume 80 columns).
+console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 
 def _fail(error: Exception) -> None:

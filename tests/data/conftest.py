@@ -6,15 +6,7 @@ from pathlib import Path
 
 import pytest
 
-REAL_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def real_dataset(name: str) -> Path:
-    """``../shared/data/<name>``, skipping the test when it is absent."""
-    path = REAL_DATA / name
-    if not path.is_dir():
-        pytest.skip(f"real dataset {name} not present at {path}")
-    return path
+from ..conftest import shared_dataset as real_dataset  # noqa: F401 - re-exported for the data tests
 
 
 @pytest.fixture(scope="session")

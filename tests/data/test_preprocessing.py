@@ -202,7 +202,9 @@ def test_geometric_augmentation_keeps_image_and_mask_aligned(seed, rotate_deg, s
     valid = moved[1] > 0.999
     disagree = ((moved[0] > 0.5) != moved_mask) & valid
     assert not (disagree & ~_edge_band(moved_mask, 1)).any()
-    assert abs(int(moved_mask.sum()) - int(mask.sum())) <= 0.6 * mask.sum()  # scaled, not lost
+    # MONAI samples with grid factors in [1 - scale, 1 + scale]: the object's side grows by up to
+    # 1 / (1 - scale); it may be clipped at the border, but not lost.
+    assert 0.3 * mask.sum() <= moved_mask.sum() <= 1.2 * mask.sum() / (1 - scale) ** 2
 
 
 def test_intensity_augmentation_leaves_the_mask_and_the_ordering():

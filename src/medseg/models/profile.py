@@ -148,7 +148,7 @@ def profile_table(profiles: list[ModelProfile], size: int = 256, threads: int | 
     """A rich table of ``profiles``."""
     table = Table(title=f"models at {size}x{size}, batch 1, {threads or torch.get_num_threads()} CPU thread(s)")
     for header in HEADERS:
-        table.add_column(header, justify="left" if header == "model" else "right")
+        table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
     for profile in profiles:
         table.add_row(*_cells(profile))
     return table
