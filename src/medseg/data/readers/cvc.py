@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 
 from medseg.data.case import Case
-from medseg.data.io import IMAGE_SUFFIXES, read_binary_mask, read_image
+from medseg.data.io import IMAGE_SUFFIXES, read_binary_mask
 from medseg.data.readers import READERS
-from medseg.data.readers.folder import find_mask
+from medseg.data.readers.folder import read_image_and_mask
 from medseg.errors import DataError
 
 # (first frame, last frame, sequence) as in the official README.txt.
@@ -97,13 +97,7 @@ def read_cvc_clinicdb(
     table = parse_sequence_table(root / readme) or OFFICIAL_SEQUENCES
     cases = []
     for image_path in files:
-        mask_path = find_mask(mask_dir, image_path.stem)
-        if mask_path is None:
-            raise DataError(image_path, f"no mask named {image_path.stem}.* in {mask_dir}")
-        image = read_image(image_path, color=color)
-        mask = read_binary_mask(mask_path, threshold)
-        if mask.shape != image.shape[:2]:
-            raise DataError(mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}")
+        image, mask = read_image_and_mask(image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color)
         frame = int(image_path.stem) if image_path.stem.isdigit() else None
         sequence = sequence_of(frame, table) if frame is not None else None
         group = f"seq{sequence:02d}" if sequence is not None else f"frame{image_path.stem}"

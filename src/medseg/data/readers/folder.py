@@ -7,6 +7,7 @@ others are read as label maps (0 background, 1.. classes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,37 @@ def read_mask_labels(path: Path, mode: str = "auto", threshold: int = 127) -> np
     return raw.astype(np.uint8)
 
 
+def read_image_and_mask(
+    image_path: Path,
+    mask_dir: Path,
+    read_mask: Callable[[Path], np.ndarray],
+    color: bool = False,
+    require_mask: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads an image and its same-stem mask from ``mask_dir``, checking that their sizes agree.
+
+    Args:
+        read_mask: turns a mask file into an ``(H, W)`` uint8 label map (e.g. :func:`read_mask_labels`).
+        require_mask: error when there is no mask; otherwise the mask is ``None``.
+
+    Returns:
+        ``(H, W)`` / ``(H, W, 3)`` image and ``(H, W)`` mask.
+
+    Raises:
+        DataError: a missing mask, an unreadable file, a mask whose size differs from the image.
+    """
+    mask_path = find_mask(mask_dir, image_path.stem) if mask_dir.is_dir() else None
+    if mask_path is None and require_mask:
+        raise DataError(image_path, f"no mask named {image_path.stem}.* in {mask_dir}")
+    image = read_image(image_path, color=color)
+    if mask_path is None:
+        return image, None
+    mask = read_mask(mask_path)
+    if mask.shape != image.shape[:2]:
+        raise DataError(mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}")
+    return image, mask
+
+
 @READERS.register("folder")
 def read_folder(
     root: Path,
@@ -68,16 +100,9 @@ def read_folder(
     spacing = _read_spacing(root / "pixel_size.csv")
     cases = []
     for image_path in image_files:
-        image = read_image(image_path, color=color)
-        mask_path = find_mask(mask_dir, image_path.stem) if mask_dir.is_dir() else None
-        mask = None
-        if mask_path is None:
-            if require_masks:
-                raise DataError(image_path, f"no mask named {image_path.stem}.* in {mask_dir}")
-        else:
-            mask = read_mask_labels(mask_path, mask_mode)
-            if mask.shape != image.shape[:2]:
-                raise DataError(mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}")
+        image, mask = read_image_and_mask(
+            image_path, mask_dir, lambda path: read_mask_labels(path, mask_mode), color, require_masks
+        )
         size = spacing.get(image_path.name, 1.0)
         meta = {"spacing_mm": (size, size), "group": image_path.stem, "reference": {}}
         cases.append(Case(image_path.stem, image, mask, meta, image_path))

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from medseg.data.case import Case
-from medseg.data.io import list_images, read_binary_mask, read_image
+from medseg.data.io import list_images, read_binary_mask
 from medseg.data.readers import READERS
-from medseg.data.readers.folder import find_mask
+from medseg.data.readers.folder import read_image_and_mask
 from medseg.errors import DataError
 
 
@@ -43,13 +43,7 @@ def read_kvasir(root: Path, color: bool = True, threshold: int = 127, limit: int
         images = images[:limit]
     cases = []
     for image_path in images:
-        mask_path = find_mask(mask_dir, image_path.stem)
-        if mask_path is None:
-            raise DataError(image_path, f"no mask named {image_path.stem}.* in {mask_dir}")
-        image = read_image(image_path, color=color)
-        mask = read_binary_mask(mask_path, threshold)
-        if mask.shape != image.shape[:2]:
-            raise DataError(mask_path, f"mask size {mask.shape[::-1]} differs from image size {image.shape[1::-1]}")
+        image, mask = read_image_and_mask(image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color)
         meta = {"spacing_mm": (1.0, 1.0), "group": image_path.stem, "reference": {}}
         cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases
