@@ -8,6 +8,7 @@ reference) is NaN, not 0 or 1. Distances are in millimetres using the case's pix
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,9 +74,11 @@ def hausdorff_mm(
         return math.inf
     y_pred = torch.from_numpy(pred[None, None])
     y = torch.from_numpy(ref[None, None])
-    value = compute_hausdorff_distance(
-        y_pred, y, include_background=True, percentile=percentile, spacing=list(spacing_mm)
-    )
+    with warnings.catch_warnings():  # MONAI warns about its own internal use of a deprecated argument
+        warnings.simplefilter("ignore", FutureWarning)
+        value = compute_hausdorff_distance(
+            y_pred, y, include_background=True, percentile=percentile, spacing=list(spacing_mm)
+        )
     return float(value.item())
 
 
