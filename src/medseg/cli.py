@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from medseg.errors import MedsegError, RunDirError
@@ -20,7 +21,8 @@ console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 
 def _fail(error: Exception) -> None:
-    Console(stderr=True).print(f"[bold red]error:[/] {error}", highlight=False)
+    # soft_wrap: a message naming a long path must stay one line, not be folded at 80 columns
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(2)
 
 
