@@ -12,10 +12,11 @@ import torch
 from torch import nn
 
 from medseg.models import MODELS
-from medseg.models.blocks import AttentionGate, ConvBlock, UpSample, check_channels, check_positive, pad_to_multiple
+from medseg.models.blocks import AttentionGate, check_channels, pad_to_multiple
+from medseg.models.unet import UNet
 
 
-class AttentionUNet(nn.Module):
+class AttentionUNet(UNet):
     """U-Net whose skip connections pass through attention gates.
 
     Args:
@@ -38,31 +39,16 @@ class AttentionUNet(nn.Module):
         upsample: str = "transpose",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        channels = check_channels(channels)
-        check_positive(in_channels=in_channels, classes=classes)
-        self.multiple = 2 ** (len(channels) - 1)
-        self.encoders = nn.ModuleList()
-        previous = in_channels
-        for i, width in enumerate(channels):
-            self.encoders.append(ConvBlock(previous, width, batch_norm, dropout if i == len(channels) - 1 else 0.0))
-            previous = width
-        self.pool = nn.MaxPool2d(2)
-        self.gates = nn.ModuleList()
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
-        for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True):
-            self.gates.append(AttentionGate(shallow, deep))
-            self.ups.append(UpSample(deep, shallow, upsample))
-            self.decoders.append(ConvBlock(2 * shallow, shallow, batch_norm))
-        self.head = nn.Conv2d(channels[0], classes, 1)
+        super().__init__(in_channels, classes, channels, batch_norm, upsample, dropout)
+        widths = check_channels(channels)
+        self.gates = nn.ModuleList(
+            AttentionGate(shallow, deep)
+            for deep, shallow in zip(reversed(widths[1:]), reversed(widths[:-1]), strict=True)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, self.multiple)
-        skips = []
-        for i, encoder in enumerate(self.encoders):
-            x = encoder(x if i == 0 else self.pool(x))
-            skips.append(x)
+        skips = self.encode(x)
         x = skips.pop()
         for gate, up, decoder in zip(self.gates, self.ups, self.decoders, strict=True):
             skip = skips.pop()
@@ -72,9 +58,7 @@ class AttentionUNet(nn.Module):
     def bottom(self, x: torch.Tensor) -> torch.Tensor:
         """Features at the bottom of the encoder: ``(N, channels[-1], H / 2**(L-1), W / 2**(L-1))``."""
         x, _ = pad_to_multiple(x, self.multiple)
-        for i, encoder in enumerate(self.encoders):
-            x = encoder(x if i == 0 else self.pool(x))
-        return x
+        return self.encode(x)[-1]
 
 
 @MODELS.register("attention_unet")

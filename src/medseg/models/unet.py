@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from medseg.models import MODELS
-from medseg.models.blocks import ConvBlock, UpSample, check_channels, pad_to_multiple
+from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive, pad_to_multiple
 
 
 class UNet(nn.Module):
@@ -35,8 +35,7 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         channels = check_channels(channels)
-        if in_channels < 1 or classes < 1:
-            raise ValueError("in_channels and classes must be positive")
+        check_positive(in_channels=in_channels, classes=classes)
         self.multiple = 2 ** (len(channels) - 1)
         self.encoders = nn.ModuleList()
         previous = in_channels
@@ -53,14 +52,19 @@ class UNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, (height, width) = pad_to_multiple(x, self.multiple)
-        skips = []
-        for i, encoder in enumerate(self.encoders):
-            x = encoder(x if i == 0 else self.pool(x))
-            skips.append(x)
+        skips = self.encode(x)
         x = skips.pop()
         for up, decoder in zip(self.ups, self.decoders, strict=True):
             x = decoder(torch.cat([skips.pop(), up(x)], dim=1))
         return self.head(x)[..., :height, :width]
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder features of every level, shallowest first; ``x`` already padded to ``self.multiple``."""
+        skips = []
+        for i, encoder in enumerate(self.encoders):
+            x = encoder(x if i == 0 else self.pool(x))
+            skips.append(x)
+        return skips
 
 
 @MODELS.register("unet")
