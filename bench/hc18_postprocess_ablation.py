@@ -16,11 +16,11 @@ import numpy as np
 
 from medseg.config import PostprocessConfig
 from medseg.data.splits import load_split, select
-from medseg.evaluation import measurement_row
+from medseg.experiments.evaluate import measurement_row
+from medseg.experiments.train import load_cases
 from medseg.inference import Prediction, Predictor
+from medseg.inference.postprocess import postprocess
 from medseg.metrics import case_metrics, summarize
-from medseg.postprocess import postprocess
-from medseg.training.run import load_cases
 
 VARIANTS = {
     "raw argmax": PostprocessConfig(largest_component=False, fill_holes=False, fit_ellipse=False),

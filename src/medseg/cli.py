@@ -34,7 +34,7 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
 
 
 def print_summary(title: str, summary: dict[str, dict[str, float]]) -> None:
-    from medseg.evaluation import HEADLINE
+    from medseg.experiments.evaluate import HEADLINE
 
     table = Table(title=title)
     for column in ("metric", "mean", "std", "median", "n"):
@@ -60,8 +60,8 @@ def train(
     is the global batch, split over the processes).
     """
     from medseg.config import load_config
+    from medseg.experiments.train import train_run
     from medseg.training.distributed import is_main_process
-    from medseg.training.run import train_run
 
     try:
         cfg = load_config(config, overrides or [])
@@ -85,9 +85,9 @@ def evaluate(
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.data.splits import load_split, select
-    from medseg.evaluation import evaluate_cases
+    from medseg.experiments.evaluate import evaluate_cases
+    from medseg.experiments.train import load_cases
     from medseg.inference import load_predictor
-    from medseg.training.run import load_cases
 
     try:
         predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
@@ -117,7 +117,7 @@ def predict(
 ) -> None:
     """Predict masks at the original image size, with measurements."""
     from medseg.inference import load_predictor
-    from medseg.predict_folder import predict_folder
+    from medseg.inference.folder import predict_folder
 
     try:
         if pixel_size is None and (input_dir / "test_set_pixel_size.csv").is_file():
@@ -140,9 +140,9 @@ def demo(
     from medseg.config import load_config
     from medseg.data.splits import select
     from medseg.data.synthetic import write_fetal_head_dataset
-    from medseg.evaluation import evaluate_cases
+    from medseg.experiments.evaluate import evaluate_cases
+    from medseg.experiments.train import load_cases, train_run
     from medseg.inference import Predictor
-    from medseg.training.run import load_cases, train_run
 
     try:
         _check_output_dir(out, overwrite)
@@ -203,7 +203,7 @@ def cv(
 ) -> None:
     """K-fold cross-validation: one run per fold, evaluated on its validation fold (and the test set)."""
     from medseg.config import load_config
-    from medseg.training.cv import cross_validate
+    from medseg.experiments.cv import cross_validate
 
     try:
         cfg = load_config(config, overrides or [])
@@ -244,7 +244,7 @@ def search(
     batch_size=8,16,32 --metric dice --out DIR
     """
     from medseg.config import load_config
-    from medseg.training.search import parse_grid, parse_space, search, sort_arguments
+    from medseg.experiments.search import parse_grid, parse_space, search, sort_arguments
 
     try:
         grid_items, space_items, overrides = sort_arguments(items or [])
@@ -311,6 +311,34 @@ def convert(
         _fail(error)
     for path in written:
         console.print(str(path), highlight=False)
+
+
+@app.command()
+def reproduce(
+    study: Annotated[str | None, typer.Argument(help="the study to run (see --list)")] = None,
+    out: Annotated[Path | None, typer.Option(help="study folder to create (runs and the table inside)")] = None,
+    data: Annotated[Path | None, typer.Option(help="dataset root (the study's help says which)")] = None,
+    quick: Annotated[bool, typer.Option(help="run on generated phantoms at tiny sizes, in minutes")] = False,
+    list_: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace an earlier study folder")] = False,
+    resume: Annotated[bool, typer.Option(help="keep the finished runs of OUT and do the rest")] = False,
+) -> None:
+    """Rerun a paper's experiment with one command and write its table."""
+    from medseg.errors import ConfigError
+    from medseg.experiments.reproduce import StudyRequest, get_study, list_studies
+
+    try:
+        if list_ or study is None:
+            for entry in list_studies():
+                console.print(f"{entry.name:10s} {entry.summary}", highlight=False)
+            return
+        if out is None:
+            raise ConfigError("reproduce needs --out, the study folder to create")
+        table = get_study(study).run(StudyRequest(out, data, quick, overwrite, resume))
+    except MedsegError as error:
+        _fail(error)
+    console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print(f"table: {table}", highlight=False)
 
 
 def main() -> None:

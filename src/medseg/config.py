@@ -245,6 +245,6 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
 
 def save_config(config: Config, path: str | Path) -> None:
     """Writes the config as YAML (atomically)."""
-    from medseg.data.io import atomic_write_text
+    from medseg.io import atomic_write_text
 
     atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

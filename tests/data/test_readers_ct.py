@@ -173,9 +173,11 @@ def test_real_ircadb_converts_129_slices_with_the_liver_volume_of_its_mask(tmp_p
 
 @pytest.mark.realdata
 def test_real_ircadb_reader_subset():
-    cases = read_dataset("ircadb", real_dataset("3dircadb"), stride=16)
+    all_cases = read_dataset("ircadb", real_dataset("3dircadb"), stride=16)
+    cases = [c for c in all_cases if c.group == "3Dircadb1.1"]
     assert [c.meta["slice_index"] for c in cases] == list(range(0, 129, 16))
     assert cases[0].image.shape == (512, 512) and cases[0].spacing_mm == pytest.approx((0.57, 0.57), rel=1e-5)
     assert cases[0].meta["n_slices"] == 129 and cases[0].group == "3Dircadb1.1"
     assert sum(v == "tumour" for v in cases[0].meta["structures"].values()) == 7
     assert {int(v) for c in cases for v in np.unique(c.mask)} == {0, 1, 2}
+    assert len({c.group for c in all_cases}) == len(list(real_dataset("3dircadb").glob("3Dircadb*")))

@@ -12,7 +12,6 @@ from medseg.data.phantoms.ct import display_affine, liver_phantom, write_dicom_s
 from medseg.data.volumes import (
     load_dicom_series,
     load_nifti,
-    predict_volume,
     save_nifti,
     select_slices,
     slices_to_source,
@@ -20,6 +19,7 @@ from medseg.data.volumes import (
     write_prediction_nifti,
 )
 from medseg.errors import DataError
+from medseg.inference.volume import predict_volume
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from medseg.cli import app
 from medseg.config import load_config
 from medseg.data.dataset import SegmentationDataset
 from medseg.data.splits import load_split, select
+from medseg.experiments.train import load_cases
 from medseg.losses import create_loss
 from medseg.models import MODELS, create_model, output_channels
 from medseg.training.engine import evaluate_loader, seed_everything
-from medseg.training.run import load_cases
 
 # Tiny widths that still learn the task in a few epochs on 2 CPU cores.
 TRAINABLE: dict[str, dict] = {

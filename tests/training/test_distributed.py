@@ -20,11 +20,11 @@ import torch
 from torch.utils.data import RandomSampler
 
 from medseg.config import load_config
-from medseg.training.checkpoint import load_checkpoint
+from medseg.experiments.train import train_run
+from medseg.models.checkpoint import load_checkpoint
 from medseg.training.distributed import GlobalBatchShard, shard_indices
-from medseg.training.run import train_run
 
-from .conftest import DETERMINISTIC, TINY
+from ..conftest import DETERMINISTIC, TINY
 
 
 def global_batches(n: int, batch: int, seed: int, drop_last: bool, num_samples: int | None = None) -> list[set[int]]:
@@ -75,7 +75,7 @@ DRIVER = textwrap.dedent(
     """
     import sys
     import torch
-    import medseg.training.run as run
+    import medseg.experiments.train as run
     from medseg.cli import main
     from medseg.training.callbacks import Callback
     from medseg.training.distributed import context

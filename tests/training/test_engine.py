@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from medseg.config import load_config
+from medseg.experiments.train import train_run
 from medseg.models import MODELS
+from medseg.models.checkpoint import load_checkpoint
 from medseg.training.callbacks import Callback, EarlyStopping
-from medseg.training.checkpoint import load_checkpoint
-from medseg.training.run import train_run
 
-from .conftest import DETERMINISTIC, TINY
+from ..conftest import DETERMINISTIC, TINY
 
 
 class Recorder(Callback):

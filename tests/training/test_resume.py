@@ -13,10 +13,10 @@ import time
 import torch
 
 from medseg.config import load_config
-from medseg.training.checkpoint import load_checkpoint
-from medseg.training.run import train_run
+from medseg.experiments.train import train_run
+from medseg.models.checkpoint import load_checkpoint
 
-from .conftest import TINY
+from ..conftest import TINY
 
 EPOCHS = 8
 OVERRIDES = TINY + [f"train.epochs={EPOCHS}", "train.iterations_per_epoch=12"]

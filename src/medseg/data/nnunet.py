@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.io import atomic_write_text, write_png
+from medseg.data.io import write_png
 from medseg.data.volumes import (
     DISPLAY_AXCODES,
     LPS_TO_RAS,
@@ -36,6 +36,7 @@ from medseg.data.volumes import (
     volume_cases,
 )
 from medseg.errors import DataError
+from medseg.io import atomic_write_text
 
 NATURAL_ENDINGS = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 NIFTI_ENDINGS = (".nii.gz", ".nii")

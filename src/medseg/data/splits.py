@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.io import atomic_write_text
 from medseg.errors import DataError
+from medseg.io import atomic_write_text
 
 Split = dict[str, list[str]]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medseg.data.io import atomic_write_text, write_png
+from medseg.data.io import write_png
+from medseg.io import atomic_write_text
 from medseg.measure.ellipse import Ellipse, ellipse_outline_points, ramanujan_perimeter
 
 

@@ -473,29 +473,6 @@ def load_volume(path: str | Path) -> Volume:
     return load_nifti(path) if is_nifti(path) else load_dicom_series(path)
 
 
-def predict_volume(predictor: Any, input_path: str | Path, out_path: str | Path) -> tuple[Path, np.ndarray]:
-    """Runs a 2D predictor slice by slice over a volume and writes the label volume as NIfTI.
-
-    Args:
-        predictor: a :class:`medseg.inference.Predictor` (anything with ``predict(image).mask``).
-        input_path: NIfTI file (labels written with its affine and header), or DICOM series folder/zip
-            (labels written aligned to the series).
-        out_path: ``.nii.gz`` file to write.
-
-    Returns:
-        ``out_path`` and the ``(Z, Y, X)`` uint8 labels.
-    """
-    volume = load_volume(input_path)
-    labels = np.zeros(volume.array.shape[:3], dtype=np.uint8)
-    for k in range(volume.array.shape[0]):
-        labels[k] = predictor.predict(volume.array[k]).mask
-    if is_nifti(input_path):
-        write_prediction_nifti(labels, input_path, out_path, order="zyx")
-    else:
-        write_prediction_for_dicom(labels, volume, out_path)
-    return Path(out_path), labels
-
-
 # ---------------------------------------------------------------------------------- slices -> cases
 
 

@@ -24,13 +24,15 @@ from medseg import __version__
 from medseg.config import Config
 from medseg.data.case import Case
 from medseg.data.dataset import SegmentationDataset
+from medseg.device import resolve_device
 from medseg.errors import ConfigError
+from medseg.io import log
 from medseg.losses import DeepSupervisionLoss, create_loss, main_output
 from medseg.metrics import batch_dice
 from medseg.models import count_parameters, create_model, output_channels, to_probabilities
+from medseg.models.checkpoint import load_checkpoint, save_checkpoint
 from medseg.training import distributed
 from medseg.training.callbacks import Callback, EarlyStopping, TensorBoardLogger
-from medseg.training.checkpoint import load_checkpoint, save_checkpoint
 from medseg.training.history import History
 from medseg.training.optim import TimeBudgetCosine, build_optimizer, build_scheduler, higher_is_better
 
@@ -53,19 +55,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _higher_is_better(monitor: str) -> bool:
     return higher_is_better(monitor)
 
 
 def _log(message: str) -> None:
     if distributed.is_main_process():
-        print(message, file=sys.stderr, flush=True)
+        log(message)
 
 
 def _autocast(enabled: bool) -> contextlib.AbstractContextManager:

@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from medseg.data.io import atomic_write_text
+from medseg.io import atomic_write_text
 
 COLUMNS = ["level", "phase", "epoch", "iteration", "loss", "pixel_accuracy", "dice", "lr", "seconds"]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medseg.data.io import atomic_write_text, write_png
+from medseg.data.io import write_png
+from medseg.io import atomic_write_text
 
 BONE, UPTAKE, HOTSPOT = 1, 2, 3
 

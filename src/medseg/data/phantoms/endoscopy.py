@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from medseg.data.io import atomic_write_bytes, atomic_write_text
 from medseg.errors import DataError
+from medseg.io import atomic_write_bytes, atomic_write_text
 
 
 def polyp_frame(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medseg.data.io import atomic_write_bytes, atomic_write_text
+from medseg.io import atomic_write_bytes, atomic_write_text
 
 
 def lung_slice(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,14 @@ import torch
 from medseg import __version__
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
-from medseg.data.io import atomic_write_text
 from medseg.data.readers import read_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
+from medseg.device import resolve_device
 from medseg.errors import RunDirError
+from medseg.io import atomic_write_text
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, distributed_session, env_context, local_batch_size
-from medseg.training.engine import FitResult, fit, resolve_device
+from medseg.training.engine import FitResult, fit
 
 
 def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False) -> None:

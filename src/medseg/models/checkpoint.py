@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from medseg.data.io import atomic_write_bytes
 from medseg.errors import RunDirError
+from medseg.io import atomic_write_bytes
 from medseg.models import create_model
 
 

@@ -11,8 +11,8 @@ import numpy as np
 from medseg.data.io import list_images, read_image, write_png
 from medseg.data.readers.hc18 import read_pixel_size_csv
 from medseg.errors import DataError
-from medseg.evaluation import write_table
 from medseg.inference import Predictor
+from medseg.io import write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.reports.overlays import overlay
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from medseg.config import Config
 from medseg.data.case import Case
-from medseg.data.io import atomic_write_text, write_png
+from medseg.data.io import write_png
 from medseg.inference import Prediction, Predictor
+from medseg.io import atomic_write_text, write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.metrics import case_metrics, summarize
 from medseg.reports.overlays import overlay
@@ -79,17 +76,6 @@ def evaluate_cases(
         write_table(Path(out_dir) / "per_case.csv", rows)
         atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(summary, indent=1))
     return rows, summary
-
-
-def write_table(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """Writes dict rows as CSV (floats with 6 significant digits), atomically."""
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float | np.floating) else v) for k, v in row.items()})
-    atomic_write_text(path, buffer.getvalue())
 
 
 HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy")

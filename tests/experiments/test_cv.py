@@ -13,7 +13,7 @@ from medseg.cli import app
 from medseg.config import load_config
 from medseg.inference import load_predictor
 
-from .conftest import TINY
+from ..conftest import TINY
 
 runner = CliRunner()
 

@@ -21,7 +21,6 @@ import dataclasses
 import json
 import math
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,13 @@ import numpy as np
 
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
-from medseg.data.io import atomic_write_text
 from medseg.data.splits import Split, kfold_splits, save_split, select
 from medseg.errors import ConfigError, RunDirError
-from medseg.evaluation import HEADLINE, evaluate_cases, write_table
+from medseg.experiments.evaluate import HEADLINE, evaluate_cases
+from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor, load_predictor
+from medseg.io import atomic_write_text, json_safe, log, write_table
 from medseg.training.distributed import env_context
-from medseg.training.run import load_cases, train_run
 
 
 @dataclass
@@ -46,10 +45,6 @@ class CVResult:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     out_dir: Path
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def prepare_output_dir(out_dir: Path, overwrite: bool, resume: bool, what: str) -> None:
@@ -85,17 +80,6 @@ def single_process_only(command: str) -> None:
 def headline_means(summary: dict[str, dict[str, float]], prefix: str) -> dict[str, float]:
     """``{prefix + metric: mean}`` for the headline metrics of an evaluation summary."""
     return {f"{prefix}{key}": stats["mean"] for key, stats in summary.items() if key.startswith(HEADLINE)}
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _fold_finished(fold_dir: Path) -> dict[str, Any] | None:
@@ -178,7 +162,7 @@ def cross_validate(
     rows = []
     for k, split in enumerate(splits):
         fold_dir = out_dir / f"fold_{k}"
-        _log(f"fold {k + 1}/{folds}: {len(split['train'])} train, {len(split['val'])} val, {len(test_ids)} test")
+        log(f"fold {k + 1}/{folds}: {len(split['train'])} train, {len(split['val'])} val, {len(test_ids)} test")
         result = _fold_finished(fold_dir) if resume else None
         if result is None:
             can_resume = resume and (fold_dir / "checkpoints" / "last.pt").is_file()

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from medseg.cli import app
 from medseg.config import load_config
 from medseg.errors import ConfigError
-from medseg.training.search import config_key, parse_grid, parse_space, sort_arguments
+from medseg.experiments.search import config_key, parse_grid, parse_space, sort_arguments
 
-from .conftest import TINY
+from ..conftest import TINY
 
 runner = CliRunner()
 QUICK = TINY + ["train.epochs=1", "train.tensorboard=false"]

@@ -26,7 +26,6 @@ import json
 import math
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +34,11 @@ import optuna
 
 from medseg.config import Config, TrainConfig, apply_overrides, config_from_dict, save_config
 from medseg.data.case import Case
-from medseg.data.io import atomic_write_bytes, atomic_write_text
 from medseg.errors import ConfigError, RunDirError
-from medseg.evaluation import write_table
-from medseg.training.cv import json_safe, single_process_only
+from medseg.experiments.cv import single_process_only
+from medseg.experiments.train import load_cases, train_run
+from medseg.io import atomic_write_bytes, atomic_write_text, json_safe, log, write_table
 from medseg.training.optim import higher_is_better
-from medseg.training.run import load_cases, train_run
 
 SPACE_KINDS = ("loguniform", "uniform", "int", "choice")
 _SPACE_VALUE = re.compile(rf"^({'|'.join(SPACE_KINDS)}):")
@@ -73,10 +71,6 @@ class SearchResult:
     best_config: Config
     best_value: float
     out_dir: Path
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def config_key(name: str) -> str:
@@ -255,14 +249,14 @@ def search(
         configs[trial.number] = trial_config
         run_dir = out_dir / f"trial_{trial.number:03d}"
         described = ", ".join(f"{k}={v}" for k, v in values.items())
-        _log(f"trial {trial.number + 1}/{n_trials}: {described}")
+        log(f"trial {trial.number + 1}/{n_trials}: {described}")
         result = train_run(trial_config, data_path, run_dir, overwrite=True, cases=cases)
         trial.set_user_attr("run_dir", run_dir.name)
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("train_minutes", round(result.train_seconds / 60, 3))
         score = float(result.best_score)
-        _log(f"trial {trial.number + 1}/{n_trials}: best {monitor} {score:.4f} at epoch {result.best_epoch}")
+        log(f"trial {trial.number + 1}/{n_trials}: best {monitor} {score:.4f} at epoch {result.best_epoch}")
         return score if math.isfinite(score) else math.nan
 
     study.optimize(objective, n_trials=n_trials)

@@ -12,12 +12,12 @@ from torch import nn
 from medseg.config import Config, config_from_dict
 from medseg.data.dataset import prepare_image
 from medseg.data.transforms import unletterbox
+from medseg.device import resolve_device
 from medseg.errors import RunDirError
+from medseg.inference.postprocess import postprocess
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
-from medseg.postprocess import postprocess
-from medseg.training.checkpoint import load_checkpoint, model_from_checkpoint
-from medseg.training.engine import resolve_device
+from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
 
 
 @dataclass

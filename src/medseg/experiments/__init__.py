@@ -1,0 +1,1 @@
+"""Experiments: run folders and the orchestration of training, evaluation, cross-validation and search."""

@@ -1,0 +1,75 @@
+"""``medseg reproduce <study>``: each paper's experiment as one command.
+
+A study is one module in :mod:`medseg.experiments.studies` that registers itself here with
+:func:`register_study`; ``medseg reproduce --list`` shows every registered study.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from medseg.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """What the command line asks of a study.
+
+    Attributes:
+        out: the study folder (one run folder per model/dataset inside, the table at the top).
+        data: the dataset root, or a folder holding several datasets (the study's docstring says
+            which); ``None`` with ``quick``.
+        quick: run on generated phantoms at tiny sizes, in minutes.
+        overwrite: replace an earlier study folder written by medseg.
+        resume: keep finished runs of an interrupted study and continue the rest.
+    """
+
+    out: Path
+    data: Path | None = None
+    quick: bool = False
+    overwrite: bool = False
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class Study:
+    """A registered study: ``run`` returns the path of the study's table (Markdown)."""
+
+    name: str
+    summary: str
+    run: Callable[[StudyRequest], Path]
+
+
+STUDIES: dict[str, Study] = {}
+StudyRunner = Callable[[StudyRequest], Path]
+
+
+def register_study(name: str, summary: str) -> Callable[[StudyRunner], StudyRunner]:
+    """Decorator registering ``run(request) -> table path`` as study ``name``."""
+
+    def decorate(run: StudyRunner) -> StudyRunner:
+        STUDIES[name] = Study(name, summary, run)
+        return run
+
+    return decorate
+
+
+def list_studies() -> list[Study]:
+    """Every registered study, by name."""
+    import medseg.experiments.studies  # noqa: F401 - registers the studies
+
+    return [STUDIES[name] for name in sorted(STUDIES)]
+
+
+def get_study(name: str) -> Study:
+    """The study called ``name``.
+
+    Raises:
+        ConfigError: no such study; the message lists the known ones.
+    """
+    known = {study.name: study for study in list_studies()}
+    if name not in known:
+        raise ConfigError(f"unknown study {name!r}; known: {', '.join(known) or 'none'}")
+    return known[name]

@@ -1,0 +1,5 @@
+"""The papers' experiments, one module each; importing this package registers them all.
+
+A new study is one module here (decorated with :func:`medseg.experiments.reproduce.register_study`)
+plus one import line below.
+"""
