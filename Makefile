@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint bench clean
 
 $(BIN)/medseg: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: setup
 test: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
+
+bench: setup  # speed side by side with MONAI and ONNX Runtime -> BENCHMARKS.md (about 15 min on 2 cores)
+	$(BIN)/python -m bench --out BENCHMARKS.md
 
 lint: setup
 	$(BIN)/ruff check src tests bench

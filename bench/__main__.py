@@ -1,0 +1,224 @@
+"""``python -m bench`` (or ``make bench``): speed measured side by side, written to BENCHMARKS.md.
+
+Every ratio compares two figures measured in the same run, interleaved, on this machine.
+
+    python -m bench [--out BENCHMARKS.md] [--threads N] [--quick]
+
+``--quick`` runs every section at toy sizes (seconds): a smoke test, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bench import speed
+from medseg.models import MODELS
+
+
+@dataclass(frozen=True)
+class Settings:
+    train_sizes: tuple[int, ...] = (128, 256)
+    batch: int = 8
+    train_steps: int = 10
+    rounds: int = 3
+    pipeline_batches: int = 40
+    latency_size: int = 256
+    latency_batches: tuple[int, ...] = (1, 8)
+    latency_repeats: int = 3
+    models: tuple[str, ...] | None = None  # None: every registered model
+    growth_sizes: tuple[int, ...] = (128, 256, 512)
+    epoch_counts: tuple[int, ...] = (200, 400, 800)
+    epoch_size: int = 128
+    cases: int = 64
+
+
+QUICK = Settings(
+    train_sizes=(32,),
+    batch=2,
+    train_steps=1,
+    rounds=1,
+    pipeline_batches=2,
+    latency_size=32,
+    latency_batches=(1, 2),
+    latency_repeats=1,
+    models=("mobile_unet",),
+    growth_sizes=(32, 64),
+    epoch_counts=(4, 8),
+    epoch_size=32,
+    cases=8,
+)
+
+
+def _verdict(value: float, target: float) -> str:
+    if value >= target:
+        return f"met ({value:.2f} >= {target})"
+    return f"missed by {target - value:.2f} ({value:.2f} < {target})"
+
+
+def run(settings: Settings, threads: int) -> str:
+    """Runs every section and returns the Markdown page."""
+    torch.set_num_threads(threads)
+    started = time.perf_counter()
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `python -m bench` on {time.strftime('%Y-%m-%d')}: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPU cores, {threads} torch threads, PyTorch {torch.__version__}, "
+        f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA device'}. "
+        "Each ratio compares figures from this one run, interleaved; absolute figures swing with the host's load.",
+        "",
+    ]
+    peak = speed.matmul_peak_gflops()
+    lines += [f"Float32 matrix-product peak (1024x1024 `torch.mm`, best of 10): **{peak:.1f} GFLOP/s**.", ""]
+    targets: list[tuple[str, str]] = []
+
+    lines += [
+        "## Training throughput: medseg vs MONAI (forward + backward + Adam step, real data pipeline)",
+        "",
+        f"Channels {speed.SMALL_UNET}, batch {settings.batch}, Dice+CE, synthetic fetal heads through the "
+        "`demo` augmentation; median images/s over "
+        f"{settings.rounds} interleaved rounds of {settings.train_steps} steps. MONAI: `UNet(num_res_units=2)` and "
+        "`AttentionUnet` with the same channels and strides 2.",
+        "",
+        "| network | size | medseg img/s | MONAI img/s | medseg / MONAI | parameters medseg / MONAI |",
+        "|---|---|---|---|---|---|",
+    ]
+    cases = {size: speed.synthetic_cases(settings.cases, size) for size in settings.train_sizes}
+    worst_ratio = float("inf")
+    training_rate = {}
+    for name in ("unet", "attention_unet"):
+        for size in settings.train_sizes:
+            result = speed.compare_training(
+                name, size, settings.batch, settings.train_steps, settings.rounds, cases[size]
+            )
+            training_rate[(name, size)] = result["medseg"]
+            if name == "unet":
+                worst_ratio = min(worst_ratio, result["ratio"])
+            lines.append(
+                f"| {name} | {size} | {result['medseg']:.1f} | {result['monai']:.1f} | {result['ratio']:.2f} | "
+                f"{result['medseg_parameters']:,} / {result['monai_parameters']:,} |"
+            )
+    targets.append(("medseg U-Net training >= 1.0x MONAI's", _verdict(worst_ratio, 1.0)))
+
+    lines += [
+        "",
+        "## Data pipeline alone vs what training consumes",
+        "",
+        "Augmentation + collation of the training loader with one worker and no model, against the "
+        "medseg U-Net's training rate at the same size.",
+        "",
+        "| size | pipeline img/s (1 worker) | training img/s | pipeline / training |",
+        "|---|---|---|---|",
+    ]
+    worst_loader = float("inf")
+    for size in settings.train_sizes:
+        rate = speed.pipeline_rate(cases[size], size, settings.batch, settings.pipeline_batches)
+        ratio = rate / training_rate[("unet", size)]
+        worst_loader = min(worst_loader, ratio)
+        lines.append(f"| {size} | {rate:.1f} | {training_rate[('unet', size)]:.1f} | {ratio:.1f} |")
+    targets.append(("loader >= 3x what training consumes", _verdict(worst_loader, 3.0)))
+
+    names = list(settings.models or MODELS.names())
+    lines += [
+        "",
+        f"## Inference latency per image at {settings.latency_size}x{settings.latency_size} (paper configurations)",
+        "",
+        f"Median of {settings.latency_repeats} interleaved runs; ONNX Runtime CPU provider, opset 17, all graph "
+        "optimisations, the same thread count.",
+        "",
+        "| model | GFLOPs | batch | eager ms | channels-last ms | ONNX Runtime ms | eager / ONNX |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ort_batch1 = {}
+    for name in names:
+        result = speed.inference_latencies(
+            name, settings.latency_size, list(settings.latency_batches), settings.latency_repeats, threads
+        )
+        for batch in settings.latency_batches:
+            row = result[batch]
+            speedup = row["eager_ms"] / row["onnx_ms"]
+            if batch == settings.latency_batches[0]:
+                ort_batch1[name] = speedup
+            lines.append(
+                f"| {name} | {result['gflops']:.2f} | {batch} | {row['eager_ms']:.1f} | "
+                f"{row['channels_last_ms']:.1f} | {row['onnx_ms']:.1f} | {speedup:.2f} |"
+            )
+    unet_family = {k: v for k, v in ort_batch1.items() if "unet" in k}
+    if unet_family:
+        worst = min(unet_family, key=unet_family.get)
+        targets.append(
+            (f"ONNX Runtime >= 1.5x eager at batch 1 (U-Net family; worst: {worst})", _verdict(unet_family[worst], 1.5))
+        )
+
+    roof = speed.roofline(settings.latency_size, settings.batch, max(2, settings.latency_repeats))
+    share = roof["achieved_gflops_per_s"] / peak
+    lines += [
+        "",
+        "## Roofline",
+        "",
+        f"Small U-Net ({speed.SMALL_UNET}) inference, eager, batch {settings.batch} at {settings.latency_size}: "
+        f"{roof['gflops']:.1f} GFLOP in {roof['seconds'] * 1000:.0f} ms = **{roof['achieved_gflops_per_s']:.1f} "
+        f"GFLOP/s, {share:.0%} of the matrix-product peak**.",
+    ]
+    targets.append(("small U-Net inference at >= 40% of the matmul peak", _verdict(share, 0.4)))
+
+    lines += [
+        "",
+        "## Cost growth",
+        "",
+        f"Small U-Net training (batch {settings.batch}, resident tensors), a fresh process per size: time and peak "
+        "resident memory.",
+        "",
+        "| size | ms per image | ms per image / pixels vs the smallest | peak memory MB |",
+        "|---|---|---|---|",
+    ]
+    base = None
+    for size in settings.growth_sizes:
+        cost = speed.training_cost_at(size, settings.batch, threads)
+        per_pixel = cost["ms_per_image"] / size**2
+        base = base or per_pixel
+        lines.append(f"| {size} | {cost['ms_per_image']:.1f} | {per_pixel / base:.2f} | {cost['peak_mb']:.0f} |")
+    lines += [
+        "",
+        f"Epoch time at {settings.epoch_size}x{settings.epoch_size} (small U-Net, real pipeline):",
+        "",
+        "| images | seconds | seconds per 100 images |",
+        "|---|---|---|",
+    ]
+    epoch_cases = speed.synthetic_cases(max(settings.epoch_counts), settings.epoch_size)
+    for count in settings.epoch_counts:
+        seconds = speed.epoch_seconds(epoch_cases[:count], settings.epoch_size, settings.batch)
+        lines.append(f"| {count} | {seconds:.1f} | {100 * seconds / count:.2f} |")
+
+    lines += ["", "## GPU", ""]
+    if torch.cuda.is_available():
+        lines.append("A CUDA device is present, but this benchmark measures the CPU path only so far.")
+    else:
+        lines.append("No CUDA device on this machine: the loader-vs-model-step ratio on a GPU was not measured.")
+
+    lines += ["", "## Targets", "", "| target | result |", "|---|---|"]
+    lines += [f"| {name} | {verdict} |" for name, verdict in targets]
+    lines += ["", f"Whole benchmark: {(time.perf_counter() - started) / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--quick", action="store_true", help="toy sizes: checks that every section runs")
+    args = parser.parse_args()
+    page = run(QUICK if args.quick else Settings(), args.threads)
+    args.out.write_text(page)
+    print(page)
+
+
+if __name__ == "__main__":
+    main()
