@@ -86,6 +86,7 @@ def evaluate(
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.data.splits import load_split, select
     from medseg.experiments.evaluate import evaluate_cases
+    from medseg.experiments.report import write_evaluation_report
     from medseg.experiments.train import load_cases
     from medseg.inference import load_predictor
 
@@ -99,10 +100,45 @@ def evaluate(
             cases = select(cases, saved[split])
         out = run_dir / "evaluation" / split
         _, summary = evaluate_cases(predictor, cases, out)
+        report = write_evaluation_report(run_dir, split)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(cases)} images)", summary)
-    console.print(f"per-case results: {out / 'per_case.csv'}")
+    console.print(f"per-case results: {out / 'per_case.csv'}; report: {report}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a training run or cross-validation directory")],
+    out: Annotated[Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html)")] = None,
+    split: Annotated[str | None, typer.Option(help="evaluation to show (default: test, then val)")] = None,
+    data: Annotated[Path | None, typer.Option(help="dataset root, to draw overlays that were not saved")] = None,
+) -> None:
+    """One self-contained HTML page: config, data, learning curves, metrics, worst/best cases, agreement."""
+    from medseg.experiments.report import write_report
+
+    try:
+        path = write_report(run_dir, out, split, data)
+    except MedsegError as error:
+        _fail(error)
+    console.print(f"report: {path}", highlight=False)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="run, cross-validation or search directories")],
+    out: Annotated[Path, typer.Option(help="HTML file to write; .csv and .md beside it")] = Path("compare.html"),
+    split: Annotated[str | None, typer.Option(help="evaluation to compare (default: one all runs have)")] = None,
+) -> None:
+    """Runs side by side: parameters, FLOPs, training time, metrics, per-case wins; HTML, CSV, Markdown."""
+    from medseg.experiments.report import write_compare
+
+    try:
+        paths = write_compare(list(run_dirs), out, split)
+    except MedsegError as error:
+        _fail(error)
+    console.print(paths[2].read_text(), markup=False, highlight=False, soft_wrap=True)
+    console.print("written: " + ", ".join(map(str, paths)), highlight=False)
 
 
 @app.command()

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from medseg.data.case import Case
 from medseg.errors import MedsegError
 from medseg.io import log
 from medseg.reports.compare import model_facts, write_comparison
 from medseg.reports.overlays import overlay
-from medseg.reports.rundata import read_json, read_yaml
 from medseg.reports.run_report import OverlayFn, write_run_report
+from medseg.reports.rundata import read_json, read_yaml
 
 
 class OverlayMaker:
@@ -27,9 +28,10 @@ class OverlayMaker:
     overlay it cannot find on disk. If the dataset is gone, overlays are left out (logged once).
     """
 
-    def __init__(self, run_dir: Path, data: str | Path | None = None) -> None:
+    def __init__(self, run_dir: Path, data: str | Path | None = None, cases: list[Case] | None = None) -> None:
         self.run_dir = run_dir
         self.data = data
+        self._given = cases
         self._predictor = None
         self._cases: dict | None = None
         self._failed = False
@@ -43,10 +45,11 @@ class OverlayMaker:
         info = read_json(self.run_dir / "run.json") or read_json(self.run_dir / "cv.json") or {}
         data = self.data or info.get("data")
         try:
-            if not data:
+            if not data and self._given is None:
                 raise MedsegError(f"{self.run_dir}: run.json names no dataset")
             self._predictor = load_predictor(self.run_dir)
-            self._cases = {case.id: case for case in load_cases(self._predictor.config, data)}
+            cases = self._given if self._given is not None else load_cases(self._predictor.config, data)
+            self._cases = {case.id: case for case in cases}
         except (MedsegError, OSError) as error:
             log(f"report: overlays not regenerated ({error})")
             self._failed = True
@@ -60,7 +63,11 @@ class OverlayMaker:
 
 
 def write_report(
-    run_dir: str | Path, out: str | Path | None = None, split: str | None = None, data: str | Path | None = None
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    split: str | None = None,
+    data: str | Path | None = None,
+    cases: list[Case] | None = None,
 ) -> Path:
     """Writes the HTML report of a run or cross-validation directory.
 
@@ -69,6 +76,7 @@ def write_report(
         out: the HTML file (default ``run_dir/report.html``).
         split: the evaluation to show (default: test, then val, train, all).
         data: dataset root for regenerating missing overlays (default: the one in ``run.json``).
+        cases: the dataset's cases, if already read (saves reading them again for overlays).
 
     Returns:
         The path written.
@@ -78,7 +86,7 @@ def write_report(
     """
     run_dir = Path(run_dir)
     config = read_yaml(run_dir / "config.yaml") or {}
-    overlay_for: OverlayFn = OverlayMaker(run_dir, data)
+    overlay_for: OverlayFn = OverlayMaker(run_dir, data, cases)
     return write_run_report(run_dir, out, split, overlay_for, model_facts(run_dir, config))
 
 

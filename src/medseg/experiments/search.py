@@ -36,6 +36,7 @@ from medseg.config import Config, TrainConfig, apply_overrides, config_from_dict
 from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.cv import single_process_only
+from medseg.experiments.report import write_compare
 from medseg.experiments.train import load_cases, train_run
 from medseg.io import atomic_write_bytes, atomic_write_text, json_safe, log, write_table
 from medseg.training.optim import higher_is_better
@@ -260,7 +261,9 @@ def search(
         return score if math.isfinite(score) else math.nan
 
     study.optimize(objective, n_trials=n_trials)
-    return _write_results(study, configs, grid, space, monitor, trials, out_dir)
+    result = _write_results(study, configs, grid, space, monitor, trials, out_dir)
+    write_compare([out_dir], out_dir / "compare.html")
+    return result
 
 
 def _write_results(

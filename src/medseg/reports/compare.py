@@ -49,7 +49,9 @@ def model_facts(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     folder = checkpoint_dir(Path(run_dir))
     if folder is None:
         return {}
-    path = next((p for p in (folder / "checkpoints" / "best.pt", folder / "checkpoints" / "last.pt") if p.is_file()), None)
+    path = next(
+        (p for p in (folder / "checkpoints" / "best.pt", folder / "checkpoints" / "last.pt") if p.is_file()), None
+    )
     if path is None:
         return {}
     state = load_checkpoint(path)
@@ -143,6 +145,15 @@ def table_rows(entries: list[Entry], keys: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def mean_sd(mean: Any, sd: Any) -> str:
+    """``0.9312 ± 0.041``; a dash when the mean is missing, the mean alone when the sd is."""
+    if not isinstance(mean, int | float) or not math.isfinite(mean):
+        return "–"
+    if not isinstance(sd, int | float) or not math.isfinite(sd):
+        return format_number(mean)
+    return f"{format_number(mean)} ± {format_number(sd, 2)}"
+
+
 def markdown_table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     """A Markdown table of the comparison: metrics as ``mean ± sd``."""
     plain = [k for k in rows[0] if k not in keys and not k.endswith("_sd")] if rows else []
@@ -150,7 +161,7 @@ def markdown_table(rows: list[dict[str, Any]], keys: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for row in rows:
         cells = [str(row[k]) if isinstance(row[k], str) else format_number(row[k]) for k in plain]
-        cells += [f"{format_number(row[k])} ± {format_number(row[f'{k}_sd'], 2)}" for k in keys]
+        cells += [mean_sd(row[k], row[f"{k}_sd"]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -168,7 +179,13 @@ def paired(entries: list[Entry], split: str) -> tuple[list[dict[str, Any]], str 
     metric = primary_metric(list(with_cases[0].run.evaluations[split].rows[0]), with_cases[0].run.class_names)
     if metric is None:
         return [], None, None
-    scores = {e.label: {r["id"]: s for r, s in zip(e.run.evaluations[split].rows, column(e.run.evaluations[split].rows, metric), strict=True)} for e in with_cases}
+    scores = {
+        e.label: {
+            r["id"]: s
+            for r, s in zip(e.run.evaluations[split].rows, column(e.run.evaluations[split].rows, metric), strict=True)
+        }
+        for e in with_cases
+    }
     rows, pairs = [], []
     for a, b in itertools.combinations([e.label for e in with_cases], 2):
         ids = [i for i in scores[a] if i in scores[b] and math.isfinite(scores[a][i]) and math.isfinite(scores[b][i])]
@@ -223,7 +240,15 @@ def build_comparison(run_dirs: list[str | Path], split: str | None = None) -> di
                 "best": summary.get("best", {}),
             }
         )
-    return {"split": split, "keys": keys, "rows": rows, "pairs": pair_rows, "pair_plot": pair_plot, "pair_metric": pair_metric, "searches": search_blocks}
+    return {
+        "split": split,
+        "keys": keys,
+        "rows": rows,
+        "pairs": pair_rows,
+        "pair_plot": pair_plot,
+        "pair_metric": pair_metric,
+        "searches": search_blocks,
+    }
 
 
 def write_comparison(run_dirs: list[str | Path], out: str | Path, split: str | None = None) -> list[Path]:
@@ -244,7 +269,7 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, split: str | N
     data = build_comparison(run_dirs, split)
     keys, rows = data["keys"], data["rows"]
     columns = [k for k in rows[0] if not k.endswith("_sd")]
-    html_rows = [{**row, **{k: f"{format_number(row[k])} ± {format_number(row[f'{k}_sd'], 2)}" for k in keys}} for row in rows]
+    html_rows = [{**row, **{k: mean_sd(row[k], row[f"{k}_sd"]) for k in keys}} for row in rows]
     search_columns = [[c for c in block["rows"][0]] if block["rows"] else [] for block in data["searches"]]
     html = render(
         "compare.html.j2",

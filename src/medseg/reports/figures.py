@@ -72,7 +72,9 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
         PNG bytes, or ``None`` when the history holds no rows.
     """
     iterations = [r for r in rows if r.get("level") == "iteration" and r.get("phase") == "train"]
-    epochs = {phase: [r for r in rows if r.get("level") == "epoch" and r.get("phase") == phase] for phase in ("train", "val")}
+    epochs = {
+        phase: [r for r in rows if r.get("level") == "epoch" and r.get("phase") == phase] for phase in ("train", "val")
+    }
     metrics = [(k, t) for k, t in HISTORY_METRICS if _has(iterations, k) or _has(epochs["train"] + epochs["val"], k)]
     if not metrics:
         return None
@@ -84,15 +86,26 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
             x, y = _floats(iterations, "iteration"), _floats(iterations, key)
             top.plot(x, y, color=ITER, linewidth=0.6, label="train (each iteration)")
             if key != "lr" and len(y) > 20:
-                top.plot(x, running_mean(y, max(5, len(y) // 50)), color=TRAIN, linewidth=1.2, label="train (running mean)")
+                top.plot(
+                    x, running_mean(y, max(5, len(y) // 50)), color=TRAIN, linewidth=1.2, label="train (running mean)"
+                )
         else:
-            top.text(0.5, 0.5, f"{title}:\nnot recorded per iteration", ha="center", va="center", transform=top.transAxes)
+            top.text(
+                0.5, 0.5, f"{title}:\nnot recorded per iteration", ha="center", va="center", transform=top.transAxes
+            )
             top.set_axis_off()
         top.set_title(f"{title} per iteration", fontsize=10)
         top.set_xlabel("iteration")
         for phase, color in (("train", TRAIN), ("val", VAL)):
             if _has(epochs[phase], key):
-                bottom.plot(_floats(epochs[phase], "epoch"), _floats(epochs[phase], key), "o-", color=color, markersize=3, label=phase)
+                bottom.plot(
+                    _floats(epochs[phase], "epoch"),
+                    _floats(epochs[phase], key),
+                    "o-",
+                    color=color,
+                    markersize=3,
+                    label=phase,
+                )
         bottom.set_title(f"{title} per epoch", fontsize=10)
         bottom.set_xlabel("epoch")
         bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -174,7 +187,9 @@ def agreement(predicted: np.ndarray, reference: np.ndarray, name: str, unit: str
     if p.size:
         low, high = float(min(p.min(), r.min())), float(max(p.max(), r.max()))
         pad = 0.05 * (high - low or 1.0)
-        scatter.plot([low - pad, high + pad], [low - pad, high + pad], "--", color="grey", linewidth=1, label="identity")
+        scatter.plot(
+            [low - pad, high + pad], [low - pad, high + pad], "--", color="grey", linewidth=1, label="identity"
+        )
         scatter.legend(fontsize=8, loc="upper left")
     scatter.set_xlabel(f"reference {name} ({unit})")
     scatter.set_ylabel(f"predicted {name} ({unit})")

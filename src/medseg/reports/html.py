@@ -69,7 +69,9 @@ def image_uri(rgb: np.ndarray, max_width: int = 480, quality: int = 88) -> str:
     height, width = rgb.shape[:2]
     if width > max_width:
         rgb = cv2.resize(rgb, (max_width, max(1, round(height * max_width / width))), interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, encoded = cv2.imencode(
+        ".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise DataError("overlay: JPEG encoding failed")
     return data_uri(encoded.tobytes(), "image/jpeg")

@@ -20,7 +20,16 @@ import yaml
 from medseg.io import atomic_write_text
 from medseg.reports import figures
 from medseg.reports.html import data_uri, format_number, image_uri, render
-from medseg.reports.rundata import Evaluation, RunFiles, column, measurement_pairs, metric_table, primary_metric, read_run, volume_slices
+from medseg.reports.rundata import (
+    Evaluation,
+    RunFiles,
+    column,
+    measurement_pairs,
+    metric_table,
+    primary_metric,
+    read_run,
+    volume_slices,
+)
 
 OverlayFn = Callable[[str], "np.ndarray | None"]
 SPLIT_PREFERENCE = ("test", "val", "train", "all")
@@ -66,7 +75,9 @@ def _caption_keys(columns: list[str], rank_metric: str) -> list[str]:
     return [k for k in wanted if k in columns]
 
 
-def _galleries(evaluation: Evaluation, rank_metric: str, overlay_for: OverlayFn | None) -> list[tuple[str, list[dict[str, str]]]]:
+def _galleries(
+    evaluation: Evaluation, rank_metric: str, overlay_for: OverlayFn | None
+) -> list[tuple[str, list[dict[str, str]]]]:
     scores = column(evaluation.rows, rank_metric)
     finite = [i for i in np.argsort(scores, kind="stable") if math.isfinite(scores[i])]
     if not finite:
@@ -138,7 +149,13 @@ def _volumes(evaluation: Evaluation, rank_metric: str | None, overlay_for: Overl
         for index, case_id in dict.fromkeys(picks):
             image = _case_image(evaluation, case_id, overlay_for)
             if image is not None:
-                cases.append({"id": case_id, "uri": image_uri(image, 360), "caption": f"z {index} · " + _caption(rows[case_id], keys)})
+                cases.append(
+                    {
+                        "id": case_id,
+                        "uri": image_uri(image, 360),
+                        "caption": f"z {index} · " + _caption(rows[case_id], keys),
+                    }
+                )
         if cases:
             volumes.append({"name": name, "n_slices": len(slices), "slices": cases})
     return volumes
@@ -153,7 +170,9 @@ def evaluation_context(run: RunFiles, split: str, overlay_for: OverlayFn | None 
         "split": split,
         "n": len(evaluation.rows),
         "metrics": metric_table(evaluation.summary, run.class_names),
-        "per_case_plot": _per_case_plot(evaluation, run.foreground or [c.removeprefix("dice_") for c in columns if c.startswith("dice_")]),
+        "per_case_plot": _per_case_plot(
+            evaluation, run.foreground or [c.removeprefix("dice_") for c in columns if c.startswith("dice_")]
+        ),
         "rank_metric": rank or "",
         "galleries": _galleries(evaluation, rank, overlay_for) if rank else [],
         "agreement": _agreement(evaluation),
@@ -178,7 +197,10 @@ def _facts(run: RunFiles, model_facts: dict[str, Any]) -> list[tuple[str, str]]:
     if result:
         facts += [
             ("epochs run", str(result.get("epochs_run", "?"))),
-            (f"best {train.get('monitor', 'score')}", f"{format_number(result.get('best_score'))} at epoch {result.get('best_epoch', '?')}"),
+            (
+                f"best {train.get('monitor', 'score')}",
+                f"{format_number(result.get('best_score'))} at epoch {result.get('best_epoch', '?')}",
+            ),
         ]
     if math.isfinite(run.train_seconds):
         facts.append(("training time", f"{run.train_seconds / 60:.1f} min"))
@@ -196,8 +218,7 @@ def _data_rows(run: RunFiles) -> list[dict[str, Any]]:
     rows = []
     for name, ids in run.split.items():
         if isinstance(ids, list):
-            groups = {str(i).rsplit("_", 1)[0] if "_" in str(i) else str(i) for i in ids}
-            rows.append({"split": name, "cases": len(ids), "groups": len(groups), "first ids": ", ".join(map(str, ids[:6]))})
+            rows.append({"split": name, "cases": len(ids), "first ids": ", ".join(map(str, ids[:6]))})
     return rows
 
 
@@ -227,7 +248,12 @@ def build_run_report(
     split = split or default_split(run)
     cv_rows, cv_columns = [], []
     if run.cv_rows:
-        cv_columns = [c for c in run.cv_rows[0] if c == "fold" or c.startswith(("val_dice", "val_iou", "test_dice", "test_iou", "val_hc", "test_hc", "best_"))]
+        cv_columns = [
+            c
+            for c in run.cv_rows[0]
+            if c == "fold"
+            or c.startswith(("val_dice", "val_iou", "test_dice", "test_iou", "val_hc", "test_hc", "best_"))
+        ]
         cv_rows = run.cv_rows
     config_text = yaml.safe_dump(run.config, sort_keys=False) if run.config else ""
     return render(

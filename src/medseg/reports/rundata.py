@@ -171,9 +171,7 @@ def read_run(run_dir: str | Path) -> RunFiles:
         evaluation = read_evaluation(folder)
         if evaluation is not None:
             evaluations[folder.name] = evaluation
-    run = RunFiles(
-        run_dir, config or {}, info or {}, split, read_csv(run_dir / "history.csv"), evaluations
-    )
+    run = RunFiles(run_dir, config or {}, info or {}, split, read_csv(run_dir / "history.csv"), evaluations)
     if (run_dir / "cv.json").is_file():
         run.cv = read_json(run_dir / "cv.json")
         run.cv_rows = read_csv(run_dir / "cv_results.csv")
