@@ -59,6 +59,12 @@ def running_mean(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def _positive(values: np.ndarray) -> bool:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return bool(finite.size) and bool((finite > 0).all())
+
+
 HISTORY_METRICS = (("loss", "Loss"), ("dice", "Dice"), ("pixel_accuracy", "Pixel accuracy"), ("lr", "Learning rate"))
 
 
@@ -108,10 +114,14 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
                 )
         bottom.set_title(f"{title} per epoch", fontsize=10)
         bottom.set_xlabel("epoch")
-        bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_numbers = np.unique(_floats(epochs["train"] + epochs["val"], "epoch"))
+        if 0 < epoch_numbers.size <= 10:
+            bottom.set_xticks(epoch_numbers, [str(int(e)) for e in epoch_numbers])
+        else:
+            bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
         for ax in (top, bottom):
-            if key == "lr" and ax.has_data():
-                ax.set_yscale("log")
+            if key == "lr" and ax.has_data() and all(_positive(line.get_ydata()) for line in ax.get_lines()):
+                ax.set_yscale("log")  # a schedule that reaches 0 (cosine) stays linear
             ax.grid(alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
