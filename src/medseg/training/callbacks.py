@@ -2,7 +2,7 @@
 
 ``fit`` calls every hook in order: first the run's own (time limit, early stopping, TensorBoard),
 then the caller's, and last the writers that see the finished epoch (:class:`HistoryRecorder`,
-:class:`Checkpointer`, :class:`EpochLog`), which read the shared
+:class:`medseg.training.checkpointing.Checkpointer`, :class:`EpochLog`), which read the shared
 :class:`medseg.training.state.TrainState`. A callback with state (early stopping's patience
 counter) returns it from :meth:`Callback.state_dict` and it is stored in ``checkpoints/last.pt``,
 so a resumed run continues where it stopped.
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
-from medseg.models.checkpoint import load_checkpoint, save_checkpoint
 from medseg.training import distributed
 from medseg.training.optim import higher_is_better
 
@@ -188,34 +187,6 @@ class HistoryRecorder(Callback):
             val = {name: scores[f"val_{name}"] for name in ("loss", "pixel_accuracy", "dice")}
             self.state.history.add(level="epoch", phase="val", **val, **common)
         return False
-
-
-class Checkpointer(Callback):
-    """Rank 0 writes ``checkpoints/best.pt`` (when improved), ``history.csv``, then ``checkpoints/last.pt``.
-
-    ``last.pt`` is the resume point and is written after everything else of the epoch; it holds
-    the states of ``hooks``. A run that never improved gets its last checkpoint as the best.
-    """
-
-    def __init__(self, state: TrainState, hooks: list[Callback]) -> None:
-        self.state, self.hooks = state, hooks
-        self.last = state.run_dir / "checkpoints" / "last.pt"
-        self.best = state.run_dir / "checkpoints" / "best.pt"
-
-    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
-        from medseg.training.state import checkpoint_state
-
-        if self.state.place.ctx.is_main:
-            saved = checkpoint_state(self.state, self.hooks)
-            if self.state.improved:
-                save_checkpoint(self.best, saved)
-            self.state.history.save()
-            save_checkpoint(self.last, saved)
-        return False
-
-    def on_fit_end(self, model: nn.Module) -> None:
-        if self.state.place.ctx.is_main and not self.best.exists() and self.last.exists():
-            save_checkpoint(self.best, load_checkpoint(self.last))
 
 
 class EpochLog(Callback):

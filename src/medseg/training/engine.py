@@ -30,15 +30,15 @@ from medseg.models.checkpoint import load_checkpoint
 from medseg.training import distributed
 from medseg.training.callbacks import (
     Callback,
-    Checkpointer,
     EarlyStopping,
     EpochLog,
     HistoryRecorder,
     TensorBoardLogger,
     TimeLimit,
 )
+from medseg.training.checkpointing import Checkpointer, restore_state
 from medseg.training.optim import TimeBudgetCosine
-from medseg.training.state import TrainState, build_state, restore_state
+from medseg.training.state import TrainState, build_state
 
 AUGMENT_RANK_STRIDE = 7919  # offsets each rank's augmentation seed (rank 0 keeps the single-process one)
 

@@ -1,26 +1,21 @@
-"""What a training run holds between steps, built once, and its checkpoint form (save and restore).
+"""What a training run holds between steps, built once by :func:`build_state`.
 
 :class:`TrainState` is the one object the fit loop and its callbacks share (as MONAI's
 ``engine.state``): the network, optimiser, schedule, scaler, loaders, counters and best score.
-:func:`checkpoint_state` and :func:`restore_state` are each other's inverse, so a run killed
-after epoch ``k`` resumes from ``checkpoints/last.pt`` exactly where it stopped (weights,
-optimiser, callbacks' states, random generators and data order).
+Its checkpoint form is :mod:`medseg.training.checkpointing`.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from medseg import __version__
 from medseg.config import Config
 from medseg.data.case import Case
 from medseg.data.dataset import SegmentationDataset
@@ -30,9 +25,6 @@ from medseg.models import create_model, output_channels
 from medseg.training import distributed
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler, higher_is_better
-
-if TYPE_CHECKING:
-    from medseg.training.callbacks import Callback
 
 
 @dataclass
@@ -139,66 +131,3 @@ def build_state(config: Config, train_cases: list[Case], val_cases: list[Case], 
         history=History(run_dir / "history.csv"),
         best_score=-math.inf if higher_is_better(train_cfg.monitor) else math.inf,
     )
-
-
-def callback_keys(hooks: list[Callback]) -> list[str]:
-    """Checkpoint keys of the callbacks' states: class name and occurrence (``EarlyStopping:0``)."""
-    seen: dict[str, int] = {}
-    keys = []
-    for hook in hooks:
-        name = type(hook).__name__
-        keys.append(f"{name}:{seen.get(name, 0)}")
-        seen[name] = seen.get(name, 0) + 1
-    return keys
-
-
-def checkpoint_state(state: TrainState, hooks: list[Callback]) -> dict[str, Any]:
-    """The checkpoint of the epoch just finished: enough to rebuild the model and to resume."""
-    device = state.device
-    return {
-        "model": state.model_spec,
-        "state_dict": state.net.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": state.scheduler.state_dict() if state.scheduler is not None else None,
-        "scaler": state.scaler.state_dict() if state.scaler is not None else None,
-        "callbacks": {k: h.state_dict() for k, h in zip(callback_keys(hooks), hooks, strict=True)},
-        "epoch": state.epoch,
-        "best_score": state.best_score,
-        "best_epoch": state.best_epoch,
-        "monitor": state.config.train.monitor,
-        "train_seconds": state.train_seconds,
-        "world_size": state.place.ctx.world_size,
-        "config": state.config.to_dict(),
-        "medseg_version": __version__,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-            "sampler": state.generator.get_state(),
-            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        },
-    }
-
-
-def restore_state(state: TrainState, hooks: list[Callback], saved: dict[str, Any]) -> None:
-    """Undoes :func:`checkpoint_state`: the run continues after epoch ``saved["epoch"]``."""
-    state.net.load_state_dict(saved["state_dict"])
-    state.optimizer.load_state_dict(saved["optimizer"])
-    if state.scheduler is not None and saved.get("scheduler") is not None:
-        state.scheduler.load_state_dict(saved["scheduler"])
-    if state.scaler is not None and saved.get("scaler") is not None:
-        state.scaler.load_state_dict(saved["scaler"])
-    for key, hook in zip(callback_keys(hooks), hooks, strict=True):
-        if saved.get("callbacks", {}).get(key):
-            hook.load_state_dict(saved["callbacks"][key])
-    state.best_score, state.best_epoch = saved["best_score"], saved["best_epoch"]
-    state.start_epoch, state.train_seconds = saved["epoch"] + 1, saved["train_seconds"]
-    rng = saved["rng"]
-    torch.set_rng_state(rng["torch"])
-    np.random.set_state(rng["numpy"])
-    random.setstate(rng["python"])
-    state.generator.set_state(rng["sampler"])
-    if state.device.type == "cuda" and rng.get("cuda") is not None:
-        torch.cuda.set_rng_state(rng["cuda"], state.device)
-    state.history.load(up_to_epoch=saved["epoch"])
-    state.iteration = len([r for r in state.history.rows if r["level"] == "iteration" and r["phase"] == "train"])
