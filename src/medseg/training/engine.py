@@ -90,11 +90,9 @@ def fit(
 ) -> FitResult:
     """Trains ``config.model`` on ``train_cases``, validating on ``val_cases`` every ``train.val_every`` epochs.
 
-    Writes ``run_dir/checkpoints/{last,best}.pt``, ``run_dir/history.csv`` (atomically, after
-    each epoch, so a killed run resumes with ``resume=True`` from its last complete epoch) and
-    TensorBoard events in ``run_dir/tensorboard``. Models that return a list of logits while
-    training (deep supervision) get the weighted loss of :class:`medseg.losses.DeepSupervisionLoss`;
-    metrics use the final head.
+    Writes ``checkpoints/{last,best}.pt`` and ``history.csv`` after each epoch (atomically: a killed
+    run resumes from its last complete epoch) and TensorBoard events. Deeply supervised models get
+    :class:`medseg.losses.DeepSupervisionLoss`; metrics use the final head.
 
     Args:
         config: the experiment; ``config.train`` drives the loop.
