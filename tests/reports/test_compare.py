@@ -57,6 +57,6 @@ def test_compare_a_search_folder_and_real_runs(evaluated_run, tmp_path):
     with out.with_suffix(".csv").open() as handle:
         table = list(csv.DictReader(handle))
     assert [int(r["parameters"]) for r in table] == [7482, 7482, 7482]
-    assert all(float(r["GFLOPs (48x64)"]) > 0 for r in table)
+    assert all(float(r["GFLOPs"]) > 0 and r["input"] == "48x64" for r in table)
     missing = runner.invoke(app, ["compare", str(tmp_path / "nope"), "--out", str(tmp_path / "n.html")])
     assert missing.exit_code == 2 and "run directory not found" in missing.output

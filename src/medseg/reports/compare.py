@@ -35,7 +35,7 @@ def checkpoint_dir(run_dir: Path) -> Path | None:
 
 
 def model_facts(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
-    """Trainable parameters and GFLOPs of one forward pass at the config's input size.
+    """Trainable parameters, and GFLOPs of one forward pass at the config's input size (``HxW``).
 
     Read from ``checkpoints/best.pt`` (or ``last.pt``); ``{}`` when the run has no checkpoint.
     FLOPs: :func:`medseg.models.profile.count_flops` (2 x multiply-accumulates, batch 1).
@@ -58,7 +58,11 @@ def model_facts(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     model = model_from_checkpoint(state)
     size = tuple(config.get("data", {}).get("image_size") or DEFAULT_SIZE)
     image = torch.zeros(1, int(state["model"]["in_channels"]), int(size[0]), int(size[1]))
-    return {"parameters": count_parameters(model), f"GFLOPs ({size[0]}x{size[1]})": count_flops(model, image) / 1e9}
+    return {
+        "parameters": count_parameters(model),
+        "input": f"{size[0]}x{size[1]}",
+        "GFLOPs": count_flops(model, image) / 1e9,
+    }
 
 
 @dataclass
@@ -276,7 +280,7 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, split: str | N
         title=f"medseg comparison: {len(rows)} runs",
         subtitle=f"evaluation split: {data['split'] or 'none'} · written {time.strftime('%Y-%m-%d %H:%M')}",
         columns=columns,
-        text_columns=["run", "model", "best_val", *keys],
+        text_columns=["run", "model", "input", "best_val", *keys],
         rows=html_rows,
         split=data["split"],
         pairs=data["pairs"],

@@ -188,7 +188,7 @@ def _facts(run: RunFiles, model_facts: dict[str, Any]) -> list[tuple[str, str]]:
     facts = [
         ("run", str(run.run_dir)),
         ("model", str(model.get("name", "?"))),
-        *[(label, format_number(value)) for label, value in model_facts.items()],
+        *[(label, format_number(value)) for label, value in model_facts.items() if label != "input"],
         ("input", "x".join(str(v) for v in config.get("data", {}).get("image_size", [])) or "?"),
         ("classes", ", ".join(run.class_names) or "?"),
         ("loss / optimiser", f"{train.get('loss', '?')} / {train.get('optimizer', '?')} lr {train.get('lr', '?')}"),
