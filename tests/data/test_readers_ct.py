@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from medseg.data.phantoms.ct import write_ircadb_patient
 from medseg.data.readers import read_dataset
 from medseg.data.readers.ircadb import convert_ircadb, is_liver_tumour, read_ircadb_patient
-from medseg.data.volumes import load_nifti
+from medseg.data.volumes.nifti import load_nifti
 from medseg.errors import DataError
 
 from .conftest import real_dataset
@@ -148,7 +148,7 @@ def test_convert_ircadb_phantom_via_cli(tmp_path):
 
 @pytest.mark.realdata
 def test_real_ircadb_converts_129_slices_with_the_liver_volume_of_its_mask(tmp_path):
-    from medseg.data.volumes import dicom_files_in_zip, read_dicom_series
+    from medseg.data.volumes.dicom import dicom_files_in_zip, read_dicom_series
 
     folder = real_dataset("3dircadb") / "3Dircadb1.1"
     with zipfile.ZipFile(folder / "PATIENT_DICOM.zip") as archive:

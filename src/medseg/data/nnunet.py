@@ -26,15 +26,9 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.io import write_png
-from medseg.data.volumes import (
-    DISPLAY_AXCODES,
-    LPS_TO_RAS,
-    Volume,
-    load_nifti,
-    remap_labels,
-    save_nifti,
-    volume_cases,
-)
+from medseg.data.volumes.base import DISPLAY_AXCODES, LPS_TO_RAS, Volume
+from medseg.data.volumes.nifti import load_nifti, save_nifti
+from medseg.data.volumes.slicing import remap_labels, volume_cases
 from medseg.errors import DataError
 from medseg.io import atomic_write_text
 

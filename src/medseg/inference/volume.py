@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from medseg.data.volumes import is_nifti, load_volume, write_prediction_for_dicom, write_prediction_nifti
+from medseg.data.volumes import load_volume
+from medseg.data.volumes.dicom import write_prediction_for_dicom
+from medseg.data.volumes.nifti import is_nifti, write_prediction_nifti
 
 
 def predict_volume(predictor: Any, input_path: str | Path, out_path: str | Path) -> tuple[Path, np.ndarray]:

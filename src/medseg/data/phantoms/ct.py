@@ -16,7 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from medseg.data.volumes import LPS_TO_RAS, save_nifti
+from medseg.data.volumes.base import LPS_TO_RAS
+from medseg.data.volumes.nifti import save_nifti
 from medseg.io import atomic_write_bytes, atomic_write_text
 
 LIVER_HU, TUMOUR_HU, TISSUE_HU, FAT_HU, BONE_HU, AIR_HU = 60.0, 15.0, 40.0, -100.0, 700.0, -1000.0

@@ -29,7 +29,9 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.readers import READERS
-from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem, remap_labels, volume_cases
+from medseg.data.volumes.base import DISPLAY_AXCODES
+from medseg.data.volumes.nifti import load_nifti, nifti_stem
+from medseg.data.volumes.slicing import remap_labels, volume_cases
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
