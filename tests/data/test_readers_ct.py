@@ -61,6 +61,15 @@ def test_lits_errors(tmp_path, lits_root):
         read_dataset("nifti", lits_root, volumes=[4])
 
 
+def test_lits_segmentation_of_another_shape_names_the_file(tmp_path, lits_root):
+    (tmp_path / "volume-1.nii.gz").write_bytes((lits_root / "volume-0.nii.gz").read_bytes())
+    image = nib.load(lits_root / "volume-0.nii.gz")
+    small = np.zeros((image.shape[0], image.shape[1], image.shape[2] - 2), np.uint8)
+    nib.save(nib.Nifti1Image(small, image.affine), tmp_path / "segmentation-1.nii.gz")
+    with pytest.raises(DataError, match=r"segmentation-1\.nii\.gz: segmentation of shape .* differs from its volume"):
+        read_dataset("nifti", tmp_path)
+
+
 def test_msd(msd_root):
     cases = read_dataset("msd", msd_root, empty_fraction=0.0)
     assert {c.group for c in cases} == {"liver_0", "liver_1"}

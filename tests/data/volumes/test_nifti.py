@@ -65,3 +65,33 @@ def test_nifti_scaling_is_applied_without_float64_volumes(tmp_path, phantom):
     volume = load_nifti(tmp_path / "scaled.nii.gz")
     assert volume.array.dtype == np.int16
     np.testing.assert_array_equal(volume.array, hu)
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [
+        ((16, 16), r"expected a 3D volume, got a 2D image of shape \(16, 16\)"),
+        ((8, 8, 4, 3), "expected a 3D volume, got a 4D image"),
+    ],
+)
+def test_2d_and_4d_images_are_refused_where_3d_is_expected(tmp_path, shape, match):
+    path = tmp_path / "odd.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros(shape, np.int16), np.eye(4)), path)
+    with pytest.raises(DataError, match=rf"odd\.nii\.gz: {match}"):
+        load_nifti(path)
+
+
+def test_4d_with_channels_and_single_channel(tmp_path):
+    nib.save(nib.Nifti1Image(np.zeros((8, 6, 4, 2), np.int16), np.eye(4)), tmp_path / "two.nii.gz")
+    assert load_nifti(tmp_path / "two.nii.gz", channels=True).array.shape == (4, 6, 8, 2)
+    nib.save(nib.Nifti1Image(np.zeros((8, 6, 4, 1), np.int16), np.eye(4)), tmp_path / "one.nii.gz")
+    assert load_nifti(tmp_path / "one.nii.gz").array.shape == (4, 6, 8)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_and_infinite_voxels_are_refused(tmp_path, bad):
+    data = np.zeros((6, 6, 4), np.float32)
+    data[2, 3, 1] = bad
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "nan.nii.gz")
+    with pytest.raises(DataError, match=r"nan\.nii\.gz: 1 NaN or infinite voxel\(s\)"):
+        load_nifti(tmp_path / "nan.nii.gz")

@@ -49,12 +49,24 @@ def read_labelled_volume(
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    multichannel: bool = False,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :func:`volume_cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :func:`volume_cases`.
+
+    Raises:
+        DataError: a label volume whose shape differs from the image volume (names the label file).
+    """
+    volume = load_nifti(image_path, orientation, channels=channels is not None or multichannel)
     labels = None
     if label_path is not None:
-        labels = remap_labels(load_nifti(label_path, orientation, labels=True).array, label_map)
-    volume = load_nifti(image_path, orientation)
+        label_volume = load_nifti(label_path, orientation, labels=True)
+        if label_volume.array.shape != volume.array.shape[:3]:
+            raise DataError(
+                label_path,
+                f"segmentation of shape {label_volume.source_shape} differs from its volume "
+                f"{image_path.name} of shape {volume.source_shape[:3]}",
+            )
+        labels = remap_labels(label_volume.array, label_map)
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
@@ -208,5 +220,6 @@ def read_msd(
             label_map,
             orientation,
             channels,
+            multichannel=True,
         )
     return cases

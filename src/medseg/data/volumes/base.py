@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from medseg.errors import DataError
+
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 DISPLAY_AXCODES = ("L", "P", "S")
 
@@ -55,3 +57,13 @@ class Volume:
     def to_xyz(self) -> np.ndarray:
         """The array in NIfTI ``(x, y, z)`` order matching :attr:`affine`."""
         return self.array.transpose(2, 1, 0)
+
+
+def check_finite(array: np.ndarray, where: str | Path) -> None:
+    """Raises a :class:`DataError` naming ``where`` when a float array holds NaN or infinite voxels."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(where, f"{int(bad.sum())} NaN or infinite voxel(s), the first at index {first}")

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.data.volumes.base import LPS_TO_RAS, Volume
+from medseg.data.volumes.base import LPS_TO_RAS, Volume, check_finite
 from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
@@ -36,21 +36,32 @@ def dicom_files_in_zip(archive: zipfile.ZipFile, prefix: str) -> list[DicomFile]
 
 
 def _read_dicom(name: str, data: bytes) -> Any:
+    """The dataset of one file; None for a file that is not a DICOM image (notes, DICOMDIR, reports).
+
+    Raises:
+        DataError: a DICOM image file that is damaged or cut short (no or too little pixel data).
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(io.BytesIO(data))
+        ds = pydicom.dcmread(io.BytesIO(data))
     except InvalidDicomError:
-        pass  # no preamble: older files are often raw datasets
+        ds = None  # no preamble: older files are often raw datasets
     except Exception as exc:  # noqa: BLE001 - corrupt files raise many types
         raise DataError(name, f"cannot be read as DICOM ({exc})") from None
+    if ds is not None:
+        if "PixelData" not in ds and ("Rows" in ds or _is_image_storage(ds)):
+            raise DataError(name, "truncated or damaged DICOM image: no pixel data")
+        return ds
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception:  # noqa: BLE001 - not DICOM after all
         return None
-    if "PixelData" not in ds or "Rows" not in ds:
+    if "Rows" not in ds:
         return None
+    if "PixelData" not in ds:
+        raise DataError(name, "truncated or damaged DICOM image: no pixel data")
     if "TransferSyntaxUID" not in ds.file_meta:
         from pydicom import uid
 
@@ -58,6 +69,13 @@ def _read_dicom(name: str, data: bytes) -> Any:
         syntax = uid.ImplicitVRLittleEndian if implicit else uid.ExplicitVRLittleEndian
         ds.file_meta.TransferSyntaxUID = syntax if little else uid.ExplicitVRBigEndian
     return ds
+
+
+def _is_image_storage(ds: Any) -> bool:
+    """True when the file declares an image SOP class (CT Image Storage, MR Image Storage, ..)."""
+    meta = getattr(ds, "file_meta", None)
+    sop = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get("SOPClassUID")
+    return sop is not None and "Image Storage" in getattr(sop, "name", "")
 
 
 def read_dicom_series(files: Iterable[DicomFile], where: str | Path, rescale: bool = True) -> Volume:
@@ -78,16 +96,22 @@ def read_dicom_series(files: Iterable[DicomFile], where: str | Path, rescale: bo
         ``instance_numbers`` of the sorted slices.
 
     Raises:
-        DataError: no DICOM image, mixed slice sizes, unevenly spaced slices.
+        DataError: no DICOM image (names ``where``), a truncated or undecodable slice (names the file),
+            several series, mixed slice sizes, a missing or duplicated slice position, NaN/Inf values.
     """
     datasets = []
     for name, load in files:
         ds = _read_dicom(name, load())
         if ds is not None and "PixelData" in ds:
             datasets.append((name, ds))
+    kind = "zip archive" if str(where).lower().endswith(".zip") else "folder"
     if not datasets:
-        raise DataError(where, "no DICOM image files found")
+        raise DataError(where, f"no DICOM image files in this {kind}")
+    series = {str(ds.get("SeriesInstanceUID", "")) for _, ds in datasets}
+    if len(series) > 1:
+        raise DataError(where, f"{len(series)} DICOM series mixed in one {kind}; give one series")
     datasets = sort_dicom_slices(datasets)
+    check_slice_positions(datasets, where)
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in datasets}
     if len(shapes) != 1:
         raise DataError(where, f"slices of different sizes {sorted(shapes)} in one series")
@@ -104,6 +128,7 @@ def read_dicom_series(files: Iterable[DicomFile], where: str | Path, rescale: bo
             raise DataError(name, f"expected a single-frame 2D slice, got pixel data of shape {pixels.shape}")
         slices.append(pixels.astype(np.float32) * slopes[index] + intercepts[index] if rescale else pixels)
     array = np.stack(slices)
+    check_finite(array, where)
     if rescale and integral and array.min() >= -32768 and array.max() <= 32767:
         array = array.astype(np.int16)
     affine = dicom_affine([ds for _, ds in datasets], where)
@@ -136,6 +161,50 @@ def sort_dicom_slices(datasets: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     if all(getattr(ds, "InstanceNumber", None) is not None for _, ds in datasets):
         return sorted(datasets, key=lambda item: int(item[1].InstanceNumber))
     return sorted(datasets, key=lambda item: _natural_key(item[0]))
+
+
+def check_slice_positions(datasets: list[tuple[str, Any]], where: str | Path) -> None:
+    """Checks sorted ``(name, dataset)`` slices for duplicated positions and missing slices.
+
+    Positions are ImagePositionPatient projected on the slice normal; series without positions are
+    not checked here.
+
+    Raises:
+        DataError: two slices at one position (both files named), or a gap of more than 1.5 times
+            the usual spacing (the files either side named).
+    """
+    if len(datasets) < 2 or any(_position(ds) is None for _, ds in datasets):
+        return
+    iop = _orientation(datasets[0][1])
+    normal = np.cross(iop[:3], iop[3:])
+    along = np.array([float(np.dot(_position(ds), normal)) for _, ds in datasets])
+    steps = np.diff(along)
+    spacing = float(np.median(steps))
+    for k, step in enumerate(steps):
+        if step <= max(1e-3, 1e-3 * abs(spacing)):
+            raise DataError(
+                where,
+                f"duplicated slice position {along[k]:.2f} mm: {_short(datasets[k][0], where)} and "
+                f"{_short(datasets[k + 1][0], where)}",
+            )
+    for k, step in enumerate(steps):
+        if step > 1.5 * spacing:
+            missing = int(round(step / spacing)) - 1
+            raise DataError(
+                where,
+                f"missing slice: {max(missing, 1)} slice(s) absent between {_short(datasets[k][0], where)} "
+                f"({along[k]:.2f} mm) and {_short(datasets[k + 1][0], where)} ({along[k + 1]:.2f} mm), "
+                f"slices {spacing:.3g} mm apart elsewhere",
+            )
+
+
+def _short(name: str, where: str | Path) -> str:
+    """A file's name relative to its series (``where``), as errors name it."""
+    prefix = str(where)
+    for sep in (":", "/", "\\"):
+        if name.startswith(prefix + sep):
+            return name[len(prefix) + 1 :]
+    return name
 
 
 def _natural_key(name: str) -> list[Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
+from medseg.data.volumes.base import DISPLAY_AXCODES, Volume, check_finite
 from medseg.errors import DataError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -38,28 +38,39 @@ def _load_nifti_image(path: Path) -> nib.Nifti1Image:
 
 
 def load_nifti(
-    path: str | Path, orientation: Sequence[str] | str | None = DISPLAY_AXCODES, labels: bool = False
+    path: str | Path,
+    orientation: Sequence[str] | str | None = DISPLAY_AXCODES,
+    labels: bool = False,
+    channels: bool = False,
 ) -> Volume:
     """Reads a NIfTI volume as axial slices.
 
     Args:
-        path: ``.nii`` or ``.nii.gz``; 3D, or 4D with channels last (MSD multi-modal images).
+        path: ``.nii`` or ``.nii.gz``; 3D (a 4D file with one channel counts as 3D).
         orientation: axis codes to reorient ``(x, y, z)`` to (default ``L, P, S``: slices as a DICOM
             viewer shows them); None keeps the stored axes.
         labels: read as uint8 labels (0..255) instead of intensities.
+        channels: also accept 4D files with channels last (MSD multi-modal images).
 
     Returns:
         A :class:`Volume` with ``array`` ``(Z, Y, X)`` (or ``(Z, Y, X, C)`` for 4D files). Integer data
         in the int16 range (after scaling) stay int16 to save memory; other data become float32.
 
     Raises:
-        DataError: missing or unreadable file, or not 3D/4D.
+        DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, NaN or
+            infinite voxels.
     """
     path = Path(path)
     image = _load_nifti_image(path)
-    if image.ndim not in (3, 4):
-        raise DataError(path, f"expected a 3D volume (or 4D with channels), got shape {image.shape}")
-    data = _compact(_scaled_data(image), labels, path)
+    shape = tuple(int(n) for n in image.shape)
+    wanted = "a 3D volume (or 4D with channels last)" if channels else "a 3D volume"
+    if len(shape) < 3 or len(shape) > 4 or (len(shape) == 4 and shape[3] > 1 and not channels):
+        raise DataError(path, f"expected {wanted}, got a {len(shape)}D image of shape {shape}")
+    data = _scaled_data(image)
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    check_finite(data, path)
+    data = _compact(data, labels, path)
     affine = image.affine.copy()
     to_source = None
     if orientation is not None:
