@@ -108,26 +108,51 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
-    input_dir: Annotated[Path, typer.Argument(help="folder of images (or an HC18 root with test_set/)")],
-    out: Annotated[Path, typer.Option(help="output folder for masks, overlays and measurements.csv")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
 ) -> None:
-    """Predict masks at the original image size, with measurements."""
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.inference import load_predictor
     from medseg.inference.folder import predict_folder
+    from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
 
     try:
-        if pixel_size is None and (input_dir / "test_set_pixel_size.csv").is_file():
-            pixel_size = input_dir / "test_set_pixel_size.csv"
+        volumes = is_volume_input(input_path)
+        if volumes:
+            volume_inputs(input_path)  # refuse a bad input before touching OUT
+        elif pixel_size is None and (input_path / "test_set_pixel_size.csv").is_file():
+            pixel_size = input_path / "test_set_pixel_size.csv"
         predictor = load_predictor(run_dir, checkpoint, tta=tta)
         _check_output_dir(out, overwrite)
-        rows = predict_folder(predictor, input_dir, out, pixel_size)
+        if volumes:
+            rows = predict_volumes(predictor, input_path, out, postprocess_3d)
+        else:
+            rows = predict_folder(predictor, input_path, out, pixel_size)
     except MedsegError as error:
         _fail(error)
-    console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
 
 
 @app.command()
