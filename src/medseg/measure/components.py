@@ -54,7 +54,7 @@ def largest_component_3d(mask: np.ndarray, weight: np.ndarray | None = None) -> 
             component with most liver voxels among liver-or-tumour components).
     """
     labels, count = label_components(mask)
-    if count <= 1:
+    if count <= 1 and weight is None:
         return labels > 0
     counted = labels if weight is None else np.where(np.asarray(weight, dtype=bool), labels, 0)
     sizes = np.bincount(counted.ravel(), minlength=count + 1)
