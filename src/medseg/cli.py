@@ -33,14 +33,15 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
         shutil.rmtree(path)
 
 
-def print_summary(title: str, summary: dict[str, dict[str, float]]) -> None:
+def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
     from medseg.experiments.evaluate import HEADLINE
 
     table = Table(title=title)
     for column in ("metric", "mean", "std", "median", "n"):
         table.add_column(column, justify="left" if column == "metric" else "right")
+    headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
     for key, stats in summary.items():
-        if key.startswith(HEADLINE):
+        if key.startswith(headline) or (prefix and key.startswith(prefix) and key.endswith(("_ml", "_pct"))):
             table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
     console.print(table)
 
@@ -86,6 +87,7 @@ def evaluate(
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.data.splits import load_split, select
     from medseg.experiments.evaluate import evaluate_cases
+    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
     from medseg.experiments.train import load_cases
     from medseg.inference import load_predictor
 
@@ -98,11 +100,16 @@ def evaluate(
                 raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
             cases = select(cases, saved[split])
         out = run_dir / "evaluation" / split
-        _, summary = evaluate_cases(predictor, cases, out)
+        masks: dict = {}
+        _, summary = evaluate_cases(predictor, cases, out, masks=masks)
+        volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(cases)} images)", summary)
     console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
 
 
 @app.command()
