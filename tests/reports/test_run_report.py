@@ -16,7 +16,7 @@ from medseg.errors import RunDirError
 from medseg.experiments.report import write_report
 from medseg.reports.run_report import write_run_report
 
-from .conftest import make_run
+from .conftest import make_run, write_rows
 
 runner = CliRunner()
 IMAGE = re.compile(r'src="data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/=]+)"')
@@ -72,8 +72,11 @@ def test_agreement_and_volume_slices_from_the_columns(tmp_path):
                 }
             )
     run_dir = make_run(tmp_path / "vol", rows, ["background", "liver"])
+    per_volume = [{"id": v, "liver_ref_ml": 1500.0 + i, "liver_pred_ml": 1480.0 + 3 * i} for i, v in enumerate("ab")]
+    write_rows(run_dir / "evaluation" / "test" / "per_volume.csv", per_volume)  # as 3D evaluation writes it
     html = write_run_report(run_dir).read_text()
     assert "Measurement agreement: HC (mm)" in html and "Measurement agreement: volume liver (ml)" in html
+    assert "Measurement agreement: liver volume (ml)" in html and "per_volume.csv: liver_pred_ml" in html
     assert "Volumes: axial slices" in html and "pat1 (6 slices evaluated)" in html
     assert "z 0 ·" not in html  # slices without the structure in the reference are not shown
     assert ">5<" in html  # the volume bias (+5 ml) in the agreement table

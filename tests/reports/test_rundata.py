@@ -33,6 +33,19 @@ def test_measurement_pairs_follow_the_column_names():
     assert measurement_pairs(["liver_volume_ml", "liver_volume_ml_reference"]) == [
         MeasurementPair("liver_volume", "ml", "liver_volume_ml", "liver_volume_ml_reference")
     ]
+    per_volume = [
+        "id",
+        "dice_liver",
+        "liver_ref_ml",
+        "liver_pred_ml",
+        "liver_ml_diff_pct",
+        "tumour_ref_ml",
+        "tumour_pred_ml",
+    ]
+    assert measurement_pairs(per_volume) == [
+        MeasurementPair("liver", "ml", "liver_pred_ml", "liver_ref_ml"),
+        MeasurementPair("tumour", "ml", "tumour_pred_ml", "tumour_ref_ml"),
+    ]
     assert measurement_pairs(["hc_ref_mm", "dice_head"]) == []  # a reference alone pairs with nothing
 
 

@@ -123,6 +123,8 @@ def _agreement(evaluation: Evaluation) -> list[dict[str, Any]]:
             if stats["n"] == 0:
                 continue
             label = "HC" if pair.name == "hc" else pair.name.replace("_", " ")
+            if pair.unit == "ml" and "volume" not in pair.name:
+                label += " volume"
             blocks.append(
                 {
                     "title": f"{label} ({pair.unit})" if pair.unit else label,
