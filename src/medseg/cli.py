@@ -70,7 +70,7 @@ def train(
         _fail(error)
     if is_main_process():  # under torchrun, rank 0 reports
         console.print(
-            f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
+            f"best {result.monitor or cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
             f"{result.train_seconds / 60:.1f} min training; run in {out}"
         )
 

@@ -181,3 +181,19 @@ def test_real_ircadb_reader_subset():
     assert sum(v == "tumour" for v in cases[0].meta["structures"].values()) == 7
     assert {int(v) for c in cases for v in np.unique(c.mask)} == {0, 1, 2}
     assert len({c.group for c in all_cases}) == len(list(real_dataset("3dircadb").glob("3Dircadb*")))
+
+
+def test_ct_reader_recognises_each_layout(lits_root, msd_root, ircadb_root, tmp_path):
+    from medseg.data.readers.ct import detect_ct_layout
+
+    for root, layout in ((lits_root, "nifti"), (msd_root, "msd"), (ircadb_root, "ircadb")):
+        assert detect_ct_layout(root) == layout
+        cases = read_dataset("ct", root, stride=2)
+        expected = read_dataset(layout, root, stride=2)
+        assert [c.id for c in cases] == [c.id for c in expected]
+        assert all(np.array_equal(a.mask, b.mask) for a, b in zip(cases, expected, strict=True))
+    one_patient = next(p for p in ircadb_root.iterdir() if p.is_dir())
+    assert {c.group for c in read_dataset("ct", one_patient)} == {one_patient.name}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="not a CT dataset"):
+        read_dataset("ct", tmp_path / "empty")

@@ -34,7 +34,13 @@ from medseg.models.checkpoint import load_checkpoint, save_checkpoint
 from medseg.training import distributed
 from medseg.training.callbacks import Callback, EarlyStopping, TensorBoardLogger
 from medseg.training.history import History
-from medseg.training.optim import TimeBudgetCosine, build_optimizer, build_scheduler, higher_is_better
+from medseg.training.optim import (
+    TimeBudgetCosine,
+    build_optimizer,
+    build_scheduler,
+    effective_monitor,
+    higher_is_better,
+)
 
 AUGMENT_RANK_STRIDE = 7919  # offsets each rank's augmentation seed (rank 0 keeps the single-process one)
 
@@ -47,6 +53,7 @@ class FitResult:
     train_seconds: float
     stopped_early: bool
     stop_reason: str = ""  # "", "max_minutes" or "early_stopping"
+    monitor: str = ""  # the metric best_score is of (train_loss when a val_* monitor had no validation set)
 
 
 def seed_everything(seed: int) -> None:
@@ -68,12 +75,12 @@ def _autocast(enabled: bool) -> contextlib.AbstractContextManager:
     return torch.autocast("cuda", dtype=torch.float16) if enabled else contextlib.nullcontext()
 
 
-def default_callbacks(config: Config, run_dir: Path, main: bool) -> list[Callback]:
+def default_callbacks(config: Config, run_dir: Path, main: bool, has_validation: bool = True) -> list[Callback]:
     """Early stopping (when ``train.early_stopping_patience`` is set) and TensorBoard (rank 0)."""
     train_cfg = config.train
     callbacks: list[Callback] = []
     if train_cfg.early_stopping_patience is not None:
-        monitor = train_cfg.early_stopping_monitor or train_cfg.monitor
+        monitor = effective_monitor(train_cfg.early_stopping_monitor or train_cfg.monitor, has_validation)
         callbacks.append(EarlyStopping(monitor, train_cfg.early_stopping_patience, train_cfg.early_stopping_min_delta))
     if train_cfg.tensorboard and main:
         callbacks.append(TensorBoardLogger(run_dir / "tensorboard"))
@@ -165,13 +172,16 @@ def fit(
         )
     except ValueError as exc:
         raise ConfigError(f"train.deep_supervision: {exc}") from None
+    monitor = effective_monitor(train_cfg.monitor, val_loader is not None)
+    if monitor != train_cfg.monitor:
+        _log(f"no validation cases: the best checkpoint and the schedule follow {monitor}, not {train_cfg.monitor}")
     optimizer = build_optimizer(model.parameters(), train_cfg)
-    scheduler = build_scheduler(optimizer, train_cfg)
+    scheduler = build_scheduler(optimizer, train_cfg, monitor)
     amp = train_cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if amp else None
-    hooks = default_callbacks(config, run_dir, main) + list(callbacks or [])
+    hooks = default_callbacks(config, run_dir, main, val_loader is not None) + list(callbacks or [])
 
-    higher_better = higher_is_better(train_cfg.monitor)
+    higher_better = higher_is_better(monitor)
     best_score, best_epoch, start_epoch, train_seconds = (-math.inf if higher_better else math.inf), 0, 1, 0.0
     history = History(run_dir / "history.csv")
     last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
@@ -288,12 +298,12 @@ def fit(
             scores.update({f"val_{k}": v for k, v in val_row.items()})
         epoch_lr = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(scores.get(train_cfg.monitor, scores["train_loss"]))
-            else:
+            if not isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step()
+            elif monitor in scores:  # epochs without validation leave a val_* plateau alone
+                scheduler.step(scores[monitor])
 
-        score = scores.get(train_cfg.monitor)
+        score = scores.get(monitor)
         improved = score is not None and (score > best_score if higher_better else score < best_score)
         if improved:
             best_score, best_epoch = score, epoch
@@ -312,7 +322,7 @@ def fit(
                 "epoch": epoch,
                 "best_score": best_score,
                 "best_epoch": best_epoch,
-                "monitor": train_cfg.monitor,
+                "monitor": monitor,
                 "train_seconds": train_seconds,
                 "world_size": ctx.world_size,
                 "config": config.to_dict(),
@@ -350,7 +360,7 @@ def fit(
     for hook in hooks:
         hook.on_fit_end(net)
     distributed.barrier()
-    return FitResult(best_score, best_epoch, epoch, train_seconds, stopped_early, stop_reason)
+    return FitResult(best_score, best_epoch, epoch, train_seconds, stopped_early, stop_reason, monitor)
 
 
 @torch.no_grad()

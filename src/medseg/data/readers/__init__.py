@@ -33,6 +33,7 @@ def read_dataset(layout: str, root: str | Path, **kwargs: Any) -> list[Case]:
 # Registration happens on import.
 from medseg.data.readers import (  # noqa: E402,F401
     bone_scan,
+    ct,
     cvc,
     dicom,
     folder,
