@@ -7,6 +7,8 @@ A config has six sections (``data``, ``augment``, ``model``, ``train``, ``postpr
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -44,6 +46,7 @@ class DataConfig:
     clahe_clip: float = 0.01  # CLAHE contrast limit
     crop: list[int] | None = None  # margins removed [top, bottom, left, right] (pixels), image and mask
     crop_foreground: float | None = None  # crop to the bounding box of pixels above this intensity
+    max_pixels: int = 50_000_000  # images larger than this (width x height) are refused before decoding
 
 
 @dataclass
@@ -186,10 +189,191 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
-    """Builds a validated :class:`Config`; ``source`` names the origin in error messages."""
+    """Builds a validated :class:`Config`; ``source`` names the origin in error messages.
+
+    Raises:
+        ConfigError: unknown keys, wrong types, or values out of range (see :func:`validate_config`).
+    """
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
-    return _build(Config, values, source)
+    config = _build(Config, values, source)
+    validate_config(config, source)
+    return config
+
+
+NORMALIZATIONS = ("zscore", "minmax", "none")
+EQUALIZATIONS = ("none", "hist", "clahe")
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULE_NAMES = ("none", "cosine", "cosine_time", "step", "multistep", "polyp_step", "poly", "plateau")
+MONITORS = ("train_loss", "val_loss", "val_dice", "val_pixel_accuracy")
+DEEP_SUPERVISION = ("equal", "halving")
+
+
+def _require(ok: bool, source: str, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{source}: {key}={value!r} is not allowed; {allowed}")
+
+
+def _positive_ints(values: list[int] | None, count: int) -> bool:
+    return values is not None and len(values) == count and all(v >= 1 for v in values)
+
+
+def validate_config(config: Config, source: str = "config") -> None:
+    """Checks ranges and enumerations; names the key, its value and what is allowed.
+
+    Names registered by higher layers (models, losses, reader layouts) are checked where they are
+    looked up (:func:`medseg.experiments.train.check_names`).
+
+    Raises:
+        ConfigError: the first value that is out of range.
+    """
+    d, a, t, e = config.data, config.augment, config.train, config.eval
+    need = functools.partial(_require, source=source)
+    need(_positive_ints(d.image_size, 2), key="data.image_size", value=d.image_size, allowed="two sizes >= 1 [H, W]")
+    need(
+        d.patch_size is None or _positive_ints(d.patch_size, 2),
+        key="data.patch_size",
+        value=d.patch_size,
+        allowed="null or two sizes >= 1 [H, W]",
+    )
+    need(d.channels >= 1, key="data.channels", value=d.channels, allowed="at least 1 (1 grey, 3 RGB)")
+    need(d.num_classes >= 2, key="data.num_classes", value=d.num_classes, allowed="at least 2 (background included)")
+    need(
+        len(d.class_names) == d.num_classes,
+        key="data.class_names",
+        value=d.class_names,
+        allowed=f"one name per class ({d.num_classes})",
+    )
+    need(
+        d.normalize in NORMALIZATIONS,
+        key="data.normalize",
+        value=d.normalize,
+        allowed=f"one of {', '.join(NORMALIZATIONS)}",
+    )
+    need(
+        d.equalize in EQUALIZATIONS, key="data.equalize", value=d.equalize, allowed=f"one of {', '.join(EQUALIZATIONS)}"
+    )
+    for key in ("val_fraction", "test_fraction"):
+        value = getattr(d, key)
+        need(math.isfinite(value) and 0 <= value < 1, key=f"data.{key}", value=value, allowed="a fraction in [0, 1)")
+    need(
+        d.val_fraction + d.test_fraction < 1,
+        key="data.val_fraction + data.test_fraction",
+        value=d.val_fraction + d.test_fraction,
+        allowed="the sum must be below 1 (some cases must be left to train on)",
+    )
+    need(
+        d.window is None or (len(d.window) == 2 and all(map(math.isfinite, d.window)) and d.window[1] > 0),
+        key="data.window",
+        value=d.window,
+        allowed="null or [centre, width > 0]",
+    )
+    need(
+        d.median_filter == 0 or (d.median_filter >= 3 and d.median_filter % 2 == 1),
+        key="data.median_filter",
+        value=d.median_filter,
+        allowed="0 (off) or an odd size >= 3",
+    )
+    need(0 < d.clahe_clip <= 1, key="data.clahe_clip", value=d.clahe_clip, allowed="in (0, 1]")
+    need(
+        d.crop is None or (len(d.crop) == 4 and all(v >= 0 for v in d.crop)),
+        key="data.crop",
+        value=d.crop,
+        allowed="null or four margins >= 0 [top, bottom, left, right]",
+    )
+    need(d.max_pixels >= 1, key="data.max_pixels", value=d.max_pixels, allowed="at least 1")
+    need(0 <= a.prob <= 1, key="augment.prob", value=a.prob, allowed="a probability in [0, 1]")
+    for key in ("rotate_deg", "scale", "intensity", "noise"):
+        value = getattr(a, key)
+        need(math.isfinite(value) and value >= 0, key=f"augment.{key}", value=value, allowed="a finite value >= 0")
+    need(
+        config.model.out_channels in (None, 1, d.num_classes),
+        key="model.out_channels",
+        value=config.model.out_channels,
+        allowed=f"null, 1 (binary sigmoid) or data.num_classes ({d.num_classes})",
+    )
+    need(t.epochs >= 1, key="train.epochs", value=t.epochs, allowed="at least 1")
+    need(t.batch_size >= 1, key="train.batch_size", value=t.batch_size, allowed="at least 1")
+    need(math.isfinite(t.lr) and t.lr > 0, key="train.lr", value=t.lr, allowed="a finite value > 0")
+    need(0 <= t.momentum < 1, key="train.momentum", value=t.momentum, allowed="in [0, 1)")
+    need(
+        math.isfinite(t.weight_decay) and t.weight_decay >= 0,
+        key="train.weight_decay",
+        value=t.weight_decay,
+        allowed="a finite value >= 0",
+    )
+    need(
+        t.optimizer.lower() in OPTIMIZERS,
+        key="train.optimizer",
+        value=t.optimizer,
+        allowed=f"one of {', '.join(OPTIMIZERS)}",
+    )
+    need(
+        t.scheduler.lower() in SCHEDULE_NAMES,
+        key="train.scheduler",
+        value=t.scheduler,
+        allowed=f"one of {', '.join(SCHEDULE_NAMES)}",
+    )
+    for key in ("monitor", "early_stopping_monitor"):
+        value = getattr(t, key)
+        need(
+            (value is None and key != "monitor") or value in MONITORS,
+            key=f"train.{key}",
+            value=value,
+            allowed=f"one of {', '.join(MONITORS)}",
+        )
+    need(
+        t.device in DEVICES or t.device.startswith("cuda:"),
+        key="train.device",
+        value=t.device,
+        allowed="auto, cpu, cuda or cuda:N",
+    )
+    need(t.num_workers >= 0, key="train.num_workers", value=t.num_workers, allowed="at least 0")
+    need(t.threads is None or t.threads >= 1, key="train.threads", value=t.threads, allowed="null or at least 1")
+    need(
+        t.max_minutes is None or (math.isfinite(t.max_minutes) and t.max_minutes > 0),
+        key="train.max_minutes",
+        value=t.max_minutes,
+        allowed="null or a finite value > 0",
+    )
+    need(
+        t.iterations_per_epoch is None or t.iterations_per_epoch >= 1,
+        key="train.iterations_per_epoch",
+        value=t.iterations_per_epoch,
+        allowed="null or at least 1",
+    )
+    need(t.val_every >= 1, key="train.val_every", value=t.val_every, allowed="at least 1")
+    need(
+        t.early_stopping_patience is None or t.early_stopping_patience >= 1,
+        key="train.early_stopping_patience",
+        value=t.early_stopping_patience,
+        allowed="null or at least 1",
+    )
+    need(
+        t.early_stopping_min_delta >= 0,
+        key="train.early_stopping_min_delta",
+        value=t.early_stopping_min_delta,
+        allowed="at least 0",
+    )
+    need(
+        t.grad_clip_norm is None or t.grad_clip_norm > 0,
+        key="train.grad_clip_norm",
+        value=t.grad_clip_norm,
+        allowed="null or a value > 0",
+    )
+    need(
+        t.deep_supervision in DEEP_SUPERVISION,
+        key="train.deep_supervision",
+        value=t.deep_supervision,
+        allowed=f"one of {', '.join(DEEP_SUPERVISION)}",
+    )
+    need(
+        e.hausdorff_percentile is None or 0 < e.hausdorff_percentile <= 100,
+        key="eval.hausdorff_percentile",
+        value=e.hausdorff_percentile,
+        allowed="null or in (0, 100]",
+    )
 
 
 def resolve_config_path(path: str | Path) -> Path:

@@ -32,7 +32,7 @@ from typing import Any
 
 import optuna
 
-from medseg.config import Config, TrainConfig, apply_overrides, config_from_dict, save_config
+from medseg.config import MONITORS, Config, TrainConfig, apply_overrides, config_from_dict, save_config
 from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.cv import single_process_only
@@ -167,8 +167,15 @@ def sort_arguments(items: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 def monitor_name(metric: str) -> str:
-    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged."""
-    return metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged.
+
+    Raises:
+        ConfigError: not a score the training loop records.
+    """
+    name = metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+    if name not in MONITORS:
+        raise ConfigError(f"--metric {metric!r}: not a recorded score; use one of {', '.join(MONITORS)}")
+    return name
 
 
 def _trial_config(config: Config, values: dict[str, Any], monitor: str) -> Config:
