@@ -14,10 +14,10 @@ import torch
 from medseg import __version__
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
-from medseg.data.readers import read_dataset
+from medseg.data.checks import check_dataset, summarize_problems
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
 from medseg.device import resolve_device
-from medseg.errors import RunDirError
+from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
 from medseg.training.callbacks import Callback
@@ -67,8 +67,41 @@ def code_version() -> dict[str, Any]:
 
 
 def load_cases(config: Config, data_path: str | Path) -> list[Case]:
-    """Reads the labelled cases of a dataset with the reader named by ``config.data.layout``."""
-    return read_dataset(config.data.layout, data_path, **config.data.reader)
+    """Reads and checks every labelled case of a dataset with the reader named by ``config.data.layout``.
+
+    Raises:
+        DataError: the first problem found, with how many more ``medseg check`` lists.
+        ConfigError: unknown layout or reader options.
+    """
+    cases, problems = check_dataset(
+        config.data.layout,
+        data_path,
+        max_pixels=config.data.max_pixels,
+        max_label=config.data.num_classes - 1,
+        **config.data.reader,
+    )
+    if problems:
+        raise summarize_problems(problems, data_path, config.data.layout)
+    return cases
+
+
+def check_names(config: Config) -> None:
+    """Checks the names that registries resolve: model, loss and reader layout.
+
+    Raises:
+        ConfigError: an unknown name; the message lists the known ones.
+    """
+    from medseg.data.readers import READERS
+    from medseg.losses import LOSSES
+    from medseg.models import MODELS
+
+    for key, value, registry in (
+        ("model.name", config.model.name, MODELS),
+        ("train.loss", config.train.loss, LOSSES),
+        ("data.layout", config.data.layout, READERS),
+    ):
+        if value not in registry:
+            raise ConfigError(f"{key}={value!r} is not allowed; known: {', '.join(registry.names())}")
 
 
 def train_run(
@@ -83,7 +116,10 @@ def train_run(
 ) -> FitResult:
     """Trains a model into ``run_dir`` (``config.yaml``, ``split.json``, ``run.json``, checkpoints, history).
 
-    With ``resume``, the run's own saved config and split are used. Under ``torchrun`` (see
+    The config, the folder (:mod:`medseg.experiments.rundir`) and every case of the data are
+    checked before ``run_dir`` is created; with ``overwrite`` the new run is written beside the old
+    one and replaces it only when training has finished. With ``resume``, the run's own saved
+    config and split are used. Under ``torchrun`` (see
     :mod:`medseg.training.distributed`) every process calls this; rank 0 alone writes files and
     the others read the split it saved.
     """
@@ -91,6 +127,7 @@ def train_run(
     check_run_dir(run_dir, overwrite, resume, data_path)
     if resume:
         config = load_config(run_dir / "config.yaml")
+    check_names(config)
     local_batch_size(config.train.batch_size, env_context().world_size)  # fail before writing anything
     use_cuda = resolve_device(config.train.device).type == "cuda"
     with distributed_session(use_cuda) as ctx:

@@ -35,7 +35,9 @@ def plain_state(value: Any, where: str = "state") -> Any:
     if isinstance(value, (torch.Tensor, *_PLAIN)):
         return value
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value).astype(np.int64 if value.dtype == np.uint32 else value.dtype))
+        return torch.from_numpy(
+            np.ascontiguousarray(value).astype(np.int64 if value.dtype == np.uint32 else value.dtype)
+        )
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Path):

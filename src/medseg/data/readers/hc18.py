@@ -14,13 +14,15 @@ on the line's centre (filling the drawn line instead would add its thickness to 
 from __future__ import annotations
 
 import csv
+import math
 import re
 from pathlib import Path
 
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.io import read_image
+from medseg.data.checks import case_guard
+from medseg.data.io import read_image, read_mask
 from medseg.data.readers import READERS
 from medseg.errors import DataError
 from medseg.measure.ellipse import fit_ellipse_to_outline, rasterize_ellipse
@@ -49,8 +51,10 @@ def read_pixel_size_csv(path: Path) -> dict[str, dict[str, float]]:
                     entry["hc_mm"] = float(row[2])
             except (IndexError, ValueError):
                 raise DataError(path, f"line {line_no}: expected filename,pixel size[,HC], got {row}") from None
-            if entry["pixel_size"] <= 0:
-                raise DataError(path, f"line {line_no}: pixel size must be positive, got {row[1]}")
+            if not (math.isfinite(entry["pixel_size"]) and entry["pixel_size"] > 0):
+                raise DataError(path, f"line {line_no}: pixel size must be finite and positive, got {row[1]}")
+            if "hc_mm" in entry and not (math.isfinite(entry["hc_mm"]) and entry["hc_mm"] > 0):
+                raise DataError(path, f"line {line_no}: head circumference must be finite and positive, got {row[2]}")
             rows[row[0].strip()] = entry
     return rows
 
@@ -89,20 +93,21 @@ def read_hc18(root: Path, subset: str = "train", limit: int | None = None) -> li
     table = read_pixel_size_csv(csv_path)
     cases = []
     for image_path in images:
-        row = table.get(image_path.name)
-        if row is None:
-            raise DataError(csv_path, f"no row for {image_path.name}")
-        image = read_image(image_path)
-        mask = None
-        if subset == "train":
-            mask = _mask_from_annotation(image_path, image.shape)
-        reference = {"hc_mm": row["hc_mm"]} if "hc_mm" in row else {}
-        meta = {
-            "spacing_mm": (row["pixel_size"], row["pixel_size"]),
-            "group": subject_of(image_path.name),
-            "reference": reference,
-        }
-        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+        with case_guard():
+            row = table.get(image_path.name)
+            if row is None:
+                raise DataError(csv_path, f"no row for {image_path.name}")
+            image = read_image(image_path)
+            mask = None
+            if subset == "train":
+                mask = _mask_from_annotation(image_path, image.shape)
+            reference = {"hc_mm": row["hc_mm"]} if "hc_mm" in row else {}
+            meta = {
+                "spacing_mm": (row["pixel_size"], row["pixel_size"]),
+                "group": subject_of(image_path.name),
+                "reference": reference,
+            }
+            cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases
 
 
@@ -110,7 +115,7 @@ def _mask_from_annotation(image_path: Path, shape: tuple[int, ...]) -> np.ndarra
     annotation_path = image_path.with_name(f"{image_path.stem}_Annotation.png")
     if not annotation_path.is_file():
         raise DataError(annotation_path, f"annotation missing for {image_path.name}")
-    outline = read_image(annotation_path)
+    outline = read_mask(annotation_path)
     if outline.shape != shape[:2]:
         raise DataError(
             annotation_path, f"annotation size {outline.shape[::-1]} differs from image size {shape[1::-1]}"

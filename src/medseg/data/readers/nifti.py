@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
-from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem, remap_labels, volume_cases
+from medseg.data.volumes import DISPLAY_AXCODES, Volume, load_nifti, nifti_stem, remap_labels, volume_cases
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -51,13 +53,26 @@ def read_labelled_volume(
     """Reads one image volume (and its label volume) into slice cases; see :func:`volume_cases`."""
     labels = None
     if label_path is not None:
-        labels = remap_labels(load_nifti(label_path, orientation, labels=True).array, label_map)
-    volume = load_nifti(image_path, orientation)
+        labels = remap_labels(_load(label_path, orientation, labels=True).array, label_map)
+    volume = _load(image_path, orientation)
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
         volume.array = np.ascontiguousarray(volume.array[..., channels])
     return volume_cases(volume, labels, name, name, empty_fraction, stride, seed, extra_meta)
+
+
+def _load(path: Path, orientation: Any, labels: bool = False) -> Volume:
+    """:func:`load_nifti` with the checks of the boundary: readable data, 3D (or 4D channels), a finite
+    positive voxel size and at least one voxel."""
+    try:
+        volume = load_nifti(path, orientation, labels=labels)
+    except (OSError, EOFError, zlib.error, ValueError, MemoryError) as exc:  # truncated or corrupt data
+        raise DataError(path, f"NIfTI data cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if volume.array.ndim not in (3, 4) or 0 in volume.array.shape[:3]:
+        raise DataError(path, f"expected a 3D volume with voxels, got shape {volume.array.shape}")
+    check_spacing(volume.spacing_zyx, path)
+    return volume
 
 
 def _check_slicing(empty_fraction: float, stride: int) -> None:
@@ -121,11 +136,19 @@ def read_lits(
     cases: list[Case] = []
     for number in numbers:
         label_path = labels.get(number)
-        if label_path is None and require_masks:
-            raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
-        cases += read_labelled_volume(
-            images[number], label_path, nifti_stem(images[number]), empty_fraction, stride, seed, label_map, orientation
-        )
+        with case_guard():
+            if label_path is None and require_masks:
+                raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
+            cases += read_labelled_volume(
+                images[number],
+                label_path,
+                nifti_stem(images[number]),
+                empty_fraction,
+                stride,
+                seed,
+                label_map,
+                orientation,
+            )
     return cases
 
 
@@ -194,17 +217,18 @@ def read_msd(
         entries = entries[:limit]
     cases: list[Case] = []
     for image_path, label_path in entries:
-        if subset == "train" and (label_path is None or not label_path.is_file()):
-            raise DataError(label_path or image_path, "label volume not found for this training image")
-        cases += read_labelled_volume(
-            image_path,
-            label_path,
-            nifti_stem(image_path),
-            empty_fraction,
-            stride,
-            seed,
-            label_map,
-            orientation,
-            channels,
-        )
+        with case_guard():
+            if subset == "train" and (label_path is None or not label_path.is_file()):
+                raise DataError(label_path or image_path, "label volume not found for this training image")
+            cases += read_labelled_volume(
+                image_path,
+                label_path,
+                nifti_stem(image_path),
+                empty_fraction,
+                stride,
+                seed,
+                label_map,
+                orientation,
+                channels,
+            )
     return cases
