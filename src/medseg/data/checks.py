@@ -81,7 +81,8 @@ def check_case(case: Case, max_label: int | None = None) -> None:
         raise DataError(where, f"mask of shape {case.mask.shape} differs from the image's {image.shape[:2]}")
     if max_label is not None and case.mask.size and int(case.mask.max()) > max_label:
         raise DataError(
-            where, f"mask label {int(case.mask.max())} exceeds the {max_label + 1} classes of data.num_classes"
+            where,
+            f"mask label {int(case.mask.max())} out of range: data.num_classes is {max_label + 1} (labels 0..{max_label})",
         )
 
 

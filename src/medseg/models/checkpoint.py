@@ -23,7 +23,7 @@ from medseg.io import atomic_write_bytes
 from medseg.models import create_model
 
 _PLAIN = (str, int, float, bool, type(None))
-_UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_UNSUPPORTED = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
 
 
 def plain_state(value: Any, where: str = "state") -> Any:
@@ -32,14 +32,14 @@ def plain_state(value: Any, where: str = "state") -> Any:
     Raises:
         TypeError: a value that is neither a tensor nor plain data (names its key path).
     """
+    if isinstance(value, np.generic):  # before the plain types: np.float64 is a float subclass
+        return value.item()
     if isinstance(value, (torch.Tensor, *_PLAIN)):
         return value
     if isinstance(value, np.ndarray):
         return torch.from_numpy(
             np.ascontiguousarray(value).astype(np.int64 if value.dtype == np.uint32 else value.dtype)
         )
-    if isinstance(value, np.generic):
-        return value.item()
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, dict):
@@ -73,6 +73,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = _UNSUPPORTED.search(str(exc))
+        if found is None and "Weights only load failed" not in str(exc):
+            raise RunDirError(f"{path}: unreadable checkpoint (not a PyTorch file, or damaged)") from None
         what = f" ({found.group(1)})" if found else ""
         raise RunDirError(
             f"{path}: refused: the checkpoint holds Python objects{what}, not only tensors and plain data "

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from medseg.data.case import Case
-from medseg.errors import ConfigError, DataError
+from medseg.errors import ConfigError, DataError, OptionError
 from medseg.registry import Registry
 
 READERS: Registry = Registry("reader")
@@ -58,7 +58,7 @@ def read_dataset(
         try:
             cases = reader(root, **kwargs)
         except (ValueError, TypeError) as exc:  # readers' own argument checks
-            raise ConfigError(f"data.reader ({layout}): {exc}") from None
+            raise OptionError(f"data.reader ({layout}): {exc}") from None
     checked = []
     for case in cases:
         with case_guard():
