@@ -94,7 +94,7 @@ def test_resume_keeps_files_and_needs_something_to_resume(tmp_path):
     with pytest.raises(RunDirError, match="nothing to resume"):
         OutputDir.create(tmp_path / "none", "predict", resume=True)
     out = tmp_path / "out"
-    output = OutputDir.create(out, "predict")
+    OutputDir.create(out, "predict")
     (out / "part.txt").write_text("half")  # killed here: no commit
     with pytest.raises(RunDirError, match="exclude"):
         OutputDir.create(out, "predict", overwrite=True, resume=True)

@@ -82,7 +82,8 @@ def check_case(case: Case, max_label: int | None = None) -> None:
     if max_label is not None and case.mask.size and int(case.mask.max()) > max_label:
         raise DataError(
             where,
-            f"mask label {int(case.mask.max())} out of range: data.num_classes is {max_label + 1} (labels 0..{max_label})",
+            f"mask label {int(case.mask.max())} out of range: "
+            f"data.num_classes is {max_label + 1} (labels 0..{max_label})",
         )
 
 
