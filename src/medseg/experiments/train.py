@@ -20,6 +20,7 @@ from medseg.device import resolve_device
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
+from medseg.models.checkpoint import load_checkpoint
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, distributed_session, env_context, local_batch_size
 from medseg.training.engine import FitResult, fit
@@ -32,8 +33,10 @@ def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, 
         RunDirError: nothing to resume, or the folder is refused (see :mod:`medseg.experiments.rundir`).
     """
     check_output_dir(run_dir, "train", [data_path], overwrite, resume)
-    if resume and not (run_dir / "checkpoints" / "last.pt").is_file():
-        raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
+    if resume:
+        if not (run_dir / "checkpoints" / "last.pt").is_file():
+            raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
+        load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged or hostile file fails before any write
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:

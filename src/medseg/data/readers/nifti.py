@@ -20,8 +20,10 @@ volume, with in-plane spacing and the volume's affine in ``meta``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import struct
 import zlib
 from pathlib import Path
 from typing import Any
@@ -67,12 +69,28 @@ def _load(path: Path, orientation: Any, labels: bool = False) -> Volume:
     positive voxel size and at least one voxel."""
     try:
         volume = load_nifti(path, orientation, labels=labels)
+        stored = _stored_voxel_size(path)
     except (OSError, EOFError, zlib.error, ValueError, MemoryError) as exc:  # truncated or corrupt data
         raise DataError(path, f"NIfTI data cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
     if volume.array.ndim not in (3, 4) or 0 in volume.array.shape[:3]:
         raise DataError(path, f"expected a 3D volume with voxels, got shape {volume.array.shape}")
+    check_spacing(stored, path)  # nibabel silently reads a stored 0 as 1
     check_spacing(volume.spacing_zyx, path)
     return volume
+
+
+def _stored_voxel_size(path: Path) -> tuple[float, float, float]:
+    """``pixdim[1:4]`` as stored in the NIfTI-1/2 header, before nibabel replaces zeros by 1."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        head = handle.read(540)
+    for order in "<>":
+        size = struct.unpack(f"{order}i", head[:4])[0]
+        if size == 348:
+            return struct.unpack(f"{order}3f", head[80:92])
+        if size == 540:
+            return struct.unpack(f"{order}3d", head[112:136])
+    raise DataError(path, "not a NIfTI-1 or NIfTI-2 header")
 
 
 def _check_slicing(empty_fraction: float, stride: int) -> None:
