@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.readers.dicom import mask_series_labels
 from medseg.data.volumes import (
@@ -151,11 +152,13 @@ def read_ircadb(
         folders = folders[:limit]
     cases: list[Case] = []
     for folder in folders:
-        volume, labels, used = read_ircadb_patient(folder)
-        labels = remap_labels(labels, label_map)
-        cases += volume_cases(
-            volume, labels, folder.name, folder.name, empty_fraction, stride, seed, {"structures": used}
-        )
+        with case_guard():
+            volume, labels, used = read_ircadb_patient(folder)
+            check_spacing(volume.spacing_zyx, folder)
+            labels = remap_labels(labels, label_map)
+            cases += volume_cases(
+                volume, labels, folder.name, folder.name, empty_fraction, stride, seed, {"structures": used}
+            )
     return cases
 
 
