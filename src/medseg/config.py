@@ -7,7 +7,6 @@ A config has six sections (``data``, ``augment``, ``model``, ``train``, ``postpr
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import types
 import typing
@@ -210,170 +209,98 @@ MONITORS = ("train_loss", "val_loss", "val_dice", "val_pixel_accuracy")
 DEEP_SUPERVISION = ("equal", "halving")
 
 
-def _require(ok: bool, source: str, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{source}: {key}={value!r} is not allowed; {allowed}")
+def _finite(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = True) -> Any:
+    def check(v: float) -> bool:
+        return math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    return check
 
 
-def _positive_ints(values: list[int] | None, count: int) -> bool:
-    return values is not None and len(values) == count and all(v >= 1 for v in values)
+def _sizes(count: int) -> Any:
+    return lambda v: len(v) == count and all(x >= 1 for x in v)
+
+
+def _one_of(names: tuple[str, ...]) -> tuple[Any, str]:
+    return (lambda v: str(v).lower() in names), f"one of {', '.join(names)}"
+
+
+def _optional(check: Any) -> Any:
+    return lambda v: v is None or check(v)
+
+
+# (key, check, what is allowed): checked in this order, the first failure is reported
+RULES: list[tuple[str, Any, str]] = [
+    ("data.image_size", _sizes(2), "two sizes >= 1 [H, W]"),
+    ("data.patch_size", _optional(_sizes(2)), "null or two sizes >= 1 [H, W]"),
+    ("data.channels", lambda v: v >= 1, "at least 1 (1 grey, 3 RGB)"),
+    ("data.num_classes", lambda v: v >= 2, "at least 2 (background included)"),
+    ("data.normalize", *_one_of(NORMALIZATIONS)),
+    ("data.equalize", *_one_of(EQUALIZATIONS)),
+    ("data.val_fraction", _finite(0, 1), "a fraction in [0, 1)"),
+    ("data.test_fraction", _finite(0, 1), "a fraction in [0, 1)"),
+    (
+        "data.window",
+        _optional(lambda v: len(v) == 2 and all(map(math.isfinite, v)) and v[1] > 0),
+        "null or [centre, width > 0]",
+    ),
+    ("data.median_filter", lambda v: v == 0 or (v >= 3 and v % 2 == 1), "0 (off) or an odd size >= 3"),
+    ("data.clahe_clip", _finite(0, 1, low_open=True, high_open=False), "in (0, 1]"),
+    ("data.crop", _optional(lambda v: len(v) == 4 and all(x >= 0 for x in v)), "null or four margins >= 0"),
+    ("data.max_pixels", lambda v: v >= 1, "at least 1"),
+    ("augment.prob", _finite(0, 1, high_open=False), "a probability in [0, 1]"),
+    ("augment.rotate_deg", _finite(0), "a finite value >= 0"),
+    ("augment.scale", _finite(0), "a finite value >= 0"),
+    ("augment.intensity", _finite(0), "a finite value >= 0"),
+    ("augment.noise", _finite(0), "a finite value >= 0"),
+    ("train.epochs", lambda v: v >= 1, "at least 1"),
+    ("train.batch_size", lambda v: v >= 1, "at least 1"),
+    ("train.lr", _finite(0, low_open=True), "a finite value > 0"),
+    ("train.momentum", _finite(0, 1), "in [0, 1)"),
+    ("train.weight_decay", _finite(0), "a finite value >= 0"),
+    ("train.optimizer", *_one_of(OPTIMIZERS)),
+    ("train.scheduler", *_one_of(SCHEDULE_NAMES)),
+    ("train.monitor", lambda v: v in MONITORS, f"one of {', '.join(MONITORS)}"),
+    ("train.early_stopping_monitor", _optional(lambda v: v in MONITORS), f"null or one of {', '.join(MONITORS)}"),
+    ("train.device", lambda v: v in DEVICES or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
+    ("train.num_workers", lambda v: v >= 0, "at least 0"),
+    ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.max_minutes", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
+    ("train.iterations_per_epoch", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.val_every", lambda v: v >= 1, "at least 1"),
+    ("train.early_stopping_patience", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.early_stopping_min_delta", _finite(0), "a finite value >= 0"),
+    ("train.grad_clip_norm", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
+    ("train.deep_supervision", *_one_of(DEEP_SUPERVISION)),
+    ("eval.hausdorff_percentile", _optional(_finite(0, 100, low_open=True, high_open=False)), "null or in (0, 100]"),
+]
 
 
 def validate_config(config: Config, source: str = "config") -> None:
-    """Checks ranges and enumerations; names the key, its value and what is allowed.
+    """Checks ranges and enumerations (:data:`RULES`) and how values fit together; the message names
+    the key, its value and what is allowed.
 
     Names registered by higher layers (models, losses, reader layouts) are checked where they are
     looked up (:func:`medseg.experiments.train.check_names`).
 
     Raises:
-        ConfigError: the first value that is out of range.
+        ConfigError: the first value that is not allowed.
     """
-    d, a, t, e = config.data, config.augment, config.train, config.eval
-    need = functools.partial(_require, source=source)
-    need(_positive_ints(d.image_size, 2), key="data.image_size", value=d.image_size, allowed="two sizes >= 1 [H, W]")
-    need(
-        d.patch_size is None or _positive_ints(d.patch_size, 2),
-        key="data.patch_size",
-        value=d.patch_size,
-        allowed="null or two sizes >= 1 [H, W]",
-    )
-    need(d.channels >= 1, key="data.channels", value=d.channels, allowed="at least 1 (1 grey, 3 RGB)")
-    need(d.num_classes >= 2, key="data.num_classes", value=d.num_classes, allowed="at least 2 (background included)")
-    need(
-        len(d.class_names) == d.num_classes,
-        key="data.class_names",
-        value=d.class_names,
-        allowed=f"one name per class ({d.num_classes})",
-    )
-    need(
-        d.normalize in NORMALIZATIONS,
-        key="data.normalize",
-        value=d.normalize,
-        allowed=f"one of {', '.join(NORMALIZATIONS)}",
-    )
-    need(
-        d.equalize in EQUALIZATIONS, key="data.equalize", value=d.equalize, allowed=f"one of {', '.join(EQUALIZATIONS)}"
-    )
-    for key in ("val_fraction", "test_fraction"):
-        value = getattr(d, key)
-        need(math.isfinite(value) and 0 <= value < 1, key=f"data.{key}", value=value, allowed="a fraction in [0, 1)")
-    need(
-        d.val_fraction + d.test_fraction < 1,
-        key="data.val_fraction + data.test_fraction",
-        value=d.val_fraction + d.test_fraction,
-        allowed="the sum must be below 1 (some cases must be left to train on)",
-    )
-    need(
-        d.window is None or (len(d.window) == 2 and all(map(math.isfinite, d.window)) and d.window[1] > 0),
-        key="data.window",
-        value=d.window,
-        allowed="null or [centre, width > 0]",
-    )
-    need(
-        d.median_filter == 0 or (d.median_filter >= 3 and d.median_filter % 2 == 1),
-        key="data.median_filter",
-        value=d.median_filter,
-        allowed="0 (off) or an odd size >= 3",
-    )
-    need(0 < d.clahe_clip <= 1, key="data.clahe_clip", value=d.clahe_clip, allowed="in (0, 1]")
-    need(
-        d.crop is None or (len(d.crop) == 4 and all(v >= 0 for v in d.crop)),
-        key="data.crop",
-        value=d.crop,
-        allowed="null or four margins >= 0 [top, bottom, left, right]",
-    )
-    need(d.max_pixels >= 1, key="data.max_pixels", value=d.max_pixels, allowed="at least 1")
-    need(0 <= a.prob <= 1, key="augment.prob", value=a.prob, allowed="a probability in [0, 1]")
-    for key in ("rotate_deg", "scale", "intensity", "noise"):
-        value = getattr(a, key)
-        need(math.isfinite(value) and value >= 0, key=f"augment.{key}", value=value, allowed="a finite value >= 0")
-    need(
-        config.model.out_channels in (None, 1, d.num_classes),
-        key="model.out_channels",
-        value=config.model.out_channels,
-        allowed=f"null, 1 (binary sigmoid) or data.num_classes ({d.num_classes})",
-    )
-    need(t.epochs >= 1, key="train.epochs", value=t.epochs, allowed="at least 1")
-    need(t.batch_size >= 1, key="train.batch_size", value=t.batch_size, allowed="at least 1")
-    need(math.isfinite(t.lr) and t.lr > 0, key="train.lr", value=t.lr, allowed="a finite value > 0")
-    need(0 <= t.momentum < 1, key="train.momentum", value=t.momentum, allowed="in [0, 1)")
-    need(
-        math.isfinite(t.weight_decay) and t.weight_decay >= 0,
-        key="train.weight_decay",
-        value=t.weight_decay,
-        allowed="a finite value >= 0",
-    )
-    need(
-        t.optimizer.lower() in OPTIMIZERS,
-        key="train.optimizer",
-        value=t.optimizer,
-        allowed=f"one of {', '.join(OPTIMIZERS)}",
-    )
-    need(
-        t.scheduler.lower() in SCHEDULE_NAMES,
-        key="train.scheduler",
-        value=t.scheduler,
-        allowed=f"one of {', '.join(SCHEDULE_NAMES)}",
-    )
-    for key in ("monitor", "early_stopping_monitor"):
-        value = getattr(t, key)
-        need(
-            (value is None and key != "monitor") or value in MONITORS,
-            key=f"train.{key}",
-            value=value,
-            allowed=f"one of {', '.join(MONITORS)}",
-        )
-    need(
-        t.device in DEVICES or t.device.startswith("cuda:"),
-        key="train.device",
-        value=t.device,
-        allowed="auto, cpu, cuda or cuda:N",
-    )
-    need(t.num_workers >= 0, key="train.num_workers", value=t.num_workers, allowed="at least 0")
-    need(t.threads is None or t.threads >= 1, key="train.threads", value=t.threads, allowed="null or at least 1")
-    need(
-        t.max_minutes is None or (math.isfinite(t.max_minutes) and t.max_minutes > 0),
-        key="train.max_minutes",
-        value=t.max_minutes,
-        allowed="null or a finite value > 0",
-    )
-    need(
-        t.iterations_per_epoch is None or t.iterations_per_epoch >= 1,
-        key="train.iterations_per_epoch",
-        value=t.iterations_per_epoch,
-        allowed="null or at least 1",
-    )
-    need(t.val_every >= 1, key="train.val_every", value=t.val_every, allowed="at least 1")
-    need(
-        t.early_stopping_patience is None or t.early_stopping_patience >= 1,
-        key="train.early_stopping_patience",
-        value=t.early_stopping_patience,
-        allowed="null or at least 1",
-    )
-    need(
-        t.early_stopping_min_delta >= 0,
-        key="train.early_stopping_min_delta",
-        value=t.early_stopping_min_delta,
-        allowed="at least 0",
-    )
-    need(
-        t.grad_clip_norm is None or t.grad_clip_norm > 0,
-        key="train.grad_clip_norm",
-        value=t.grad_clip_norm,
-        allowed="null or a value > 0",
-    )
-    need(
-        t.deep_supervision in DEEP_SUPERVISION,
-        key="train.deep_supervision",
-        value=t.deep_supervision,
-        allowed=f"one of {', '.join(DEEP_SUPERVISION)}",
-    )
-    need(
-        e.hausdorff_percentile is None or 0 < e.hausdorff_percentile <= 100,
-        key="eval.hausdorff_percentile",
-        value=e.hausdorff_percentile,
-        allowed="null or in (0, 100]",
-    )
+
+    def fail(key: str, value: Any, allowed: str) -> None:
+        raise ConfigError(f"{source}: {key}={value!r} is not allowed; {allowed}")
+
+    for key, check, allowed in RULES:
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if not check(value):
+            fail(key, value, allowed)
+    d = config.data
+    if len(d.class_names) != d.num_classes:
+        fail("data.class_names", d.class_names, f"one name per class (data.num_classes = {d.num_classes})")
+    if d.val_fraction + d.test_fraction >= 1:
+        fail("data.val_fraction + data.test_fraction", d.val_fraction + d.test_fraction, "the sum must be below 1")
+    if config.model.out_channels not in (None, 1, d.num_classes):
+        fail("model.out_channels", config.model.out_channels, f"null, 1 (binary) or data.num_classes ({d.num_classes})")
 
 
 def resolve_config_path(path: str | Path) -> Path:

@@ -119,10 +119,9 @@ def check_output_dir(
             raise RunDirError(f"{path}: refused as output folder: it is an input of this command")
         if source.is_relative_to(target):
             raise RunDirError(f"{path}: refused as output folder: it contains the input {given}")
-    if target.is_dir() and target.parent.is_dir():
-        for sibling in target.parent.glob(f".{target.name}{_NEW}"):
-            if read_marker(sibling) is None:  # a staging folder's name taken by someone else's files
-                raise RunDirError(f"{sibling}: exists and was not written by medseg; move it away")
+    staging = target.parent / f".{target.name}{_NEW}"
+    if staging.exists() and read_marker(staging) is None:  # the staging name taken by someone else's files
+        raise RunDirError(f"{staging}: exists and was not written by medseg; move it away")
     if not target.is_dir() or not any(target.iterdir()):
         if resume:
             raise RunDirError(f"{path}: nothing to resume (the folder is missing or empty)")
@@ -242,7 +241,8 @@ class OutputDir:
             old = self.path.parent / f".{self.path.name}{_OLD}"
             if old.exists():
                 shutil.rmtree(old)
-            os.replace(self.path, old)
+            if self.path.exists():
+                os.replace(self.path, old)
             os.replace(self.work, self.path)
             shutil.rmtree(old, ignore_errors=True)
             self.work = self.path
