@@ -73,9 +73,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = _UNSUPPORTED.search(str(exc))
-        if found is None and "Weights only load failed" not in str(exc):
-            raise RunDirError(f"{path}: unreadable checkpoint (not a PyTorch file, or damaged)") from None
-        what = f" ({found.group(1)})" if found else ""
+        if found is None:
+            raise RunDirError(
+                f"{path}: unreadable checkpoint (damaged, not a PyTorch file, or holding data that is not "
+                "loaded for safety)"
+            ) from None
+        what = f" ({found.group(1)})"
         raise RunDirError(
             f"{path}: refused: the checkpoint holds Python objects{what}, not only tensors and plain data "
             "(a tampered file, or one written by another program); it was not loaded"
