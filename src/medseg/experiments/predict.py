@@ -6,7 +6,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from medseg.data.readers.hc18 import TEST_CSV, read_pixel_size_csv
+from medseg.data.pixel_sizes import read_pixel_size_csv
+from medseg.data.readers.hc18 import TEST_CSV
 from medseg.errors import RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference import load_predictor

@@ -33,7 +33,8 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
-from medseg.data.volumes import DISPLAY_AXCODES, Volume, load_nifti, nifti_stem, remap_labels, volume_cases
+from medseg.data.slice_options import SliceOptions
+from medseg.data.volumes import DISPLAY_AXCODES, Volume, load_nifti, nifti_stem
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -44,24 +45,21 @@ def read_labelled_volume(
     image_path: Path,
     label_path: Path | None,
     name: str,
-    empty_fraction: float = 1.0,
-    stride: int = 1,
-    seed: int = 0,
-    label_map: dict[Any, Any] | None = None,
+    slicing: SliceOptions,
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :func:`volume_cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`."""
     labels = None
     if label_path is not None:
-        labels = remap_labels(_load(label_path, orientation, labels=True).array, label_map)
+        labels = _load(label_path, orientation, labels=True).array
     volume = _load(image_path, orientation)
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
         volume.array = np.ascontiguousarray(volume.array[..., channels])
-    return volume_cases(volume, labels, name, name, empty_fraction, stride, seed, extra_meta)
+    return slicing.cases(volume, labels, name, name, extra_meta)
 
 
 def _load(path: Path, orientation: Any, labels: bool = False) -> Volume:
@@ -91,13 +89,6 @@ def _stored_voxel_size(path: Path) -> tuple[float, float, float]:
         if size == 540:
             return struct.unpack(f"{order}3d", head[112:136])
     raise DataError(path, "not a NIfTI-1 or NIfTI-2 header")
-
-
-def _check_slicing(empty_fraction: float, stride: int) -> None:
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1, got {stride}")
-    if not 0 <= empty_fraction <= 1:
-        raise ValueError(f"empty_fraction must be in [0, 1], got {empty_fraction}")
 
 
 @READERS.register("nifti")
@@ -133,7 +124,7 @@ def read_lits(
         DataError: no volumes, a missing segmentation, shapes that differ.
     """
     root = Path(root)
-    _check_slicing(empty_fraction, stride)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if not root.is_dir():
         raise DataError(root, "LiTS folder not found")
     images: dict[int, Path] = {}
@@ -157,16 +148,7 @@ def read_lits(
         with case_guard():
             if label_path is None and require_masks:
                 raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
-            cases += read_labelled_volume(
-                images[number],
-                label_path,
-                nifti_stem(images[number]),
-                empty_fraction,
-                stride,
-                seed,
-                label_map,
-                orientation,
-            )
+            cases += read_labelled_volume(images[number], label_path, nifti_stem(images[number]), slicing, orientation)
     return cases
 
 
@@ -227,7 +209,7 @@ def read_msd(
         DataError: missing dataset.json entries or files.
     """
     root = Path(root)
-    _check_slicing(empty_fraction, stride)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
     entries = _msd_entries(root, subset)
@@ -239,14 +221,6 @@ def read_msd(
             if subset == "train" and (label_path is None or not label_path.is_file()):
                 raise DataError(label_path or image_path, "label volume not found for this training image")
             cases += read_labelled_volume(
-                image_path,
-                label_path,
-                nifti_stem(image_path),
-                empty_fraction,
-                stride,
-                seed,
-                label_map,
-                orientation,
-                channels,
+                image_path, label_path, nifti_stem(image_path), slicing, orientation, channels
             )
     return cases
