@@ -25,14 +25,15 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(2)
 
 
-def print_summary(title: str, summary: dict[str, dict[str, float]]) -> None:
+def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
     from medseg.experiments.evaluate import HEADLINE
 
     table = Table(title=title)
     for column in ("metric", "mean", "std", "median", "n"):
         table.add_column(column, justify="left" if column == "metric" else "right")
+    headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
     for key, stats in summary.items():
-        if key.startswith(HEADLINE):
+        if key.startswith(headline) or (prefix and key.startswith(prefix) and key.endswith(("_ml", "_pct"))):
             table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
     console.print(table)
 
@@ -79,34 +80,57 @@ def evaluate(
     from medseg.experiments.evaluate import evaluate_run
 
     try:
-        out, rows, summary = evaluate_run(run_dir, data, split, checkpoint, tta)
+        out, rows, summary, volume_rows, volume_summary = evaluate_run(run_dir, data, split, checkpoint, tta)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
     console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
 
 
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
-    input_dir: Annotated[Path, typer.Argument(help="folder of images (or an HC18 root with test_set/)")],
-    out: Annotated[Path, typer.Option(help="output folder for masks, overlays and measurements.csv")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
     ] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
 ) -> None:
-    """Predict masks at the original image size, with measurements."""
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.experiments.predict import predict_run
+    from medseg.inference.volume import is_volume_input
 
     try:
-        rows = predict_run(run_dir, input_dir, out, pixel_size, checkpoint, tta, overwrite, resume)
+        volumes = is_volume_input(input_path)
+        rows = predict_run(run_dir, input_path, out, pixel_size, checkpoint, tta, overwrite, resume, postprocess_3d)
     except MedsegError as error:
         _fail(error)
-    console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
 
 
 @app.command()

@@ -42,11 +42,16 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
 
 
 def evaluate_cases(
-    predictor: Predictor, cases: list[Case], out_dir: str | Path | None = None, overlays: bool = True
+    predictor: Predictor,
+    cases: list[Case],
+    out_dir: str | Path | None = None,
+    overlays: bool = True,
+    masks: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """Predicts every case and scores it against its mask.
 
-    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given.
+    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given;
+    fills ``masks`` (when given) with each case's predicted ``(H, W)`` labels by id.
 
     Returns:
         Per-case rows and the summary (mean/std/median per column).
@@ -55,6 +60,8 @@ def evaluate_cases(
     rows = []
     for index, case in enumerate(cases, start=1):
         prediction = predictor.predict(case.image)
+        if masks is not None:
+            masks[case.id] = prediction.mask
         row: dict[str, Any] = {"id": case.id}
         row.update(
             case_metrics(
@@ -89,13 +96,13 @@ def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> di
 
 def evaluate_run(
     run_dir: str | Path, data: str | Path, split: str = "test", checkpoint: str = "best", tta: bool = False
-) -> tuple[Path, list[dict[str, Any]], dict[str, dict[str, float]]]:
+) -> tuple[Path, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """Evaluates a run (or a cross-validation folder's ensemble) on a split saved in ``split.json``.
 
     Writes ``run_dir/evaluation/<split>/`` (``split`` is ``all`` or a name in ``split.json``).
 
     Returns:
-        The output folder, per-case rows and the summary.
+        The output folder, per-case rows and summary, per-volume rows and summary (volume datasets).
 
     Raises:
         ConfigError: a split name that is not a plain name; RunDirError: no such split.
@@ -103,6 +110,7 @@ def evaluate_run(
     from medseg.data.readers import read_dataset
     from medseg.data.splits import load_split, select
     from medseg.errors import ConfigError, RunDirError
+    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
     from medseg.experiments.rundir import claim
     from medseg.inference import load_predictor
 
@@ -122,8 +130,10 @@ def evaluate_run(
         cases = select(cases, ids)
     out = run_dir / "evaluation" / split
     claim(run_dir, "evaluation")
-    rows, summary = evaluate_cases(predictor, cases, out)
-    return out, rows, summary
+    masks: dict = {}
+    rows, summary = evaluate_cases(predictor, cases, out, masks=masks)
+    volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
+    return out, rows, summary, volume_rows, volume_summary
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")

@@ -12,6 +12,7 @@ from medseg.errors import RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference import load_predictor
 from medseg.inference.folder import input_images, predict_folder
+from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
 
 
 def predict_run(
@@ -23,10 +24,13 @@ def predict_run(
     tta: bool = False,
     overwrite: bool = False,
     resume: bool = False,
+    postprocess_3d: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
-    The run, the checkpoint, the images and the pixel-size CSV are checked before ``out`` is
+    Volumes (NIfTI, DICOM series, zips: :func:`medseg.inference.volume.is_volume_input`) go to
+    :func:`medseg.inference.volume.predict_volumes`. The run, the checkpoint, the inputs and the
+    pixel-size CSV are checked before ``out`` is
     created. ``out`` is a medseg output folder (:mod:`medseg.experiments.rundir`): with
     ``resume`` an interrupted prediction continues where it stopped (same run, checkpoint and
     inputs); with ``overwrite`` an earlier prediction is replaced once the new one is complete.
@@ -38,7 +42,10 @@ def predict_run(
         RunDirError: the run or ``out`` is refused; DataError: unreadable inputs.
     """
     run_dir, input_dir, out = Path(run_dir), Path(input_dir), Path(out)
-    if pixel_size is None and (input_dir / TEST_CSV).is_file():
+    volumes = is_volume_input(input_dir)
+    if volumes:
+        volume_inputs(input_dir)  # refuse a bad input before touching OUT
+    elif pixel_size is None and (input_dir / TEST_CSV).is_file():
         pixel_size = input_dir / TEST_CSV
     inputs = [run_dir, input_dir, pixel_size]
     marker = check_output_dir(out, "predict", inputs, overwrite, resume)
@@ -57,8 +64,11 @@ def predict_run(
             with (out / "measurements.csv").open(newline="") as handle:
                 return list(csv.DictReader(handle))
     predictor = load_predictor(run_dir, checkpoint, tta=tta)
-    input_images(input_dir)  # a folder without images fails here, before the output exists
+    if not volumes:
+        input_images(input_dir)  # a folder without images fails here, before the output exists
     if pixel_size is not None:
         read_pixel_size_csv(Path(pixel_size))
     with OutputDir.create(out, "predict", inputs, overwrite, resume, info=info) as output:
+        if volumes:
+            return predict_volumes(predictor, input_dir, output.work, postprocess_3d)
         return predict_folder(predictor, input_dir, output.work, pixel_size, resume=resume)

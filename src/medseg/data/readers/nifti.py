@@ -34,7 +34,8 @@ from medseg.data.case import Case
 from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import DISPLAY_AXCODES, Volume, load_nifti, nifti_stem
+from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
+from medseg.data.volumes.nifti import load_nifti, nifti_stem
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -49,12 +50,24 @@ def read_labelled_volume(
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    multichannel: bool = False,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`.
+
+    Raises:
+        DataError: a label volume whose shape differs from the image volume (names the label file).
+    """
+    volume = _load(image_path, orientation, channels=channels is not None or multichannel)
     labels = None
     if label_path is not None:
-        labels = _load(label_path, orientation, labels=True).array
-    volume = _load(image_path, orientation)
+        label_volume = _load(label_path, orientation, labels=True)
+        if label_volume.array.shape != volume.array.shape[:3]:
+            raise DataError(
+                label_path,
+                f"segmentation of shape {label_volume.source_shape} differs from its volume "
+                f"{image_path.name} of shape {volume.source_shape[:3]}",
+            )
+        labels = label_volume.array
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
@@ -62,11 +75,11 @@ def read_labelled_volume(
     return slicing.cases(volume, labels, name, name, extra_meta)
 
 
-def _load(path: Path, orientation: Any, labels: bool = False) -> Volume:
+def _load(path: Path, orientation: Any, **options: Any) -> Volume:
     """:func:`load_nifti` with the checks of the boundary: readable data, 3D (or 4D channels), a finite
     positive voxel size and at least one voxel."""
     try:
-        volume = load_nifti(path, orientation, labels=labels)
+        volume = load_nifti(path, orientation, **options)
         stored = _stored_voxel_size(path)
     except (OSError, EOFError, zlib.error, ValueError, MemoryError) as exc:  # truncated or corrupt data
         raise DataError(path, f"NIfTI data cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
@@ -221,6 +234,6 @@ def read_msd(
             if subset == "train" and (label_path is None or not label_path.is_file()):
                 raise DataError(label_path or image_path, "label volume not found for this training image")
             cases += read_labelled_volume(
-                image_path, label_path, nifti_stem(image_path), slicing, orientation, channels
+                image_path, label_path, nifti_stem(image_path), slicing, orientation, channels, multichannel=True
             )
     return cases
