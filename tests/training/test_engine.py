@@ -59,10 +59,10 @@ def test_run_files_checkpoint_keys_and_tensorboard(fetal_data, tmp_path):
 
 def test_early_stopping_ends_a_run_that_stopped_improving(fetal_data, tmp_path):
     run_dir = tmp_path / "run"
-    overrides = TINY + DETERMINISTIC + ["train.epochs=6", "train.lr=0", "train.monitor=val_loss"]
-    overrides += ["train.early_stopping_patience=2"]
+    overrides = TINY + DETERMINISTIC + ["train.epochs=6", "train.lr=1e-12", "train.monitor=val_loss"]
+    overrides += ["train.early_stopping_patience=2", "train.early_stopping_min_delta=0.01"]
     result = train_run(load_config("demo", overrides), fetal_data, run_dir)
-    # lr 0 and no batch norm: the validation loss of epoch 1 is never beaten; two epochs later it stops
+    # lr ~0 and no batch norm: the validation loss of epoch 1 is never beaten; two epochs later it stops
     assert result.stopped_early and result.stop_reason == "early_stopping" and result.epochs_run == 3
     assert json.loads((run_dir / "run.json").read_text())["result"]["stop_reason"] == "early_stopping"
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["callbacks"]
