@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,11 @@ from medseg.data.io import list_images, read_image, write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference import Predictor
-from medseg.io import write_table
+from medseg.io import atomic_write_text, write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.reports.overlays import overlay
 
+PROGRESS = ".progress"  # per-image rows of an unfinished prediction
 HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
 
 
@@ -29,7 +32,11 @@ def input_images(input_dir: Path) -> list[Path]:
 
 
 def predict_folder(
-    predictor: Predictor, input_dir: str | Path, out_dir: str | Path, pixel_size_csv: str | Path | None = None
+    predictor: Predictor,
+    input_dir: str | Path,
+    out_dir: str | Path,
+    pixel_size_csv: str | Path | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``.
@@ -37,6 +44,9 @@ def predict_folder(
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
     mm need ``pixel_size_csv`` (HC18 format), otherwise they are given in pixels (pixel size 1).
+
+    Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
+    written; with ``resume``, images with such a row are not predicted again.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -48,11 +58,20 @@ def predict_folder(
     config = predictor.config
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
+    images = input_images(input_dir)
+    missing = [p.name for p in images if sizes and p.name not in sizes]
+    if missing:
+        raise DataError(
+            pixel_size_csv, f"no row for {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
+        )
+    progress = out_dir / PROGRESS
     rows = []
-    for path in input_images(input_dir):
-        if sizes and path.name not in sizes:
-            raise DataError(pixel_size_csv, f"no row for {path.name}")
-        image = read_image(path, color=color)
+    for path in images:
+        done = progress / f"{path.name}.json"
+        if resume and done.is_file():
+            rows.append(json.loads(done.read_text()))
+            continue
+        image = read_image(path, color=color, max_pixels=config.data.max_pixels)
         prediction = predictor.predict(image)
         write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
         write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
@@ -69,5 +88,7 @@ def predict_folder(
             values = measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}}
             row.update(values)
         rows.append(row)
+        atomic_write_text(done, json.dumps(row))
     write_table(out_dir / "measurements.csv", rows)
+    shutil.rmtree(progress, ignore_errors=True)
     return rows
