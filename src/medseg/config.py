@@ -103,6 +103,7 @@ class PostprocessConfig:
     largest_component: bool = True  # keep one connected region per class
     fill_holes: bool = True
     fit_ellipse: bool = False  # replace a binary mask by its fitted ellipse (fetal head)
+    ellipse_keep: float = 1.0  # < 1: refit without the worst-fitting share of edge points (robust to bulges)
     # Volumes (medseg predict/evaluate on NIfTI, DICOM): keep the organ's largest 3D component and only
     # the lesions inside or touching it (organ and lesion classes from data.class_names).
     volume_3d: bool = True
@@ -113,6 +114,8 @@ class EvalConfig:
     hausdorff: bool = True
     hausdorff_percentile: float | None = None  # e.g. 95 for HD95; None: maximum
     measurements: list[str] = field(default_factory=list)  # e.g. ["head_circumference"]
+    qc: bool = False  # QC signals per case (two more forward passes per image) and the calibrated qc_flag
+    qc_share: float = 0.1  # share of validation cases the qc_flag rule flags
 
 
 @dataclass
@@ -275,6 +278,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.grad_clip_norm", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
     ("train.deep_supervision", *_one_of(DEEP_SUPERVISION)),
     ("eval.hausdorff_percentile", _optional(_finite(0, 100, low_open=True, high_open=False)), "null or in (0, 100]"),
+    ("eval.qc_share", _finite(0, 1, low_open=True), "a fraction in (0, 1)"),
+    ("postprocess.ellipse_keep", _finite(0.5, 1, high_open=False), "a share in [0.5, 1]"),
 ]
 
 

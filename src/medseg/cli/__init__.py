@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from medseg.cli.tables import qc_flag_table, summary_table
 from medseg.errors import MedsegError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
@@ -29,16 +30,7 @@ def _fail(error: Exception) -> None:
 
 
 def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
-    from medseg.experiments.evaluate import HEADLINE
-
-    table = Table(title=title)
-    for column in ("metric", "mean", "std", "median", "n"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
-    for key, stats in summary.items():
-        if key.startswith(headline) or (prefix and key.startswith(prefix) and key.endswith(("_ml", "_pct"))):
-            table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
-    console.print(table)
+    console.print(summary_table(title, summary, prefix))
 
 
 @app.command()
@@ -78,17 +70,23 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
+    qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.experiments.evaluate import evaluate_run
     from medseg.experiments.report import write_evaluation_report
 
     try:
-        out, rows, summary, volume_rows, volume_summary = evaluate_run(run_dir, data, split, checkpoint, tta)
+        out, rows, summary, volume_rows, volume_summary, qc_table = evaluate_run(
+            run_dir, data, split, checkpoint, tta, qc, qc_share
+        )
         report = write_evaluation_report(run_dir, split)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
+    if qc_table:
+        console.print(qc_flag_table(qc_table))
     console.print(f"per-case results: {out / 'per_case.csv'}")
     if volume_rows:
         print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")

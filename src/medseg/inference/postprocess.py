@@ -7,7 +7,14 @@ import numpy as np
 
 from medseg.config import PostprocessConfig
 from medseg.measure.components import largest_component_3d
-from medseg.measure.ellipse import Ellipse, fit_ellipse, largest_component, mask_contour, rasterize_ellipse
+from medseg.measure.ellipse import (
+    Ellipse,
+    fit_ellipse,
+    fit_ellipse_trimmed,
+    largest_component,
+    mask_contour,
+    rasterize_ellipse,
+)
 from medseg.measure.volumes import label_roles
 
 
@@ -42,7 +49,7 @@ def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) ->
             raise ValueError("postprocess.fit_ellipse applies to binary (2-class) tasks only")
         contour = mask_contour(out == 1)
         if len(contour) >= 5:
-            ellipse = fit_ellipse(contour)
+            ellipse = fit_ellipse(contour) if cfg.ellipse_keep >= 1 else fit_ellipse_trimmed(contour, cfg.ellipse_keep)
             out = rasterize_ellipse(ellipse, out.shape).astype(np.uint8)
     return out, ellipse
 
