@@ -107,27 +107,62 @@ def evaluate(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
     input_dir: Annotated[Path, typer.Argument(help="folder of images (or an HC18 root with test_set/)")],
     out: Annotated[Path, typer.Option(help="output folder for masks, overlays and measurements.csv")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
+    backend: Annotated[
+        str, typer.Option(help="onnx, torch, or auto: ONNX Runtime when RUN_DIR/model.onnx is up to date")
+    ] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (default: infer.batch_size)")] = None,
+    sliding_window: Annotated[
+        bool | None,
+        typer.Option(
+            "--sliding-window/--no-sliding-window",
+            help="windows of the training size over each image at its own resolution (default: infer.sliding_window)",
+        ),
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements."""
-    from medseg.inference import load_predictor
+    from medseg.inference.backends import open_predictor
     from medseg.inference.folder import predict_folder
 
     try:
         if pixel_size is None and (input_dir / "test_set_pixel_size.csv").is_file():
             pixel_size = input_dir / "test_set_pixel_size.csv"
-        predictor = load_predictor(run_dir, checkpoint, tta=tta)
+        predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
         _check_output_dir(out, overwrite)
         rows = predict_folder(predictor, input_dir, out, pixel_size)
     except MedsegError as error:
         _fail(error)
     console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    out: Annotated[Path | None, typer.Option(help="the .onnx file (default RUN_DIR/model.onnx)")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
+) -> None:
+    """Export the network as ONNX, with its pre-/post-processing settings as JSON beside it; checked by ONNX Runtime."""
+    from medseg.inference.export import export_onnx
+
+    try:
+        result = export_onnx(run_dir, out, checkpoint, opset)
+    except MedsegError as error:
+        _fail(error)
+    spatial = "dynamic" if result.dynamic_spatial else "fixed"
+    console.print(
+        f"{result.onnx_path} (opset {result.opset}, dynamic batch, {spatial} height/width); "
+        f"settings {result.settings_path}; ONNX Runtime vs PyTorch max |logit diff| {result.max_abs_diff:.2e}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -24,3 +24,7 @@ class ConfigError(MedsegError):
 
 class RunDirError(MedsegError):
     """A run directory is missing, incomplete or would be overwritten."""
+
+
+class ExportError(MedsegError):
+    """A model cannot be exported, or an exported model (ONNX + settings) is missing or invalid."""

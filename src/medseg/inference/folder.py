@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from medseg.data.io import list_images, read_image, write_png
 from medseg.data.readers.hc18 import read_pixel_size_csv
 from medseg.errors import DataError
-from medseg.inference import Predictor
+from medseg.inference.measurements import HC18_COLUMNS, image_measurements
+from medseg.inference.predictor import Predictor
 from medseg.io import write_table
-from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.reports.overlays import overlay
 
-HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
+__all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
@@ -29,10 +29,14 @@ def input_images(input_dir: Path) -> list[Path]:
 
 
 def predict_folder(
-    predictor: Predictor, input_dir: str | Path, out_dir: str | Path, pixel_size_csv: str | Path | None = None
+    predictor: Predictor,
+    input_dir: str | Path,
+    out_dir: str | Path,
+    pixel_size_csv: str | Path | None = None,
+    progress: bool = True,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
-    ``out_dir/measurements.csv``.
+    ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
 
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
@@ -48,26 +52,21 @@ def predict_folder(
     config = predictor.config
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
+    paths = input_images(input_dir)
+    missing = [p.name for p in paths if sizes and p.name not in sizes]
+    if missing:
+        raise DataError(pixel_size_csv, f"no row for {missing[0]}")
     rows = []
-    for path in input_images(input_dir):
-        if sizes and path.name not in sizes:
-            raise DataError(pixel_size_csv, f"no row for {path.name}")
-        image = read_image(path, color=color)
-        prediction = predictor.predict(image)
-        write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
-        write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
-        pixel_size = sizes.get(path.name, 1.0)
-        row: dict[str, Any] = {"filename": path.name, "pixel_size_mm": pixel_size if sizes else math.nan}
-        for label, name in enumerate(config.data.class_names[1:], start=1):
-            row[f"area_{name}_mm2"] = float(np.count_nonzero(prediction.mask == label)) * pixel_size**2
-        if "head_circumference" in config.eval.measurements:
-            measured = (
-                measure_ellipse(prediction.ellipse, pixel_size)
-                if prediction.ellipse is not None
-                else head_circumference(prediction.mask == 1, pixel_size)
-            )
-            values = measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}}
-            row.update(values)
-        rows.append(row)
+    with tqdm(total=len(paths), desc=f"predict ({predictor.backend})", unit="image", disable=not progress) as bar:
+        for start in range(0, len(paths), predictor.batch_size):
+            chunk = paths[start : start + predictor.batch_size]
+            images = [read_image(path, color=color) for path in chunk]
+            for path, image, prediction in zip(chunk, images, predictor.predict_batch(images), strict=True):
+                write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
+                write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
+                row: dict[str, Any] = {"filename": path.name}
+                row.update(image_measurements(prediction, config, sizes.get(path.name) if sizes else None))
+                rows.append(row)
+            bar.update(len(chunk))
     write_table(out_dir / "measurements.csv", rows)
     return rows
