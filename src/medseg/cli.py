@@ -166,6 +166,26 @@ def export(
 
 
 @app.command()
+def serve(
+    source: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
+    host: Annotated[str, typer.Option(help="address to listen on (default: this computer only)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    backend: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime when exported)")] = "auto",
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
+) -> None:
+    """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""
+    from medseg.serve import serve as run_server
+
+    console.print(f"medseg serve: http://{host}:{port}/ (API docs: /docs)", highlight=False)
+    try:
+        run_server(source, host, port, backend, checkpoint, threads, max_upload_mb)
+    except MedsegError as error:
+        _fail(error)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the synthetic data and the run")] = Path("demo_out"),
     overwrite: Annotated[bool, typer.Option(help="replace an existing demo folder")] = False,

@@ -31,12 +31,25 @@ def read_image(path: str | Path, color: bool = False) -> np.ndarray:
         raise DataError(path, "file not found")
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty")
-    data = np.fromfile(path, dtype=np.uint8)
-    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if array is None and path.suffix.lower() in (".tif", ".tiff"):
-        array = _read_tiff(path)
+    return decode_image(np.fromfile(path, dtype=np.uint8).tobytes(), path, color)
+
+
+def decode_image(data: bytes, where: str | Path, color: bool = False) -> np.ndarray:
+    """Decodes the bytes of a PNG, JPEG, BMP or TIFF file as :func:`read_image` does.
+
+    Args:
+        data: the file's content.
+        where: what to name in errors (a path, or an upload's name).
+        color: ``(H, W, 3)`` RGB; otherwise ``(H, W)`` grey.
+
+    Raises:
+        DataError: not a decodable image.
+    """
+    array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if array is None and data[:4] in (b"II*\x00", b"MM\x00*"):
+        array = _read_tiff(data)
     if array is None:
-        raise DataError(path, "cannot be decoded as an image (corrupt or unsupported format)")
+        raise DataError(where, "cannot be decoded as an image (corrupt or unsupported format)")
     if array.ndim == 3 and array.shape[2] == 4:
         array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
     if color:
@@ -48,11 +61,13 @@ def read_image(path: str | Path, color: bool = False) -> np.ndarray:
     return array
 
 
-def _read_tiff(path: Path) -> np.ndarray | None:
+def _read_tiff(data: bytes) -> np.ndarray | None:
     try:
+        import io
+
         import tifffile
 
-        array = tifffile.imread(path)
+        array = tifffile.imread(io.BytesIO(data))
     except Exception:  # noqa: BLE001 - any failure means "not decodable"
         return None
     if array.ndim == 3 and array.shape[2] in (3, 4):
