@@ -35,7 +35,9 @@ def test_onnx_predictions_match_pytorch_without_the_run_directory(exported_run, 
     torch_predictor = Predictor.from_run(exported_run, device="cpu")
     assert onnx_predictor.backend == "onnx" and torch_predictor.backend == "torch"
     images = [read_image(p) for p in sorted((hc18_synthetic / "test_set").glob("*.png"))]
-    for ours, reference in zip(onnx_predictor.predict_batch(images), torch_predictor.predict_batch(images), strict=True):
+    for ours, reference in zip(
+        onnx_predictor.predict_batch(images), torch_predictor.predict_batch(images), strict=True
+    ):
         assert np.abs(ours.probabilities - reference.probabilities).max() < 1e-4
         assert (ours.mask != reference.mask).mean() < 1e-3
 

@@ -43,5 +43,7 @@ def test_sliding_window_covers_large_images_at_their_own_resolution(exported_run
 def test_sliding_window_is_a_config_switch(tiny_run):
     predictor = Predictor.from_run(tiny_run, device="cpu")
     assert not predictor.sliding_window
-    config = dataclasses.replace(predictor.config, infer=dataclasses.replace(predictor.config.infer, sliding_window=True))
+    config = dataclasses.replace(
+        predictor.config, infer=dataclasses.replace(predictor.config.infer, sliding_window=True)
+    )
     assert Predictor(predictor.models, config, "cpu").sliding_window

@@ -41,7 +41,9 @@ def open_predictor(
     options = {"tta": tta, "sliding_window": sliding_window, "batch_size": batch_size}
     if source.suffix == ".onnx":
         if backend == "torch":
-            raise ConfigError(f"{source}: an ONNX model runs on ONNX Runtime; give the run directory for --backend torch")
+            raise ConfigError(
+                f"{source}: an ONNX model runs on ONNX Runtime; give the run directory for --backend torch"
+            )
         return load_onnx_predictor(source, threads, **options)
     exported = find_export(source, checkpoint) if backend != "torch" else None
     if backend == "onnx" and exported is None:

@@ -172,7 +172,9 @@ def create_app(predictor: Predictor, max_upload_mb: float = DEFAULT_MAX_UPLOAD_M
         return HTMLResponse(render_page(info))
 
     @app.post("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page_predict(file: UploadFile | None = File(None), pixel_size_mm: str | None = Form(None)) -> HTMLResponse:
+    async def page_predict(
+        file: UploadFile | None = File(None), pixel_size_mm: str | None = Form(None)
+    ) -> HTMLResponse:
         return HTMLResponse(render_page(info, await run(file, pixel_size_mm)))
 
     @app.post(

@@ -91,6 +91,7 @@ def _render_result(result: dict[str, Any]) -> str:
         if size is not None
         else "no pixel size: lengths and areas are in pixels"
     )
+    overlay_src = f"data:image/png;base64,{result['overlay_png']}"
     return "\n".join(
         [
             "<section id='result'>",
@@ -100,7 +101,7 @@ def _render_result(result: dict[str, Any]) -> str:
             f"{escape(size_note)}; {result['seconds']:.2f} s on {escape(result['backend'])}.</p>",
             f"<table id='measurements'>{''.join(rows)}</table>",
             f"<p><a id='download' href='{href}' download='{name}'>Download the mask ({name})</a></p>",
-            f"<img id='overlay' alt='prediction outlined on the image' src='data:image/png;base64,{result['overlay_png']}'>",
+            f"<img id='overlay' alt='prediction outlined on the image' src='{overlay_src}'>",
             "</section>",
         ]
     )

@@ -1,0 +1,93 @@
+"""ONNX Runtime vs PyTorch eager: CPU latency per image at batch 1 for every registered model.
+
+Each model is built by its factory in its paper's configuration (as ``medseg models`` does), exported
+with :func:`torch.onnx.export` (TorchScript exporter, opset 17, dynamic batch and size, as
+``medseg export`` does) and timed on the same random input. Prints a Markdown table.
+
+    python bench/onnx_latency.py [--size 256] [--threads 1] [--repeats 5] [--model unet ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import io
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from medseg.inference.onnx_backend import OnnxNetwork
+from medseg.models import MODELS
+from medseg.models.profile import measure_latency
+
+
+def onnx_bytes(model: torch.nn.Module, sample: torch.Tensor) -> bytes:
+    axes = {0: "batch", 2: "height", 3: "width"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (sample,),
+            buffer,
+            dynamo=False,
+            opset_version=17,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": axes, "logits": axes},
+        )
+    return buffer.getvalue()
+
+
+def ort_latency(network: OnnxNetwork, image: np.ndarray, repeats: int, warmup: int = 1) -> float:
+    """Median wall time in ms of ``repeats`` ONNX Runtime runs."""
+    times = []
+    for i in range(warmup + repeats):
+        started = time.perf_counter()
+        network.run(image)
+        if i >= warmup:
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def default(factory, name: str, fallback: int) -> int:
+    parameter = inspect.signature(factory).parameters.get(name)
+    return fallback if parameter is None or parameter.default is inspect.Parameter.empty else int(parameter.default)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256, help="side of the square image")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for both runtimes")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
+    parser.add_argument("--model", action="append", help="only these models (repeatable)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = []
+    for name in args.model or MODELS.names():
+        factory = MODELS.get(name)
+        in_channels = default(factory, "in_channels", 1)
+        torch.manual_seed(0)
+        model = factory().eval()
+        image = torch.randn(1, in_channels, args.size, args.size)
+        sample = torch.randn(1, in_channels, args.size + 1, args.size + 1)  # odd: keeps the padding branch
+        network = OnnxNetwork(onnx_bytes(model, sample), threads=args.threads)
+        with torch.no_grad():
+            diff = float(np.abs(network.run(image.numpy()) - model(image).numpy()).max())
+        eager = measure_latency(model, image, args.repeats)
+        ort = ort_latency(network, image.numpy(), args.repeats)
+        rows.append((name, f"{in_channels}x{args.size}x{args.size}", eager, ort, eager / ort, diff))
+        print(f"  {name}: eager {eager:.1f} ms, ONNX Runtime {ort:.1f} ms", file=sys.stderr, flush=True)
+    print(f"\nCPU, batch 1, {args.threads} thread(s), median of {args.repeats} runs after one warm-up\n")
+    print("| model | input | PyTorch eager ms | ONNX Runtime ms | speed-up | max abs logit diff |")
+    print("|---|---|---:|---:|---:|---:|")
+    for name, shape, eager, ort, ratio, diff in rows:
+        print(f"| {name} | {shape} | {eager:.1f} | {ort:.1f} | {ratio:.2f}x | {diff:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
