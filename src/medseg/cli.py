@@ -114,16 +114,10 @@ def predict(
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
-    backend: Annotated[
-        str, typer.Option(help="onnx, torch, or auto: ONNX Runtime when RUN_DIR/model.onnx is up to date")
-    ] = "auto",
-    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (default: infer.batch_size)")] = None,
+    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
     sliding_window: Annotated[
-        bool | None,
-        typer.Option(
-            "--sliding-window/--no-sliding-window",
-            help="windows of the training size over each image at its own resolution (default: infer.sliding_window)",
-        ),
+        bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
 ) -> None:
@@ -156,13 +150,7 @@ def export(
         result = export_onnx(run_dir, out, checkpoint, opset)
     except MedsegError as error:
         _fail(error)
-    spatial = "dynamic" if result.dynamic_spatial else "fixed"
-    console.print(
-        f"{result.onnx_path} (opset {result.opset}, dynamic batch, {spatial} height/width); "
-        f"settings {result.settings_path}; ONNX Runtime vs PyTorch max |logit diff| {result.max_abs_diff:.2e}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    console.print(result.summary(), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -8,15 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-# About 60 Adam steps of a small U-Net on the 64x96 synthetic heads: a few seconds on one core.
+# 100 Adam steps of a small U-Net on the 64x96 synthetic heads: seconds on one core. Its HC error on
+# fresh phantoms of that size (seeds 0-9): median 0.7 %, within 2.1 % but for one phantom (seed 4, -6.5 %).
 SERVE_OVERRIDES = [
     "data.image_size=[64,96]",
     "model.params.channels=[8,16,32]",
-    "train.epochs=3",
-    "train.iterations_per_epoch=20",
+    "train.epochs=4",
+    "train.iterations_per_epoch=25",
     "train.batch_size=4",
-    "train.lr=0.01",
-    "train.scheduler=none",
+    "train.lr=0.005",
+    "train.scheduler=cosine",
     "train.threads=1",
     "train.max_minutes=null",
     "train.tensorboard=false",

@@ -41,6 +41,14 @@ class ExportResult:
     max_abs_diff: float
     checked_shapes: list[list[int]]
 
+    def summary(self) -> str:
+        """One line: the files, the opset, the dynamic axes and the check."""
+        spatial = "dynamic" if self.dynamic_spatial else "fixed"
+        return (
+            f"{self.onnx_path} (opset {self.opset}, dynamic batch, {spatial} height/width); settings "
+            f"{self.settings_path}; ONNX Runtime vs PyTorch max |logit diff| {self.max_abs_diff:.2e}"
+        )
+
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
