@@ -4,7 +4,7 @@ Each model is built by its factory in its paper's configuration (as ``medseg mod
 with :func:`torch.onnx.export` (TorchScript exporter, opset 17, dynamic batch and size, as
 ``medseg export`` does) and timed on the same random input. Prints a Markdown table.
 
-    python bench/onnx_latency.py [--size 256] [--threads 1] [--repeats 5] [--model unet ...]
+    python bench/onnx_latency.py [--size 256] [--threads 1] [--repeats 5] [--model unet ...] [--config hc18_unet ...]
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import warnings
 import numpy as np
 import torch
 
+from medseg.config import load_config
 from medseg.inference.onnx_backend import OnnxNetwork
-from medseg.models import MODELS
+from medseg.models import MODELS, create_model, output_channels
 from medseg.models.profile import measure_latency
 
 
@@ -59,34 +60,52 @@ def default(factory, name: str, fallback: int) -> int:
     return fallback if parameter is None or parameter.default is inspect.Parameter.empty else int(parameter.default)
 
 
+def bench(model: torch.nn.Module, in_channels: int, size: tuple[int, int], threads: int, repeats: int) -> tuple:
+    """(eager ms, ONNX Runtime ms, max abs logit difference) for one model at batch 1."""
+    model = model.eval()
+    image = torch.randn(1, in_channels, *size)
+    sample = torch.randn(1, in_channels, *(s + 1 - s % 2 for s in size))  # odd: keeps the padding branch
+    network = OnnxNetwork(onnx_bytes(model, sample), threads=threads)
+    with torch.no_grad():
+        diff = float(np.abs(network.run(image.numpy()) - model(image).numpy()).max())
+    return measure_latency(model, image, repeats), ort_latency(network, image.numpy(), repeats), diff
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=256, help="side of the square image")
+    parser.add_argument("--size", type=int, default=256, help="side of the square image (paper configurations)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for both runtimes")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
     parser.add_argument("--model", action="append", help="only these models (repeatable)")
+    parser.add_argument(
+        "--config", action="append", default=[], help="also a packaged config's model at its image size (repeatable)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = []
+    jobs = []
     for name in args.model or MODELS.names():
         factory = MODELS.get(name)
-        in_channels = default(factory, "in_channels", 1)
         torch.manual_seed(0)
-        model = factory().eval()
-        image = torch.randn(1, in_channels, args.size, args.size)
-        sample = torch.randn(1, in_channels, args.size + 1, args.size + 1)  # odd: keeps the padding branch
-        network = OnnxNetwork(onnx_bytes(model, sample), threads=args.threads)
-        with torch.no_grad():
-            diff = float(np.abs(network.run(image.numpy()) - model(image).numpy()).max())
-        eager = measure_latency(model, image, args.repeats)
-        ort = ort_latency(network, image.numpy(), args.repeats)
-        rows.append((name, f"{in_channels}x{args.size}x{args.size}", eager, ort, eager / ort, diff))
-        print(f"  {name}: eager {eager:.1f} ms, ONNX Runtime {ort:.1f} ms", file=sys.stderr, flush=True)
+        in_channels = default(factory, "in_channels", 1)
+        jobs.append((f"{name} (paper)", factory(), in_channels, (args.size, args.size)))
+    for config_name in args.config:
+        config = load_config(config_name)
+        classes = output_channels(config.data.num_classes, config.model.out_channels)
+        torch.manual_seed(0)
+        model = create_model(config.model.name, config.data.channels, classes, **config.model.params)
+        jobs.append(
+            (f"{config.model.name} ({config_name})", model, config.data.channels, tuple(config.data.image_size))
+        )
+    rows = []
+    for label, model, in_channels, size in jobs:
+        eager, ort, diff = bench(model, in_channels, size, args.threads, args.repeats)
+        rows.append((label, f"{in_channels}x{size[0]}x{size[1]}", eager, ort, eager / ort, diff))
+        print(f"  {label}: eager {eager:.1f} ms, ONNX Runtime {ort:.1f} ms", file=sys.stderr, flush=True)
     print(f"\nCPU, batch 1, {args.threads} thread(s), median of {args.repeats} runs after one warm-up\n")
-    print("| model | input | PyTorch eager ms | ONNX Runtime ms | speed-up | max abs logit diff |")
+    print("| model (configuration) | input | PyTorch eager ms | ONNX Runtime ms | speed-up | max abs logit diff |")
     print("|---|---|---:|---:|---:|---:|")
-    for name, shape, eager, ort, ratio, diff in rows:
-        print(f"| {name} | {shape} | {eager:.1f} | {ort:.1f} | {ratio:.2f}x | {diff:.1e} |")
+    for label, shape, eager, ort, ratio, diff in rows:
+        print(f"| {label} | {shape} | {eager:.1f} | {ort:.1f} | {ratio:.2f}x | {diff:.1e} |")
 
 
 if __name__ == "__main__":

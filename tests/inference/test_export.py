@@ -62,3 +62,17 @@ def test_export_errors_name_the_problem(tmp_path, tiny_run):
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     with pytest.raises(ExportError, match="bad.onnx"):
         load_onnx_predictor(tmp_path / "bad.onnx")
+
+
+def test_export_command(tiny_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from medseg.cli import app
+
+    out = tmp_path / "fetal.onnx"
+    result = CliRunner().invoke(app, ["export", str(tiny_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "opset 17" in result.output and "dynamic height/width" in result.output
+    assert out.is_file() and (tmp_path / "fetal.json").is_file()
+    result = CliRunner().invoke(app, ["export", str(tmp_path)])
+    assert result.exit_code == 2 and "not a run directory" in result.output
