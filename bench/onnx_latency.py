@@ -23,7 +23,6 @@ import torch
 from medseg.config import load_config
 from medseg.inference.onnx_backend import OnnxNetwork
 from medseg.models import MODELS, create_model, output_channels
-from medseg.models.profile import measure_latency
 
 
 def onnx_bytes(model: torch.nn.Module, sample: torch.Tensor) -> bytes:
@@ -44,15 +43,26 @@ def onnx_bytes(model: torch.nn.Module, sample: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
-def ort_latency(network: OnnxNetwork, image: np.ndarray, repeats: int, warmup: int = 1) -> float:
-    """Median wall time in ms of ``repeats`` ONNX Runtime runs."""
-    times = []
-    for i in range(warmup + repeats):
-        started = time.perf_counter()
-        network.run(image)
-        if i >= warmup:
-            times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def interleaved_latency(
+    model: torch.nn.Module, network: OnnxNetwork, image: torch.Tensor, repeats: int
+) -> tuple[float, float]:
+    """Median wall times in ms of PyTorch eager and ONNX Runtime, run alternately after one warm-up each.
+
+    Alternating keeps both runtimes under the same background load on a shared machine.
+    """
+    array = image.numpy()
+    eager, ort = [], []
+    with torch.no_grad():
+        model(image)
+        network.run(array)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model(image)
+            eager.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            network.run(array)
+            ort.append((time.perf_counter() - started) * 1000)
+    return statistics.median(eager), statistics.median(ort)
 
 
 def default(factory, name: str, fallback: int) -> int:
@@ -68,7 +78,7 @@ def bench(model: torch.nn.Module, in_channels: int, size: tuple[int, int], threa
     network = OnnxNetwork(onnx_bytes(model, sample), threads=threads)
     with torch.no_grad():
         diff = float(np.abs(network.run(image.numpy()) - model(image).numpy()).max())
-    return measure_latency(model, image, repeats), ort_latency(network, image.numpy(), repeats), diff
+    return (*interleaved_latency(model, network, image, repeats), diff)
 
 
 def main() -> None:
@@ -101,7 +111,7 @@ def main() -> None:
         eager, ort, diff = bench(model, in_channels, size, args.threads, args.repeats)
         rows.append((label, f"{in_channels}x{size[0]}x{size[1]}", eager, ort, eager / ort, diff))
         print(f"  {label}: eager {eager:.1f} ms, ONNX Runtime {ort:.1f} ms", file=sys.stderr, flush=True)
-    print(f"\nCPU, batch 1, {args.threads} thread(s), median of {args.repeats} runs after one warm-up\n")
+    print(f"\nCPU, batch 1, {args.threads} thread(s), median of {args.repeats} alternating runs after one warm-up\n")
     print("| model (configuration) | input | PyTorch eager ms | ONNX Runtime ms | speed-up | max abs logit diff |")
     print("|---|---|---:|---:|---:|---:|")
     for label, shape, eager, ort, ratio, diff in rows:
