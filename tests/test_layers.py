@@ -2,7 +2,7 @@
 
 Layers, top to bottom (a module may import its own layer and any layer below it):
 
-    cli, __main__                 parse arguments, call one function, print
+    cli, cli_deploy, __main__     parse arguments, call one function, print
     experiments                   run folders, train / cv / search / evaluate / reproduce
     serve                         a thin web layer over inference
     training | inference          peers that never import each other: a server or an exported
@@ -29,6 +29,7 @@ PACKAGE = SRC / "medseg"
 
 LAYERS: dict[str, int] = {
     "cli": 7,
+    "cli_deploy": 7,
     "__main__": 7,
     "experiments": 6,
     "serve": 5,

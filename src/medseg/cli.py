@@ -33,14 +33,15 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
         shutil.rmtree(path)
 
 
-def print_summary(title: str, summary: dict[str, dict[str, float]]) -> None:
+def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
     from medseg.experiments.evaluate import HEADLINE
 
     table = Table(title=title)
     for column in ("metric", "mean", "std", "median", "n"):
         table.add_column(column, justify="left" if column == "metric" else "right")
+    headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
     for key, stats in summary.items():
-        if key.startswith(HEADLINE):
+        if key.startswith(headline) or (prefix and key.startswith(prefix) and key.endswith(("_ml", "_pct"))):
             table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
     console.print(table)
 
@@ -86,6 +87,7 @@ def evaluate(
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.data.splits import load_split, select
     from medseg.experiments.evaluate import evaluate_cases
+    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
     from medseg.experiments.train import load_cases
     from medseg.inference import load_predictor
 
@@ -98,21 +100,41 @@ def evaluate(
                 raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
             cases = select(cases, saved[split])
         out = run_dir / "evaluation" / split
-        _, summary = evaluate_cases(predictor, cases, out)
+        masks: dict = {}
+        _, summary = evaluate_cases(predictor, cases, out, masks=masks)
+        volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(cases)} images)", summary)
     console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
 
 
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
-    input_dir: Annotated[Path, typer.Argument(help="folder of images (or an HC18 root with test_set/)")],
-    out: Annotated[Path, typer.Option(help="output folder for masks, overlays and measurements.csv")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
     backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
     batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
@@ -121,56 +143,29 @@ def predict(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
 ) -> None:
-    """Predict masks at the original image size, with measurements."""
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.inference.backends import open_predictor
     from medseg.inference.folder import predict_folder
+    from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
 
     try:
-        if pixel_size is None and (input_dir / "test_set_pixel_size.csv").is_file():
-            pixel_size = input_dir / "test_set_pixel_size.csv"
+        volumes = is_volume_input(input_path)
+        if volumes:
+            volume_inputs(input_path)  # refuse a bad input before touching OUT
+        elif pixel_size is None and (input_path / "test_set_pixel_size.csv").is_file():
+            pixel_size = input_path / "test_set_pixel_size.csv"
         predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
         _check_output_dir(out, overwrite)
-        rows = predict_folder(predictor, input_dir, out, pixel_size)
+        if volumes:
+            rows = predict_volumes(predictor, input_path, out, postprocess_3d)
+        else:
+            rows = predict_folder(predictor, input_path, out, pixel_size)
     except MedsegError as error:
         _fail(error)
-    console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
-
-
-@app.command()
-def export(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
-    out: Annotated[Path | None, typer.Option(help="the .onnx file (default RUN_DIR/model.onnx)")] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
-    opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
-) -> None:
-    """Export the network as ONNX, with its pre-/post-processing settings as JSON beside it; checked by ONNX Runtime."""
-    from medseg.inference.export import export_onnx
-
-    try:
-        result = export_onnx(run_dir, out, checkpoint, opset)
-    except MedsegError as error:
-        _fail(error)
-    console.print(result.summary(), highlight=False, soft_wrap=True)
-
-
-@app.command()
-def serve(
-    source: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
-    host: Annotated[str, typer.Option(help="address to listen on (default: this computer only)")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    backend: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime when exported)")] = "auto",
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
-    max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
-) -> None:
-    """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""
-    from medseg.serve import serve as run_server
-
-    console.print(f"medseg serve: http://{host}:{port}/ (API docs: /docs)", highlight=False)
-    try:
-        run_server(source, host, port, backend, checkpoint, threads, max_upload_mb)
-    except MedsegError as error:
-        _fail(error)
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
 
 
 @app.command()
@@ -382,6 +377,13 @@ def reproduce(
         _fail(error)
     console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"table: {table}", highlight=False)
+
+
+# Deployment commands (export, serve) live in their own module to keep this one short.
+from medseg import cli_deploy  # noqa: E402
+
+app.command()(cli_deploy.export)
+app.command()(cli_deploy.serve)
 
 
 def main() -> None:

@@ -149,11 +149,11 @@ def test_nifti_volume_gives_volumes_in_ml(client):
     data = gzip.compress(image.to_bytes())
     result = _post(client, data, "volume.nii.gz", "application/gzip").json()
     assert result["kind"] == "volume" and result["measurements"]["slices"] == 3
-    assert result["measurements"]["volume_head_ml"] > 0
+    assert result["measurements"]["head_ml"] > 0
     labels = nib.Nifti1Image.from_bytes(gzip.decompress(base64.b64decode(result["mask_nifti_gz"])))
     assert labels.shape == (96, 64, 3)
     assert int(np.asarray(labels.dataobj).astype(bool).sum()) * 0.5 * 0.5 * 2.0 / 1000 == pytest.approx(
-        result["measurements"]["volume_head_ml"]
+        result["measurements"]["head_ml"]
     )
 
 

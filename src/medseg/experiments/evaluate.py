@@ -41,11 +41,16 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
 
 
 def evaluate_cases(
-    predictor: Predictor, cases: list[Case], out_dir: str | Path | None = None, overlays: bool = True
+    predictor: Predictor,
+    cases: list[Case],
+    out_dir: str | Path | None = None,
+    overlays: bool = True,
+    masks: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """Predicts every case and scores it against its mask.
 
-    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given.
+    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given;
+    fills ``masks`` (when given) with each case's predicted ``(H, W)`` labels by id.
 
     Returns:
         Per-case rows and the summary (mean/std/median per column).
@@ -54,6 +59,8 @@ def evaluate_cases(
     rows = []
     for index, case in enumerate(cases, start=1):
         prediction = predictor.predict(case.image)
+        if masks is not None:
+            masks[case.id] = prediction.mask
         row: dict[str, Any] = {"id": case.id}
         row.update(
             case_metrics(

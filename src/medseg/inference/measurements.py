@@ -1,4 +1,4 @@
-"""Measurements of one prediction: areas per class, head circumference (fetal), volumes per class (CT)."""
+"""Measurements of one 2D prediction: areas per class and, for the fetal head, the circumference."""
 
 from __future__ import annotations
 
@@ -38,11 +38,3 @@ def image_measurements(prediction: Prediction, config: Config, pixel_size_mm: fl
         )
         row.update(measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}})
     return row
-
-
-def volume_measurements(labels: np.ndarray, voxel_ml: float, class_names: list[str]) -> dict[str, Any]:
-    """Volume in millilitres of each foreground class of a ``(Z, Y, X)`` label volume."""
-    return {
-        f"volume_{name}_ml": float(np.count_nonzero(labels == label)) * voxel_ml
-        for label, name in enumerate(class_names[1:], start=1)
-    }

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from medseg.inference.measurements import image_measurements, volume_measurements
+from medseg.inference.measurements import image_measurements
 from medseg.inference.predictor import Predictor
 from medseg.io import json_safe
 from medseg.reports.overlays import overlay
@@ -77,23 +77,22 @@ def _analyze_image(predictor: Predictor, upload: Upload, pixel_size_mm: float | 
 
 
 def _analyze_volume(predictor: Predictor, upload: Upload) -> dict[str, Any]:
-    from medseg.data.volumes import load_volume
-    from medseg.inference.volume import predict_volume
+    from medseg.inference.volume import segment_and_measure
 
     assert upload.nifti is not None
     # Fixed names inside a fresh private folder: nothing from the request names a path.
     with tempfile.TemporaryDirectory(prefix="medseg-serve-") as folder:
         source, target = Path(folder) / "upload.nii", Path(folder) / "labels.nii.gz"
         source.write_bytes(upload.nifti)
-        volume = load_volume(source)
-        _, labels = predict_volume(predictor, source, target)
+        result = segment_and_measure(predictor, source, target, name="upload")
         labels_gz = target.read_bytes()
+    labels, volume = result.labels, result.volume
     counts = labels.reshape(labels.shape[0], -1).astype(bool).sum(axis=1)
     k = int(counts.argmax())
     spacing = volume.spacing_mm
-    measurements = volume_measurements(labels, volume.voxel_ml, predictor.config.data.class_names)
-    measurements["slices"] = int(labels.shape[0])
-    measurements["shown_slice"] = k
+    measurements = {key: value for key, value in result.measurements.items() if isinstance(value, int | float)}
+    measurements.update(slices=int(labels.shape[0]), shown_slice=k)
+    image = volume.array[k] if volume.array.ndim == 3 else volume.array[k, ..., 0]
     return {
         "format": upload.format,
         "kind": "volume",
@@ -103,6 +102,6 @@ def _analyze_volume(predictor: Predictor, upload: Upload) -> dict[str, Any]:
         "pixel_size_source": "file",
         "units": "mm",
         "measurements": measurements,
-        "overlay_png": png_base64(overlay(volume.array[k], labels[k])),
+        "overlay_png": png_base64(overlay(image, labels[k])),
         "mask_nifti_gz": base64.b64encode(labels_gz).decode("ascii"),
     }

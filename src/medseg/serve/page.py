@@ -35,8 +35,12 @@ def _label(key: str, units: str) -> str:
     if key.startswith("area_") and key.endswith("_mm2"):
         unit = "mm²" if units == "mm" else "pixels"
         return f"Area of {key[5:-4]} ({unit})"
-    if key.startswith("volume_") and key.endswith("_ml"):
-        return f"Volume of {key[7:-3]} (ml)"
+    if key.endswith("_ml"):
+        return f"Volume of {key[:-3]} (ml)"
+    if key.endswith("_burden_pct"):
+        return f"{key[:-11].capitalize()} burden (% of the organ)"
+    if key.endswith("_diameter_mm"):
+        return key[:-12].replace("_", " ").capitalize() + " diameter (mm)"
     return key
 
 
