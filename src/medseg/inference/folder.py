@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +15,10 @@ from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
-from medseg.io import write_table
+from medseg.io import atomic_write_text, write_table
 from medseg.reports.overlays import overlay
 
+PROGRESS = ".progress"  # per-image rows of an unfinished prediction
 __all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
@@ -33,7 +36,8 @@ def predict_folder(
     input_dir: str | Path,
     out_dir: str | Path,
     pixel_size_csv: str | Path | None = None,
-    progress: bool = True,
+    resume: bool = False,
+    progress_bar: bool = True,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
@@ -41,6 +45,9 @@ def predict_folder(
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
     mm need ``pixel_size_csv`` (HC18 format), otherwise they are given in pixels (pixel size 1).
+
+    Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
+    written; with ``resume``, images with such a row are not predicted again.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -52,21 +59,33 @@ def predict_folder(
     config = predictor.config
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
-    paths = input_images(input_dir)
-    missing = [p.name for p in paths if sizes and p.name not in sizes]
+    images = input_images(input_dir)
+    missing = [p.name for p in images if sizes and p.name not in sizes]
     if missing:
-        raise DataError(pixel_size_csv, f"no row for {missing[0]}")
-    rows = []
-    with tqdm(total=len(paths), desc=f"predict ({predictor.backend})", unit="image", disable=not progress) as bar:
-        for start in range(0, len(paths), predictor.batch_size):
-            chunk = paths[start : start + predictor.batch_size]
-            images = [read_image(path, color=color) for path in chunk]
-            for path, image, prediction in zip(chunk, images, predictor.predict_batch(images), strict=True):
+        raise DataError(
+            pixel_size_csv, f"no row for {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
+        )
+    progress = out_dir / PROGRESS
+    done_rows = {}
+    for path in images:
+        done = progress / f"{path.name}.json"
+        if resume and done.is_file():
+            done_rows[path.name] = json.loads(done.read_text())
+    todo = [path for path in images if path.name not in done_rows]
+    desc = f"predict ({predictor.backend})"
+    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="image", disable=not progress_bar) as bar:
+        for start in range(0, len(todo), predictor.batch_size):
+            chunk = todo[start : start + predictor.batch_size]
+            arrays = [read_image(path, color=color, max_pixels=config.data.max_pixels) for path in chunk]
+            for path, image, prediction in zip(chunk, arrays, predictor.predict_batch(arrays), strict=True):
                 write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
                 write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
                 row: dict[str, Any] = {"filename": path.name}
                 row.update(image_measurements(prediction, config, sizes.get(path.name) if sizes else None))
-                rows.append(row)
+                done_rows[path.name] = row
+                atomic_write_text(progress / f"{path.name}.json", json.dumps(row))
             bar.update(len(chunk))
+    rows = [done_rows[path.name] for path in images]
     write_table(out_dir / "measurements.csv", rows)
+    shutil.rmtree(progress, ignore_errors=True)
     return rows
