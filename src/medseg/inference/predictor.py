@@ -88,7 +88,7 @@ class Predictor:
     def from_run(
         cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False, **options
     ) -> Predictor:
-        """Loads ``run_dir/checkpoints/<checkpoint>.pt`` (see :func:`checkpoint_path`); ``options``: see the constructor.
+        """Loads ``run_dir/checkpoints/<checkpoint>.pt`` (see :func:`checkpoint_path`); ``options``: as the constructor.
 
         Raises:
             RunDirError: not a run directory, no such checkpoint, or a name leading outside ``run_dir``.
