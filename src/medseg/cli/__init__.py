@@ -96,7 +96,7 @@ def evaluate(
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
     input_path: Annotated[
         Path,
         typer.Argument(
@@ -121,6 +121,12 @@ def predict(
         bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
     ] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
+    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
+    sliding_window: Annotated[
+        bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.experiments.predict import predict_run
@@ -128,7 +134,21 @@ def predict(
 
     try:
         volumes = is_volume_input(input_path)
-        rows = predict_run(run_dir, input_path, out, pixel_size, checkpoint, tta, overwrite, resume, postprocess_3d)
+        rows = predict_run(
+            run_dir,
+            input_path,
+            out,
+            pixel_size,
+            checkpoint,
+            tta,
+            overwrite,
+            resume,
+            postprocess_3d,
+            backend,
+            threads,
+            sliding_window,
+            batch_size,
+        )
     except MedsegError as error:
         _fail(error)
     if volumes:
@@ -360,7 +380,11 @@ def reproduce(
     console.print(f"table: {table}", highlight=False)
 
 
+from medseg.cli import deploy as _deploy  # noqa: E402
 from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
+
+app.command()(_deploy.export)
+app.command()(_deploy.serve)
 
 
 def main() -> None:
