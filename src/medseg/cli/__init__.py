@@ -127,6 +127,7 @@ def predict(
         bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
     ] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.experiments.predict import predict_run
@@ -148,6 +149,7 @@ def predict(
             threads,
             sliding_window,
             batch_size,
+            qc,
         )
     except MedsegError as error:
         _fail(error)
@@ -155,6 +157,9 @@ def predict(
         console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
     else:
         console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+        flagged = sum(row.get("qc_flag") == "review" for row in rows)
+        if any("qc_flag" in row for row in rows):
+            console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
 
 
 @app.command()
@@ -352,36 +357,9 @@ def check(
         raise typer.Exit(1)
 
 
-@app.command()
-def reproduce(
-    study: Annotated[str | None, typer.Argument(help="the study to run (see --list)")] = None,
-    out: Annotated[Path | None, typer.Option(help="study folder to create (runs and the table inside)")] = None,
-    data: Annotated[Path | None, typer.Option(help="dataset root (the study's help says which)")] = None,
-    quick: Annotated[bool, typer.Option(help="run on generated phantoms at tiny sizes, in minutes")] = False,
-    list_: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
-    overwrite: Annotated[bool, typer.Option(help="replace an earlier study folder")] = False,
-    resume: Annotated[bool, typer.Option(help="keep the finished runs of OUT and do the rest")] = False,
-) -> None:
-    """Rerun a paper's experiment with one command and write its table."""
-    from medseg.errors import ConfigError
-    from medseg.experiments.reproduce import StudyRequest, get_study, list_studies
-
-    try:
-        if list_ or study is None:
-            for entry in list_studies():
-                console.print(f"{entry.name:10s} {entry.summary}", highlight=False)
-            return
-        if out is None:
-            raise ConfigError("reproduce needs --out, the study folder to create")
-        table = get_study(study).run(StudyRequest(out, data, quick, overwrite, resume))
-    except MedsegError as error:
-        _fail(error)
-    console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"table: {table}", highlight=False)
-
-
 from medseg.cli import deploy as _deploy  # noqa: E402
 from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
+from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
 
 app.command()(_deploy.export)
 app.command()(_deploy.serve)

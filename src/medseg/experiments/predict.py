@@ -12,6 +12,7 @@ from medseg.errors import RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
+from medseg.inference.qc import load_calibration
 from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
 
 
@@ -29,6 +30,7 @@ def predict_run(
     threads: int | None = None,
     sliding_window: bool | None = None,
     batch_size: int | None = None,
+    qc: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -38,6 +40,8 @@ def predict_run(
     created. ``out`` is a medseg output folder (:mod:`medseg.experiments.rundir`): with
     ``resume`` an interrupted prediction continues where it stopped (same run, checkpoint and
     inputs); with ``overwrite`` an earlier prediction is replaced once the new one is complete.
+    With ``qc`` (default ``eval.qc``) 2D predictions carry the QC signals and, when the run has a
+    calibration (``medseg evaluate RUN --split val``), the ``qc_flag``.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -76,4 +80,8 @@ def predict_run(
     with OutputDir.create(out, "predict", inputs, overwrite, resume, info=info) as output:
         if volumes:
             return predict_volumes(predictor, input_dir, output.work, postprocess_3d)
-        return predict_folder(predictor, input_dir, output.work, pixel_size, resume=resume)
+        qc = predictor.config.eval.qc if qc is None else qc
+        calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None
+        return predict_folder(
+            predictor, input_dir, output.work, pixel_size, resume=resume, qc=qc, calibration=calibration
+        )

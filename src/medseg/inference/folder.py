@@ -15,6 +15,7 @@ from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
+from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.reports.overlays import overlay
 
@@ -38,6 +39,8 @@ def predict_folder(
     pixel_size_csv: str | Path | None = None,
     resume: bool = False,
     progress_bar: bool = True,
+    qc: bool = False,
+    calibration: QCCalibration | None = None,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
@@ -48,6 +51,9 @@ def predict_folder(
 
     Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
     written; with ``resume``, images with such a row are not predicted again.
+
+    With ``qc`` each row holds the QC signals (:func:`medseg.inference.qc.qc_signals`); with a
+    ``calibration`` also ``qc_score`` and ``qc_flag``, and flagged images come first in the CSV.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -82,10 +88,16 @@ def predict_folder(
                 write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
                 row: dict[str, Any] = {"filename": path.name}
                 row.update(image_measurements(prediction, config, sizes.get(path.name) if sizes else None))
+                if qc:
+                    row.update(qc_signals(predictor, image, prediction, sizes.get(path.name, 1.0)))
+                    if calibration is not None:
+                        row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)
                 done_rows[path.name] = row
                 atomic_write_text(progress / f"{path.name}.json", json.dumps(row))
             bar.update(len(chunk))
     rows = [done_rows[path.name] for path in images]
+    if qc and calibration is not None:
+        rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
     write_table(out_dir / "measurements.csv", rows)
     shutil.rmtree(progress, ignore_errors=True)
     return rows
