@@ -29,11 +29,11 @@ def soft_dice_loss(p: list[float], g: list[int]) -> float:
     return 1 - (2 * inter + S) / (sum(p) + sum(g) + S)
 
 
-def tversky_index(p: list[float], g: list[int], alpha: float, beta: float) -> float:
+def tversky_index(p: list[float], g: list[int], alpha: float, beta: float, smooth: float = S) -> float:
     tp = sum(pi * gi for pi, gi in zip(p, g, strict=True))
     fn = sum((1 - pi) * gi for pi, gi in zip(p, g, strict=True))
     fp = sum(pi * (1 - gi) for pi, gi in zip(p, g, strict=True))
-    return (tp + S) / (tp + alpha * fn + beta * fp + S)
+    return (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)
 
 
 def bce() -> float:
@@ -52,8 +52,8 @@ def multi_dice() -> float:  # foreground classes 1 and 2
     return sum(soft_dice_loss(PROBS[c], multi_truth(c)) for c in (1, 2)) / 2
 
 
-def multi_tversky(alpha: float, beta: float, exponent: float = 1.0) -> float:
-    return sum((1 - tversky_index(PROBS[c], multi_truth(c), alpha, beta)) ** exponent for c in (1, 2)) / 2
+def multi_tversky(alpha: float, beta: float, exponent: float = 1.0, smooth: float = S) -> float:
+    return sum((1 - tversky_index(PROBS[c], multi_truth(c), alpha, beta, smooth)) ** exponent for c in (1, 2)) / 2
 
 
 BINARY_EXPECTED = {
@@ -63,6 +63,7 @@ BINARY_EXPECTED = {
     "bce_dice": soft_dice_loss(P, G) + bce(),
     "tversky": 1 - tversky_index(P, G, 0.7, 0.3),
     "focal_tversky": (1 - tversky_index(P, G, 0.7, 0.3)) ** 0.75,
+    "focal_tversky_ce": (1 - tversky_index(P, G, 0.7, 0.3, smooth=1.0)) ** 0.75 + bce(),
 }
 MULTI_EXPECTED = {
     "ce": multi_ce(),
@@ -71,6 +72,7 @@ MULTI_EXPECTED = {
     "bce_dice": multi_dice() + multi_ce(),
     "tversky": multi_tversky(0.7, 0.3),
     "focal_tversky": multi_tversky(0.7, 0.3, 0.75),
+    "focal_tversky_ce": multi_tversky(0.7, 0.3, 0.75, smooth=1.0) + multi_ce(),
 }
 
 
@@ -78,12 +80,12 @@ def test_every_registered_loss_has_hand_computed_values():
     assert set(LOSSES.names()) == set(BINARY_EXPECTED) == set(MULTI_EXPECTED)
 
 
-def test_hand_values_themselves():
+def test_values_worked_out_on_paper():
     # p = (0.5, 0.75), g = (0, 1): Dice 1 - 1.5/2.25; BCE (ln 2 + ln 4/3) / 2; TI = 0.75 / 1.075
-    assert BINARY_EXPECTED["dice"] == pytest.approx(1 / 3, abs=1e-5)
-    assert BINARY_EXPECTED["ce"] == pytest.approx(0.490415, abs=1e-6)
-    assert BINARY_EXPECTED["tversky"] == pytest.approx(1 - 0.75 / 1.075, abs=1e-5)
-    assert MULTI_EXPECTED["ce"] == pytest.approx((math.log(2) + math.log(3)) / 2)
+    assert create_loss("dice")(BINARY_LOGITS, BINARY_TARGET).item() == pytest.approx(1 / 3, abs=1e-5)
+    assert create_loss("ce")(BINARY_LOGITS, BINARY_TARGET).item() == pytest.approx(0.490415, abs=1e-6)
+    assert create_loss("tversky")(BINARY_LOGITS, BINARY_TARGET).item() == pytest.approx(1 - 0.75 / 1.075, abs=1e-5)
+    assert create_loss("ce")(MULTI_LOGITS, MULTI_TARGET).item() == pytest.approx((math.log(2) + math.log(3)) / 2)
 
 
 @pytest.mark.parametrize("name", sorted(BINARY_EXPECTED))

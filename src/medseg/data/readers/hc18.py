@@ -13,14 +13,15 @@ on the line's centre (filling the drawn line instead would add its thickness to 
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.io import read_image
+from medseg.data.checks import case_guard
+from medseg.data.io import read_image, read_mask
+from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers import READERS
 from medseg.errors import DataError
 from medseg.measure.ellipse import fit_ellipse_to_outline, rasterize_ellipse
@@ -28,31 +29,6 @@ from medseg.measure.ellipse import fit_ellipse_to_outline, rasterize_ellipse
 TRAIN_CSV = "training_set_pixel_size_and_HC.csv"
 TEST_CSV = "test_set_pixel_size.csv"
 _SUBJECT = re.compile(r"^(\d+)_")
-
-
-def read_pixel_size_csv(path: Path) -> dict[str, dict[str, float]]:
-    """Rows of an HC18 CSV keyed by file name: ``{"pixel_size": .., "hc_mm": ..}`` (hc when present)."""
-    if not path.is_file():
-        raise DataError(path, "pixel size CSV not found")
-    rows: dict[str, dict[str, float]] = {}
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(path, "CSV is empty")
-        for line_no, row in enumerate(reader, start=2):
-            if not row or not row[0].strip():
-                continue
-            try:
-                entry = {"pixel_size": float(row[1])}
-                if len(row) > 2 and row[2].strip():
-                    entry["hc_mm"] = float(row[2])
-            except (IndexError, ValueError):
-                raise DataError(path, f"line {line_no}: expected filename,pixel size[,HC], got {row}") from None
-            if entry["pixel_size"] <= 0:
-                raise DataError(path, f"line {line_no}: pixel size must be positive, got {row[1]}")
-            rows[row[0].strip()] = entry
-    return rows
 
 
 def subject_of(filename: str) -> str:
@@ -89,20 +65,21 @@ def read_hc18(root: Path, subset: str = "train", limit: int | None = None) -> li
     table = read_pixel_size_csv(csv_path)
     cases = []
     for image_path in images:
-        row = table.get(image_path.name)
-        if row is None:
-            raise DataError(csv_path, f"no row for {image_path.name}")
-        image = read_image(image_path)
-        mask = None
-        if subset == "train":
-            mask = _mask_from_annotation(image_path, image.shape)
-        reference = {"hc_mm": row["hc_mm"]} if "hc_mm" in row else {}
-        meta = {
-            "spacing_mm": (row["pixel_size"], row["pixel_size"]),
-            "group": subject_of(image_path.name),
-            "reference": reference,
-        }
-        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+        with case_guard():
+            row = table.get(image_path.name)
+            if row is None:
+                raise DataError(csv_path, f"no row for {image_path.name}")
+            image = read_image(image_path)
+            mask = None
+            if subset == "train":
+                mask = _mask_from_annotation(image_path, image.shape)
+            reference = {"hc_mm": row["hc_mm"]} if "hc_mm" in row else {}
+            meta = {
+                "spacing_mm": (row["pixel_size"], row["pixel_size"]),
+                "group": subject_of(image_path.name),
+                "reference": reference,
+            }
+            cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases
 
 
@@ -110,7 +87,7 @@ def _mask_from_annotation(image_path: Path, shape: tuple[int, ...]) -> np.ndarra
     annotation_path = image_path.with_name(f"{image_path.stem}_Annotation.png")
     if not annotation_path.is_file():
         raise DataError(annotation_path, f"annotation missing for {image_path.name}")
-    outline = read_image(annotation_path)
+    outline = read_mask(annotation_path)
     if outline.shape != shape[:2]:
         raise DataError(
             annotation_path, f"annotation size {outline.shape[::-1]} differs from image size {shape[1::-1]}"

@@ -22,18 +22,13 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.readers.dicom import mask_series_labels
-from medseg.data.volumes import (
-    DicomFile,
-    Volume,
-    dicom_files_in_folder,
-    dicom_files_in_zip,
-    read_dicom_series,
-    remap_labels,
-    save_nifti,
-    volume_cases,
-)
+from medseg.data.slice_options import SliceOptions
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.dicom import DicomFile, dicom_files_in_folder, dicom_files_in_zip, read_dicom_series
+from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
 _PATIENT = re.compile(r"^3Dircadb\d*\.(\d+)$", re.IGNORECASE)
@@ -146,16 +141,16 @@ def read_ircadb(
         Cases ``3Dircadb1.N_zKKK``: int16 HU images, uint8 masks, ``meta`` with ``spacing_mm``,
         ``group`` = the patient folder, ``affine``, ``structures`` (the mask series used).
     """
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     folders = patient_folders(Path(root))
     if limit is not None:
         folders = folders[:limit]
     cases: list[Case] = []
     for folder in folders:
-        volume, labels, used = read_ircadb_patient(folder)
-        labels = remap_labels(labels, label_map)
-        cases += volume_cases(
-            volume, labels, folder.name, folder.name, empty_fraction, stride, seed, {"structures": used}
-        )
+        with case_guard():
+            volume, labels, used = read_ircadb_patient(folder)
+            check_spacing(volume.spacing_zyx, folder)
+            cases += slicing.cases(volume, labels, folder.name, folder.name, {"structures": used})
     return cases
 
 

@@ -20,16 +20,22 @@ volume, with in-plane spacing and the volume's affine in ``meta``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
-from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem, remap_labels, volume_cases
+from medseg.data.slice_options import SliceOptions
+from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
+from medseg.data.volumes.nifti import load_nifti, nifti_stem
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -40,31 +46,62 @@ def read_labelled_volume(
     image_path: Path,
     label_path: Path | None,
     name: str,
-    empty_fraction: float = 1.0,
-    stride: int = 1,
-    seed: int = 0,
-    label_map: dict[Any, Any] | None = None,
+    slicing: SliceOptions,
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    multichannel: bool = False,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :func:`volume_cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`.
+
+    Raises:
+        DataError: a label volume whose shape differs from the image volume (names the label file).
+    """
+    volume = _load(image_path, orientation, channels=channels is not None or multichannel)
     labels = None
     if label_path is not None:
-        labels = remap_labels(load_nifti(label_path, orientation, labels=True).array, label_map)
-    volume = load_nifti(image_path, orientation)
+        label_volume = _load(label_path, orientation, labels=True)
+        if label_volume.array.shape != volume.array.shape[:3]:
+            raise DataError(
+                label_path,
+                f"segmentation of shape {label_volume.source_shape} differs from its volume "
+                f"{image_path.name} of shape {volume.source_shape[:3]}",
+            )
+        labels = label_volume.array
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
         volume.array = np.ascontiguousarray(volume.array[..., channels])
-    return volume_cases(volume, labels, name, name, empty_fraction, stride, seed, extra_meta)
+    return slicing.cases(volume, labels, name, name, extra_meta)
 
 
-def _check_slicing(empty_fraction: float, stride: int) -> None:
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1, got {stride}")
-    if not 0 <= empty_fraction <= 1:
-        raise ValueError(f"empty_fraction must be in [0, 1], got {empty_fraction}")
+def _load(path: Path, orientation: Any, **options: Any) -> Volume:
+    """:func:`load_nifti` with the checks of the boundary: readable data, 3D (or 4D channels), a finite
+    positive voxel size and at least one voxel."""
+    try:
+        volume = load_nifti(path, orientation, **options)
+        stored = _stored_voxel_size(path)
+    except (OSError, EOFError, zlib.error, ValueError, MemoryError) as exc:  # truncated or corrupt data
+        raise DataError(path, f"NIfTI data cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if volume.array.ndim not in (3, 4) or 0 in volume.array.shape[:3]:
+        raise DataError(path, f"expected a 3D volume with voxels, got shape {volume.array.shape}")
+    check_spacing(stored, path)  # nibabel silently reads a stored 0 as 1
+    check_spacing(volume.spacing_zyx, path)
+    return volume
+
+
+def _stored_voxel_size(path: Path) -> tuple[float, float, float]:
+    """``pixdim[1:4]`` as stored in the NIfTI-1/2 header, before nibabel replaces zeros by 1."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        head = handle.read(540)
+    for order in "<>":
+        size = struct.unpack(f"{order}i", head[:4])[0]
+        if size == 348:
+            return struct.unpack(f"{order}3f", head[80:92])
+        if size == 540:
+            return struct.unpack(f"{order}3d", head[112:136])
+    raise DataError(path, "not a NIfTI-1 or NIfTI-2 header")
 
 
 @READERS.register("nifti")
@@ -100,7 +137,7 @@ def read_lits(
         DataError: no volumes, a missing segmentation, shapes that differ.
     """
     root = Path(root)
-    _check_slicing(empty_fraction, stride)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if not root.is_dir():
         raise DataError(root, "LiTS folder not found")
     images: dict[int, Path] = {}
@@ -121,11 +158,10 @@ def read_lits(
     cases: list[Case] = []
     for number in numbers:
         label_path = labels.get(number)
-        if label_path is None and require_masks:
-            raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
-        cases += read_labelled_volume(
-            images[number], label_path, nifti_stem(images[number]), empty_fraction, stride, seed, label_map, orientation
-        )
+        with case_guard():
+            if label_path is None and require_masks:
+                raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
+            cases += read_labelled_volume(images[number], label_path, nifti_stem(images[number]), slicing, orientation)
     return cases
 
 
@@ -186,7 +222,7 @@ def read_msd(
         DataError: missing dataset.json entries or files.
     """
     root = Path(root)
-    _check_slicing(empty_fraction, stride)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
     entries = _msd_entries(root, subset)
@@ -194,17 +230,10 @@ def read_msd(
         entries = entries[:limit]
     cases: list[Case] = []
     for image_path, label_path in entries:
-        if subset == "train" and (label_path is None or not label_path.is_file()):
-            raise DataError(label_path or image_path, "label volume not found for this training image")
-        cases += read_labelled_volume(
-            image_path,
-            label_path,
-            nifti_stem(image_path),
-            empty_fraction,
-            stride,
-            seed,
-            label_map,
-            orientation,
-            channels,
-        )
+        with case_guard():
+            if subset == "train" and (label_path is None or not label_path.is_file()):
+                raise DataError(label_path or image_path, "label volume not found for this training image")
+            cases += read_labelled_volume(
+                image_path, label_path, nifti_stem(image_path), slicing, orientation, channels, multichannel=True
+            )
     return cases

@@ -1,0 +1,377 @@
+"""``medseg <command>``: parses arguments and calls library functions, nothing else.
+
+The report commands (``report``, ``compare``) are in :mod:`medseg.cli.reports`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from medseg.cli.tables import qc_flag_table, summary_table
+from medseg.errors import MedsegError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
+# Wide enough for the tables when output goes to a file or pipe (rich would assume 80 columns).
+console = Console(width=shutil.get_terminal_size((140, 24)).columns)
+
+
+def _fail(error: Exception) -> None:
+    # soft_wrap: a message naming a long path must stay one line, not be folded at 80 columns
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+    raise typer.Exit(2)
+
+
+def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
+    console.print(summary_table(title, summary, prefix))
+
+
+@app.command()
+def train(
+    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name (e.g. hc18_unet)")],
+    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
+    out: Annotated[Path, typer.Option(help="run directory to create")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
+    resume: Annotated[bool, typer.Option(help="continue the run in OUT from its last checkpoint")] = False,
+) -> None:
+    """Train a model; writes config, split, history and checkpoints into OUT.
+
+    Data-parallel on N processes: torchrun --nproc_per_node N -m medseg train ... (train.batch_size
+    is the global batch, split over the processes).
+    """
+    from medseg.config import load_config
+    from medseg.experiments.train import train_run
+    from medseg.training.distributed import is_main_process
+
+    try:
+        cfg = load_config(config, overrides or [])
+        result = train_run(cfg, data, out, overwrite=overwrite, resume=resume)
+    except MedsegError as error:
+        _fail(error)
+    if is_main_process():  # under torchrun, rank 0 reports
+        console.print(
+            f"best {result.monitor or cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
+            f"{result.train_seconds / 60:.1f} min training; run in {out}"
+        )
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    data: Annotated[Path, typer.Option(help="dataset root the run was trained on")],
+    split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
+    qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
+) -> None:
+    """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
+    from medseg.experiments.evaluate import evaluate_run
+    from medseg.experiments.report import write_evaluation_report
+
+    try:
+        out, rows, summary, volume_rows, volume_summary, qc_table = evaluate_run(
+            run_dir, data, split, checkpoint, tta, qc, qc_share
+        )
+        report = write_evaluation_report(run_dir, split)
+    except MedsegError as error:
+        _fail(error)
+    print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
+    if qc_table:
+        console.print(qc_flag_table(qc_table))
+    console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
+    console.print(f"report: {report}", highlight=False)
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
+    pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
+    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
+    sliding_window: Annotated[
+        bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
+) -> None:
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
+    from medseg.experiments.predict import predict_run
+    from medseg.inference.volume import is_volume_input
+
+    try:
+        volumes = is_volume_input(input_path)
+        rows = predict_run(
+            run_dir,
+            input_path,
+            out,
+            pixel_size,
+            checkpoint,
+            tta,
+            overwrite,
+            resume,
+            postprocess_3d,
+            backend,
+            threads,
+            sliding_window,
+            batch_size,
+            qc,
+        )
+    except MedsegError as error:
+        _fail(error)
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+        flagged = sum(row.get("qc_flag") == "review" for row in rows)
+        if any("qc_flag" in row for row in rows):
+            console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the synthetic data and the run")] = Path("demo_out"),
+    overwrite: Annotated[bool, typer.Option(help="replace an existing demo folder")] = False,
+    epochs: Annotated[int | None, typer.Option(help="override the demo's epoch count")] = None,
+) -> None:
+    """Generate synthetic fetal-head ultrasound, train briefly, evaluate, print a summary."""
+    from medseg.experiments.demo import run_demo
+
+    try:
+        run_dir, n_test, summary = run_demo(out, overwrite, epochs)
+    except MedsegError as error:
+        _fail(error)
+    print_summary(f"demo: synthetic test split ({n_test} images)", summary)
+    dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
+    console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
+
+
+@app.command()
+def models(
+    name: Annotated[list[str] | None, typer.Option(help="profile only these models (repeatable)")] = None,
+    size: Annotated[int, typer.Option(help="side of the square test image")] = 256,
+    threads: Annotated[int, typer.Option(help="CPU threads while timing")] = 1,
+    repeats: Annotated[int, typer.Option(help="timed runs per model (median reported)")] = 5,
+    latency: Annotated[bool, typer.Option(help="measure CPU latency")] = True,
+    markdown: Annotated[bool, typer.Option(help="print a Markdown table instead")] = False,
+) -> None:
+    """List the registered models: parameters, GFLOPs and CPU latency per image (paper configurations)."""
+    from medseg.models.profile import FLOPS_NOTE, profile_markdown, profile_models, profile_table
+
+    try:
+        profiles = profile_models(name, size=size, threads=threads, repeats=repeats, latency=latency)
+    except (MedsegError, ValueError) as error:
+        _fail(error)
+    if markdown:
+        console.print(profile_markdown(profiles), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(profile_table(profiles, size, threads))
+    console.print(f"{FLOPS_NOTE}; latency: median of {repeats} runs, batch 1, torch.no_grad", highlight=False)
+
+
+@app.command()
+def cv(
+    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
+    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
+    out: Annotated[Path, typer.Option(help="cross-validation directory to create (fold_K run dirs inside)")],
+    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    folds: Annotated[int, typer.Option(help="number of subject-grouped folds")] = 4,
+    test_fraction: Annotated[
+        float | None, typer.Option(help="fixed test set (fraction of subjects); default: data.test_fraction")
+    ] = None,
+    monitor: Annotated[
+        str, typer.Option(help="metric choosing each fold's best checkpoint; 'config': as set")
+    ] = "val_loss",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
+    resume: Annotated[bool, typer.Option(help="continue OUT: keep finished folds, resume the interrupted one")] = False,
+) -> None:
+    """K-fold cross-validation: one run per fold, evaluated on its validation fold (and the test set)."""
+    from medseg.config import load_config
+    from medseg.experiments.cv import cross_validate
+
+    try:
+        cfg = load_config(config, overrides or [])
+        result = cross_validate(
+            cfg, data, out, folds, test_fraction, None if monitor == "config" else monitor, overwrite, resume
+        )
+    except MedsegError as error:
+        _fail(error)
+    table = Table(title=f"{result.summary['folds']}-fold cross-validation ({out})")
+    for column in ("metric", "mean", "sd", "per fold"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for key, stats in result.summary["metrics"].items():
+        per_fold = " ".join(f"{v:.4f}" for v in stats["per_fold"])
+        table.add_row(key, f"{stats['mean']:.4f}", f"{stats['sd']:.4f}", per_fold)
+    console.print(table)
+    console.print(f"results: {out / 'cv_results.csv'}, {out / 'cv_summary.json'}; ensemble: medseg predict {out} ...")
+
+
+@app.command()
+def search(
+    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
+    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
+    out: Annotated[Path, typer.Option(help="search directory to create (trial_NNN run dirs inside)")],
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(help="more search parameters (name=values, no dot) and section.key=value overrides"),
+    ] = None,
+    grid: Annotated[list[str] | None, typer.Option(help="grid parameter, e.g. lr=1e-4,1e-3,1e-2")] = None,
+    space: Annotated[list[str] | None, typer.Option(help="TPE parameter, e.g. lr=loguniform:1e-5:1e-2")] = None,
+    metric: Annotated[str, typer.Option(help="validation metric to optimise (dice, loss, ...)")] = "dice",
+    trials: Annotated[int | None, typer.Option(help="TPE trials (default: the whole grid, once each)")] = None,
+    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
+) -> None:
+    """Hyperparameter search (Optuna grid or TPE); one run per trial, best config saved.
+
+    Example (the lung study's 9-run grid): medseg search CONFIG --data PATH --grid lr=1e-4,1e-3,1e-2
+    batch_size=8,16,32 --metric dice --out DIR
+    """
+    from medseg.config import load_config
+    from medseg.experiments.search import parse_grid, parse_space, search, sort_arguments
+
+    try:
+        grid_items, space_items, overrides = sort_arguments(items or [])
+        cfg = load_config(config, overrides)
+        result = search(
+            cfg,
+            data,
+            out,
+            parse_grid(list(grid or []) + grid_items),
+            parse_space(list(space or []) + space_items),
+            metric,
+            trials,
+            seed,
+            overwrite,
+        )
+    except MedsegError as error:
+        _fail(error)
+    table = Table(title=f"search ({out}), best first")
+    for column in result.rows[0]:
+        table.add_column(str(column).removeprefix("train."))
+    for row in result.rows[:10]:
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
+    console.print(table)
+    console.print(
+        f"best {result.best_value:.4f}; config: {out / 'best_config.yaml'}; all: {out / 'search_results.csv'}"
+    )
+
+
+@app.command()
+def convert(
+    kind: Annotated[str, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
+    src: Annotated[Path, typer.Argument(help="source dataset folder")],
+    out: Annotated[Path, typer.Argument(help="output folder")],
+    layout: Annotated[str | None, typer.Option(help="nnunet: medseg reader of SRC (kvasir, nifti, ..)")] = None,
+    option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
+    labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier conversion in OUT (once the new one is done)")
+    ] = False,
+) -> None:
+    """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
+    from medseg.experiments.convert import convert_dataset
+
+    try:
+        options = _reader_options(option)
+        written = convert_dataset(kind, src, out, layout, options, labels.split(",") if labels else None, overwrite)
+    except MedsegError as error:
+        _fail(error)
+    for path in written:
+        console.print(str(path), highlight=False)
+
+
+def _reader_options(items: list[str] | None) -> dict:
+    import yaml
+
+    from medseg.errors import ConfigError
+
+    options = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--option {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="dataset root in its native layout")],
+    layout: Annotated[str, typer.Option(help="reader of DATA (hc18, kvasir, folder, nifti, dicom, ...)")],
+    option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
+    classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
+) -> None:
+    """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
+    from medseg.data.checks import check_dataset
+
+    try:
+        options = _reader_options(option)
+        cases, problems = check_dataset(
+            layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
+        )
+    except MedsegError as error:
+        _fail(error)
+    for problem in problems:
+        console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(cases)} cases read, {len(problems)} problems ({data}, layout {layout})", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+from medseg.cli import deploy as _deploy  # noqa: E402
+from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
+from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
+
+app.command()(_deploy.export)
+app.command()(_deploy.serve)
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
