@@ -130,8 +130,8 @@ def run(settings: Settings, threads: int) -> str:
         "",
         f"## Inference latency per image at {settings.latency_size}x{settings.latency_size} (paper configurations)",
         "",
-        f"Median of {settings.latency_repeats} interleaved runs; ONNX Runtime CPU provider, opset 17, all graph "
-        "optimisations, the same thread count.",
+        f"Median of {settings.latency_repeats} interleaved runs; ONNX Runtime CPU provider, exported as "
+        "`medseg export` does (opset 17, dynamic batch and size), the same thread count.",
         "",
         "| model | GFLOPs | batch | eager ms | channels-last ms | ONNX Runtime ms | eager / ONNX |",
         "|---|---|---|---|---|---|---|",

@@ -19,10 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
+from bench.onnx_latency import onnx_bytes
 from medseg.config import load_config
 from medseg.data.dataset import SegmentationDataset
 from medseg.data.readers import read_dataset
 from medseg.data.synthetic import write_fetal_head_dataset
+from medseg.inference.onnx_backend import OnnxNetwork
 from medseg.losses import create_loss
 from medseg.models import MODELS, create_model
 from medseg.models.profile import count_flops
@@ -169,35 +171,19 @@ def eager_latency(model: torch.nn.Module, image: torch.Tensor, repeats: int, cha
     return statistics.median(times)
 
 
-def onnx_session(model: torch.nn.Module, image: torch.Tensor, threads: int):
-    """An ONNX Runtime CPU session for ``model`` exported with a dynamic batch axis."""
-    import onnxruntime as ort
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        torch.onnx.export(
-            model,
-            (image,),
-            str(path),
-            input_names=["image"],
-            output_names=["logits"],
-            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+def onnx_network(model: torch.nn.Module, in_channels: int, size: int, threads: int) -> OnnxNetwork:
+    """The model exported as ``medseg export`` does (dynamic batch and size) in an ONNX Runtime session."""
+    sample = torch.randn(1, in_channels, size + 1, size + 1)  # odd: keeps the padding branch in the graph
+    return OnnxNetwork(onnx_bytes(model, sample), threads=threads)
 
 
-def onnx_latency(session, image: np.ndarray, repeats: int) -> float:
+def onnx_latency(network: OnnxNetwork, image: np.ndarray, repeats: int) -> float:
     """Median seconds per ONNX Runtime run."""
-    session.run(None, {"image": image})
+    network.run(image)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        session.run(None, {"image": image})
+        network.run(image)
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 
@@ -206,14 +192,14 @@ def inference_latencies(name: str, size: int, batches: list[int], repeats: int, 
     """Per-image latency (ms) of eager, channels-last and ONNX Runtime for each batch size."""
     model, in_channels = paper_model(name)
     result: dict = {"gflops": count_flops(model, torch.randn(1, in_channels, size, size)) / 1e9}
-    session = onnx_session(model, torch.randn(1, in_channels, size, size), threads)
+    network = onnx_network(model, in_channels, size, threads)
     for batch in batches:
         image = torch.randn(batch, in_channels, size, size)
         eager, last, ort = [], [], []
         for _ in range(repeats):  # interleaved
             eager.append(eager_latency(model, image, 1))
             last.append(eager_latency(model, image, 1, channels_last=True))
-            ort.append(onnx_latency(session, image.numpy(), 1))
+            ort.append(onnx_latency(network, image.numpy(), 1))
         result[batch] = {
             "eager_ms": statistics.median(eager) * 1000 / batch,
             "channels_last_ms": statistics.median(last) * 1000 / batch,
