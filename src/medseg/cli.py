@@ -237,8 +237,15 @@ def search(
     trials: Annotated[int | None, typer.Option(help="TPE trials (default: the whole grid, once each)")] = None,
     seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
     overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
+    storage: Annotated[
+        str | None, typer.Option(help="study database shared by several workers (default: OUT/search.db)")
+    ] = None,
+    study_name: Annotated[str | None, typer.Option(help="the study's name in --storage (default: OUT's name)")] = None,
 ) -> None:
     """Hyperparameter search (Optuna grid or TPE); one run per trial, best config saved.
+
+    Rerunning the same command continues the search (interrupted trials run again, finished ones
+    are kept); several machines share one study with --storage postgresql://user@host/db.
 
     Example (the lung study's 9-run grid): medseg search CONFIG --data PATH --grid lr=1e-4,1e-3,1e-2
     batch_size=8,16,32 --metric dice --out DIR
@@ -259,6 +266,8 @@ def search(
             trials,
             seed,
             overwrite,
+            storage=storage,
+            study_name=study_name,
         )
     except MedsegError as error:
         _fail(error)
