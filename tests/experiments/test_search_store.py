@@ -40,8 +40,13 @@ class FakeTraining:
             raise KeyboardInterrupt
         self.calls.append((config.train.lr, config.train.batch_size))
         Path(run_dir).mkdir(parents=True, exist_ok=True)
-        return FitResult(best_score=config.train.lr * 100 + config.train.batch_size, best_epoch=1, epochs_run=1,
-                         train_seconds=0.1, stopped_early=False)
+        return FitResult(
+            best_score=config.train.lr * 100 + config.train.batch_size,
+            best_epoch=1,
+            epochs_run=1,
+            train_seconds=0.1,
+            stopped_early=False,
+        )
 
 
 def _rows(out: Path) -> list[dict[str, str]]:
@@ -66,7 +71,10 @@ def test_interrupted_search_resumes_without_repeating(tmp_path, monkeypatch):
     assert len(second.calls) == 2 and not set(second.calls) & set(first.calls)
     complete = [r for r in _rows(out) if r["state"] == "complete"]
     assert sorted((r["train.lr"], r["train.batch_size"]) for r in complete) == [
-        ("1e-2", "2"), ("1e-2", "4"), ("1e-3", "2"), ("1e-3", "4"),
+        ("1e-2", "2"),
+        ("1e-2", "4"),
+        ("1e-3", "2"),
+        ("1e-3", "4"),
     ]
     assert [r["state"] for r in _rows(out)].count("fail") == 1  # the interrupted trial, run again
     assert result.best_config.train.lr == 1e-2 and result.best_config.train.batch_size == 4
@@ -156,8 +164,16 @@ def test_two_workers_share_a_postgres_study(tmp_path):
     command += ["--study-name", name, "--grid", "lr=1e-3,1e-2", "batch_size=2,4", "--metric", "dice"]
     command += [*TINY, "train.epochs=1", "train.tensorboard=false"]
     env = {**os.environ, "PYTHONPATH": str(Path(search_module.__file__).parents[2]), "OMP_NUM_THREADS": "1"}
-    workers = [subprocess.Popen([*command, "--out", str(tmp_path / f"w{k}")], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for k in range(2)]
+    workers = [
+        subprocess.Popen(
+            [*command, "--out", str(tmp_path / f"w{k}")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k in range(2)
+    ]
     outputs = [w.communicate(timeout=300)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
     storage = search_store.open_storage(url)

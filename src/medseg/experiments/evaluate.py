@@ -14,6 +14,7 @@ from medseg.data.io import write_png
 from medseg.inference import Prediction, Predictor
 from medseg.io import atomic_write_text, write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
+from medseg.measure.nodules import largest_nodule
 from medseg.metrics import case_metrics, summarize
 from medseg.reports.overlays import overlay
 
@@ -37,7 +38,17 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
         row["hc_ref_mm"] = reference if reference is not None else math.nan
         row["hc_diff_mm"] = hc - row["hc_ref_mm"]
         row["hc_absdiff_mm"] = abs(row["hc_diff_mm"])
+    if "nodules" in config.eval.measurements:
+        spacing = known_spacing(case)
+        row.update({f"pred_{k}": v for k, v in largest_nodule(prediction.mask > 0, spacing).items()})
+        if case.mask is not None:
+            row.update({f"ref_{k}": v for k, v in largest_nodule(case.mask > 0, spacing).items()})
     return row
+
+
+def known_spacing(case: Case) -> tuple[float, float] | None:
+    """The case's pixel spacing, or ``None`` when its reader says the data carries none."""
+    return None if case.meta.get("spacing_known") is False else case.spacing_mm
 
 
 def evaluate_cases(
@@ -78,7 +89,7 @@ def evaluate_cases(
     return rows, summary
 
 
-HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy")
+HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy", "precision_", "recall_")
 
 
 def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> dict[str, dict[str, float]]:

@@ -288,16 +288,13 @@ def _prepare_search_dir(out_dir: Path, config: Config, overwrite: bool, storage:
     if out_dir.exists() and any(out_dir.iterdir()):
         if overwrite:
             shutil.rmtree(out_dir)
-        elif not (out_dir / "config.yaml").is_file() or not (
-            storage or (out_dir / search_store.DEFAULT_DB).is_file()
-        ):
+        elif not (out_dir / "config.yaml").is_file() or not (storage or (out_dir / search_store.DEFAULT_DB).is_file()):
             raise RunDirError(f"{out_dir}: directory exists and holds no search; pass --overwrite to replace it")
         else:
             saved = yaml.safe_load((out_dir / "config.yaml").read_text())
             if json_safe(saved) != json_safe(config.to_dict()):
                 raise RunDirError(
-                    f"{out_dir}: holds a search of another config; pass --overwrite to replace it "
-                    "or give another --out"
+                    f"{out_dir}: holds a search of another config; pass --overwrite to replace it or give another --out"
                 )
             log(f"{out_dir}: continuing the search stored there")
     out_dir.mkdir(parents=True, exist_ok=True)

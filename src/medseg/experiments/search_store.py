@@ -159,9 +159,9 @@ def requeue_stale(study: optuna.Study, storage: optuna.storages.RDBStorage) -> l
     host, done = socket.gethostname(), []
     for trial in study.get_trials(False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
-        if trial.user_attrs.get("host") == host and isinstance(pid, int) and pid != os.getpid() and not _alive(pid):
-            if requeue(study, storage, trial):
-                done.append(trial.number)
+        mine = trial.user_attrs.get("host") == host and isinstance(pid, int) and pid != os.getpid()
+        if mine and not _alive(pid) and requeue(study, storage, trial):
+            done.append(trial.number)
     return done
 
 
