@@ -56,7 +56,7 @@ class Settings:
 
 FULL = Settings(
     grid={"train.lr": ["1e-4", "1e-3", "1e-2"], "train.batch_size": ["8", "16", "32"]},
-    grid_epochs=10,
+    grid_epochs=8,
 )
 QUICK = Settings(
     grid={"train.lr": ["1e-3", "1e-2"], "train.batch_size": ["8"]},
