@@ -8,21 +8,26 @@ from typing import Any
 
 import numpy as np
 
-from medseg.data.io import list_images, read_image, write_png
+from medseg.data.inputs import list_inputs, read_inputs
+from medseg.data.io import write_png
 from medseg.data.readers.hc18 import read_pixel_size_csv
 from medseg.errors import DataError
 from medseg.inference import Predictor
 from medseg.io import write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
+from medseg.measure.nodules import largest_nodule
 from medseg.reports.overlays import overlay
 
 HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
-    """Images to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped."""
+    """Files to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped.
+
+    Images, DICOM files and NumPy arrays (:mod:`medseg.data.inputs`).
+    """
     folder = input_dir / "test_set" if (input_dir / "test_set").is_dir() else input_dir
-    images = [p for p in list_images(folder) if not p.stem.endswith("_Annotation")]
+    images = [p for p in list_inputs(folder) if not p.stem.endswith("_Annotation")]
     if not images:
         raise DataError(folder, "no images to predict (only annotation files)")
     return images
@@ -49,15 +54,22 @@ def predict_folder(
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
     rows = []
-    for path in input_images(input_dir):
+    for path, item in _inputs(input_images(input_dir), color, config.data.layout):
         if sizes and path.name not in sizes:
             raise DataError(pixel_size_csv, f"no row for {path.name}")
-        image = read_image(path, color=color)
+        image = item.image
         prediction = predictor.predict(image)
-        write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
-        write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
-        pixel_size = sizes.get(path.name, 1.0)
-        row: dict[str, Any] = {"filename": path.name, "pixel_size_mm": pixel_size if sizes else math.nan}
+        write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
+        write_png(out_dir / "overlays" / f"{item.name}.png", overlay(image, prediction.mask))
+        known = sizes.get(path.name, item.spacing_mm[1] if item.spacing_mm else None)
+        pixel_size = 1.0 if known is None else known
+        row: dict[str, Any] = {"filename": path.name, "image": item.name}
+        row["pixel_size_mm"] = math.nan if known is None else known
+        if "nodules" in config.eval.measurements:
+            spacing = None if known is None else (known, known)
+            measured = largest_nodule(prediction.mask > 0, spacing)
+            row["nodules"] = measured.pop("nodules")
+            row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
         for label, name in enumerate(config.data.class_names[1:], start=1):
             row[f"area_{name}_mm2"] = float(np.count_nonzero(prediction.mask == label)) * pixel_size**2
         if "head_circumference" in config.eval.measurements:
@@ -71,3 +83,10 @@ def predict_folder(
         rows.append(row)
     write_table(out_dir / "measurements.csv", rows)
     return rows
+
+
+def _inputs(paths: list[Path], color: bool, layout: str):
+    """``(file, InputImage)`` for every image of every file (a multi-frame DICOM gives several)."""
+    for path in paths:
+        for item in read_inputs(path, color=color, layout=layout):
+            yield path, item

@@ -125,7 +125,10 @@ def write_heatmaps(path: Path, out: Path, networks: list[str]) -> None:
 
 
 def nodule_rows(out: Path, networks: list[str], config: Config, data: str, held_out: list[str]) -> list[dict]:
-    """Every nodule the fold ensembles predict on the held-out crops, with the reference nodule's size."""
+    """Every nodule the fold ensembles predict on the held-out crops, with the reference nodule's size.
+
+    A crop where nothing is predicted gets one row with ``nodule`` 0 and empty predicted sizes.
+    """
     cases = select(load_cases(config, data), held_out)
     rows = []
     for network in networks:
@@ -135,16 +138,18 @@ def nodule_rows(out: Path, networks: list[str], config: Config, data: str, held_
             unit = size_unit(spacing)
             reference = measure_nodules(case.mask > 0, spacing)
             ref = reference[0] if reference else {}
-            for nodule in measure_nodules(predictor.predict(case.image).mask > 0, spacing):
+            predicted = measure_nodules(predictor.predict(case.image).mask > 0, spacing) or [{"nodule": 0}]
+            for nodule in predicted:
                 rows.append(
                     {
                         "network": NAMES.get(network, network),
                         "case": case.id,
                         "patient": case.group,
                         "nodule": nodule["nodule"],
-                        f"area_{unit}2": nodule[f"area_{unit}2"],
-                        f"diameter_{unit}": nodule[f"diameter_{unit}"],
-                        f"equivalent_diameter_{unit}": nodule[f"equivalent_diameter_{unit}"],
+                        **{
+                            key: nodule.get(key, math.nan)
+                            for key in (f"area_{unit}2", f"diameter_{unit}", f"equivalent_diameter_{unit}")
+                        },
                         f"ref_area_{unit}2": ref.get(f"area_{unit}2", math.nan),
                         f"ref_diameter_{unit}": ref.get(f"diameter_{unit}", math.nan),
                     }
