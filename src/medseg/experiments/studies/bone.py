@@ -44,9 +44,10 @@ SCHEMES = (4, 3)
 PHANTOM_NOTE = "Bone scans here are synthetic phantoms (no public bone scan set with masks): not clinical results."
 QUICK = [
     "data.image_size=[128,48]",
-    "model.params.channels=[4,8,16]",
-    "train.epochs=4",
+    "model.params.channels=[8,16,32]",
+    "train.epochs=12",
     "train.batch_size=2",
+    "train.lr=3e-3",
 ]
 
 
@@ -54,7 +55,7 @@ def _phantoms(out: Path, quick: bool) -> Path:
     from medseg.data.phantoms import write_bone_scan_dataset
 
     if quick:
-        return write_bone_scan_dataset(out / "phantom_data", n_patients=6, shape=(128, 48), seed=0)
+        return write_bone_scan_dataset(out / "phantom_data", n_patients=10, shape=(128, 48), seed=0)
     return write_bone_scan_dataset(out / "phantom_data", n_patients=20, shape=(256, 96), seed=0)
 
 
