@@ -33,14 +33,15 @@ def _check_output_dir(path: Path, overwrite: bool) -> None:
         shutil.rmtree(path)
 
 
-def print_summary(title: str, summary: dict[str, dict[str, float]]) -> None:
+def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
     from medseg.experiments.evaluate import HEADLINE
 
     table = Table(title=title)
     for column in ("metric", "mean", "std", "median", "n"):
         table.add_column(column, justify="left" if column == "metric" else "right")
+    headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
     for key, stats in summary.items():
-        if key.startswith(HEADLINE):
+        if key.startswith(headline) or (prefix and key.startswith(prefix) and key.endswith(("_ml", "_pct"))):
             table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
     console.print(table)
 
@@ -86,6 +87,7 @@ def evaluate(
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.data.splits import load_split, select
     from medseg.experiments.evaluate import evaluate_cases
+    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
     from medseg.experiments.train import load_cases
     from medseg.inference import load_predictor
 
@@ -98,36 +100,66 @@ def evaluate(
                 raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
             cases = select(cases, saved[split])
         out = run_dir / "evaluation" / split
-        _, summary = evaluate_cases(predictor, cases, out)
+        masks: dict = {}
+        _, summary = evaluate_cases(predictor, cases, out, masks=masks)
+        volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(cases)} images)", summary)
     console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
 
 
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
-    input_dir: Annotated[Path, typer.Argument(help="folder of images (or an HC18 root with test_set/)")],
-    out: Annotated[Path, typer.Option(help="output folder for masks, overlays and measurements.csv")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
 ) -> None:
-    """Predict masks at the original image size, with measurements."""
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.inference import load_predictor
     from medseg.inference.folder import predict_folder
+    from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
 
     try:
-        if pixel_size is None and (input_dir / "test_set_pixel_size.csv").is_file():
-            pixel_size = input_dir / "test_set_pixel_size.csv"
+        volumes = is_volume_input(input_path)
+        if volumes:
+            volume_inputs(input_path)  # refuse a bad input before touching OUT
+        elif pixel_size is None and (input_path / "test_set_pixel_size.csv").is_file():
+            pixel_size = input_path / "test_set_pixel_size.csv"
         predictor = load_predictor(run_dir, checkpoint, tta=tta)
         _check_output_dir(out, overwrite)
-        rows = predict_folder(predictor, input_dir, out, pixel_size)
+        if volumes:
+            rows = predict_volumes(predictor, input_path, out, postprocess_3d)
+        else:
+            rows = predict_folder(predictor, input_path, out, pixel_size)
     except MedsegError as error:
         _fail(error)
-    console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
 
 
 @app.command()

@@ -101,6 +101,9 @@ class PostprocessConfig:
     largest_component: bool = True  # keep one connected region per class
     fill_holes: bool = True
     fit_ellipse: bool = False  # replace a binary mask by its fitted ellipse (fetal head)
+    # Volumes (medseg predict/evaluate on NIfTI, DICOM): keep the organ's largest 3D component and only
+    # the lesions inside or touching it (organ and lesion classes from data.class_names).
+    volume_3d: bool = True
 
 
 @dataclass

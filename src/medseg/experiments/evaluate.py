@@ -52,11 +52,16 @@ def known_spacing(case: Case) -> tuple[float, float] | None:
 
 
 def evaluate_cases(
-    predictor: Predictor, cases: list[Case], out_dir: str | Path | None = None, overlays: bool = True
+    predictor: Predictor,
+    cases: list[Case],
+    out_dir: str | Path | None = None,
+    overlays: bool = True,
+    masks: dict[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """Predicts every case and scores it against its mask.
 
-    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given.
+    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given;
+    fills ``masks`` (when given) with each case's predicted ``(H, W)`` labels by id.
 
     Returns:
         Per-case rows and the summary (mean/std/median per column).
@@ -65,6 +70,8 @@ def evaluate_cases(
     rows = []
     for index, case in enumerate(cases, start=1):
         prediction = predictor.predict(case.image)
+        if masks is not None:
+            masks[case.id] = prediction.mask
         row: dict[str, Any] = {"id": case.id}
         row.update(
             case_metrics(

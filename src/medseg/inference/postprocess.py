@@ -1,11 +1,14 @@
-"""Mask post-processing: one region per class, holes filled, optional ellipse (fetal head)."""
+"""Mask post-processing: one region per class, holes filled, optional ellipse (fetal head); for volumes,
+the organ's largest 3D component with the lesions inside or touching it."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from medseg.config import PostprocessConfig
+from medseg.measure.components import largest_component_3d
 from medseg.measure.ellipse import Ellipse, fit_ellipse, largest_component, mask_contour, rasterize_ellipse
+from medseg.measure.volumes import label_roles
 
 
 def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) -> tuple[np.ndarray, Ellipse | None]:
@@ -42,3 +45,28 @@ def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) ->
             ellipse = fit_ellipse(contour)
             out = rasterize_ellipse(ellipse, out.shape).astype(np.uint8)
     return out, ellipse
+
+
+def postprocess_volume(labels_zyx: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Keeps the organ's largest 3D component and the lesions inside or touching it.
+
+    Organ and lesion classes come from ``class_names`` (:func:`medseg.measure.volumes.label_roles`). Organ
+    and lesion voxels together form 26-connected components; the component holding most organ voxels
+    stays, every other organ or lesion voxel becomes background (so a lesion away from the organ, or a
+    volume with no organ voxel at all, loses its lesions). Other classes are left as they are.
+
+    Args:
+        labels_zyx: ``(Z, Y, X)`` uint8 labels.
+
+    Returns:
+        The cleaned ``(Z, Y, X)`` labels (a copy); unchanged when the classes name no organ.
+    """
+    roles = label_roles(class_names)
+    out = labels_zyx.copy()
+    if roles.organ is None:
+        return out
+    organ = labels_zyx == roles.organ
+    foreground = organ if roles.lesion is None else organ | (labels_zyx == roles.lesion)
+    keep = largest_component_3d(foreground, weight=organ)
+    out[foreground & ~keep] = 0
+    return out

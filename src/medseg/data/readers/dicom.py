@@ -19,7 +19,9 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.data.readers import READERS
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import Volume, dicom_files_in_folder, read_dicom_series
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.dicom import dicom_files_in_folder, read_dicom_series
+from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
 
@@ -115,8 +117,6 @@ def convert_dicom(
     Returns:
         ``(volume path, segmentation path or None)`` per series.
     """
-    from medseg.data.volumes import save_nifti
-
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DataError(src, "DICOM folder not found")

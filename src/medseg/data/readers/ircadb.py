@@ -25,14 +25,9 @@ from medseg.data.case import Case
 from medseg.data.readers import READERS
 from medseg.data.readers.dicom import mask_series_labels
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import (
-    DicomFile,
-    Volume,
-    dicom_files_in_folder,
-    dicom_files_in_zip,
-    read_dicom_series,
-    save_nifti,
-)
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.dicom import DicomFile, dicom_files_in_folder, dicom_files_in_zip, read_dicom_series
+from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
 _PATIENT = re.compile(r"^3Dircadb\d*\.(\d+)$", re.IGNORECASE)

@@ -30,7 +30,8 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.data.readers import READERS
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem
+from medseg.data.volumes.base import DISPLAY_AXCODES
+from medseg.data.volumes.nifti import load_nifti, nifti_stem
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -45,12 +46,24 @@ def read_labelled_volume(
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    multichannel: bool = False,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`.
+
+    Raises:
+        DataError: a label volume whose shape differs from the image volume (names the label file).
+    """
+    volume = load_nifti(image_path, orientation, channels=channels is not None or multichannel)
     labels = None
     if label_path is not None:
-        labels = load_nifti(label_path, orientation, labels=True).array
-    volume = load_nifti(image_path, orientation)
+        label_volume = load_nifti(label_path, orientation, labels=True)
+        if label_volume.array.shape != volume.array.shape[:3]:
+            raise DataError(
+                label_path,
+                f"segmentation of shape {label_volume.source_shape} differs from its volume "
+                f"{image_path.name} of shape {volume.source_shape[:3]}",
+            )
+        labels = label_volume.array
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
@@ -185,5 +198,7 @@ def read_msd(
     for image_path, label_path in entries:
         if subset == "train" and (label_path is None or not label_path.is_file()):
             raise DataError(label_path or image_path, "label volume not found for this training image")
-        cases += read_labelled_volume(image_path, label_path, nifti_stem(image_path), slicing, orientation, channels)
+        cases += read_labelled_volume(
+            image_path, label_path, nifti_stem(image_path), slicing, orientation, channels, multichannel=True
+        )
     return cases
