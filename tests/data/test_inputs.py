@@ -75,3 +75,17 @@ def test_listing_and_unreadable_files(tmp_path):
         read_inputs(tmp_path / "broken.dcm")
     with pytest.raises(DataError, match="a.npy: cannot be read as a NumPy array"):
         read_inputs(tmp_path / "a.npy", layout="lidc")
+
+
+def test_planar_dicom_and_npy_folders_are_not_volumes(tmp_path):
+    from medseg.data.inputs import holds_planar_inputs
+    from medseg.data.phantoms import write_dicom_series
+    from medseg.inference.volume import is_volume_input
+
+    bone = write_bone_scan_dataset(tmp_path / "bone", n_patients=1, shape=(64, 32), fmt="dicom")
+    assert holds_planar_inputs(list((bone / "images").iterdir())) and not is_volume_input(bone / "images")
+    np.save(tmp_path / "crops.npy", np.zeros((8, 8)))
+    assert not is_volume_input(tmp_path)
+    series = tmp_path / "ct"
+    write_dicom_series(series, np.zeros((3, 16, 16), np.int16), (2.0, 0.7, 0.7))
+    assert not holds_planar_inputs(list(series.iterdir())) and is_volume_input(series)  # a CT series

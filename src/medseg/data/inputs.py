@@ -52,6 +52,24 @@ def list_inputs(folder: str | Path) -> list[Path]:
     return files
 
 
+def holds_planar_inputs(files: list[Path]) -> bool:
+    """True when ``files`` hold 2D inputs that are not image files: NumPy crops, or planar DICOM
+    images (nuclear medicine, radiographs: no ``ImagePositionPatient``, unlike the slices of a CT
+    or MR series). Only the first DICOM file's header is read."""
+    if any(p.suffix.lower() == ".npy" for p in files):
+        return True
+    first = next((p for p in sorted(files) if p.suffix.lower() == ".dcm"), None)
+    if first is None:
+        return False
+    import pydicom
+
+    try:
+        header = pydicom.dcmread(first, stop_before_pixels=True)
+    except Exception:  # noqa: BLE001 - not readable as DICOM: let the reader name the problem
+        return False
+    return "ImagePositionPatient" not in header
+
+
 def read_inputs(path: str | Path, color: bool = False, layout: str | None = None) -> list[InputImage]:
     """The image(s) of one input file (see the module docstring).
 
