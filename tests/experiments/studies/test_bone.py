@@ -8,6 +8,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from medseg.cli import app
+from medseg.data.io import read_image
 from medseg.experiments.studies import bone
 
 from ...data.test_inputs import write_multiframe_nm
@@ -39,11 +40,9 @@ def test_quick_bone_study_end_to_end(tmp_path, monkeypatch):
 
     # a trained bone scan model predicts single- and multi-frame DICOM files
     scans = tmp_path / "scans"
-    (scans).mkdir()
+    scans.mkdir()
     images = out / "phantom_data" / "images"
-    frames = np.stack(
-        [np.asarray(__import__("cv2").imread(str(images / f"P000_{v}.png"), -1)) for v in ("anterior", "posterior")]
-    )
+    frames = np.stack([read_image(images / f"P000_{view}.png") for view in ("anterior", "posterior")])
     write_multiframe_nm(scans / "P000_both.dcm", frames)
     run = out / "scheme4" / "anterior" / "unet_plus_plus"
     predicted = runner.invoke(app, ["predict", str(run), str(scans), "--out", str(tmp_path / "p")])

@@ -12,7 +12,8 @@ The study's protocol, for each network (widths 16..256, Focal Tversky alpha 0.7 
 The held-out patients (``data.test_fraction`` of them, seeded by ``data.split_seed``) are the
 same for the grid and the folds and are never trained or validated on. ``DATA`` is the pylidc
 export (``../shared/data/lidc-idri``). The export has no pixel spacing, so nodule sizes are in
-pixels, labelled ``_px``. The two networks run side by side in two processes (one CPU thread each).
+pixels, labelled ``_px``. The two networks run side by side in two processes (one CPU thread each;
+one process with ``--quick``).
 
 Written into ``OUT``: ``table.md`` and ``table.csv`` (per network: the grid's pick, Dice, recall
 and precision as mean and sd over the fold models on the held-out crops, the ensemble's scores),
@@ -159,7 +160,8 @@ def run_lung(request: StudyRequest) -> Path:
     data = _phantom(out) if request.quick and request.data is None else request.data
     base = load_config(RECIPE, settings.overrides + ["train.threads=1", "train.tensorboard=false"])
     started = time.monotonic()
-    workers = max(1, min(len(NETWORKS), os.cpu_count() or 1))
+    # --quick runs are seconds long: two more interpreters would cost more than they save
+    workers = 1 if request.quick else max(1, min(len(NETWORKS), os.cpu_count() or 1))
     args = [(n, base.to_dict(), str(data), str(out), settings, request.resume) for n in NETWORKS]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
