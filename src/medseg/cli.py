@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from medseg.errors import MedsegError, RunDirError
+from medseg.errors import MedsegError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
 # Wide enough for the tables when output goes to a file or pipe (rich would assume 80 columns).
@@ -24,13 +23,6 @@ def _fail(error: Exception) -> None:
     # soft_wrap: a message naming a long path must stay one line, not be folded at 80 columns
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(2)
-
-
-def _check_output_dir(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{path}: output directory exists and is not empty; pass --overwrite to replace it")
-        shutil.rmtree(path)
 
 
 def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
@@ -71,7 +63,7 @@ def train(
         _fail(error)
     if is_main_process():  # under torchrun, rank 0 reports
         console.print(
-            f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
+            f"best {result.monitor or cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
             f"{result.train_seconds / 60:.1f} min training; run in {out}"
         )
 
@@ -85,27 +77,13 @@ def evaluate(
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
-    from medseg.data.splits import load_split, select
-    from medseg.experiments.evaluate import evaluate_cases
-    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
-    from medseg.experiments.train import load_cases
-    from medseg.inference import load_predictor
+    from medseg.experiments.evaluate import evaluate_run
 
     try:
-        predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
-        cases = load_cases(predictor.config, data)
-        if split != "all":
-            saved = load_split(run_dir / "split.json")
-            if split not in saved:
-                raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
-            cases = select(cases, saved[split])
-        out = run_dir / "evaluation" / split
-        masks: dict = {}
-        _, summary = evaluate_cases(predictor, cases, out, masks=masks)
-        volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
+        out, rows, summary, volume_rows, volume_summary = evaluate_run(run_dir, data, split, checkpoint, tta)
     except MedsegError as error:
         _fail(error)
-    print_summary(f"{run_dir} on {split} ({len(cases)} images)", summary)
+    print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
     console.print(f"per-case results: {out / 'per_case.csv'}")
     if volume_rows:
         print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
@@ -135,25 +113,18 @@ def predict(
             "(default: the run's postprocess.volume_3d)",
         ),
     ] = None,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
-    from medseg.inference import load_predictor
-    from medseg.inference.folder import predict_folder
-    from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
+    from medseg.experiments.predict import predict_run
+    from medseg.inference.volume import is_volume_input
 
     try:
         volumes = is_volume_input(input_path)
-        if volumes:
-            volume_inputs(input_path)  # refuse a bad input before touching OUT
-        elif pixel_size is None and (input_path / "test_set_pixel_size.csv").is_file():
-            pixel_size = input_path / "test_set_pixel_size.csv"
-        predictor = load_predictor(run_dir, checkpoint, tta=tta)
-        _check_output_dir(out, overwrite)
-        if volumes:
-            rows = predict_volumes(predictor, input_path, out, postprocess_3d)
-        else:
-            rows = predict_folder(predictor, input_path, out, pixel_size)
+        rows = predict_run(run_dir, input_path, out, pixel_size, checkpoint, tta, overwrite, resume, postprocess_3d)
     except MedsegError as error:
         _fail(error)
     if volumes:
@@ -169,27 +140,13 @@ def demo(
     epochs: Annotated[int | None, typer.Option(help="override the demo's epoch count")] = None,
 ) -> None:
     """Generate synthetic fetal-head ultrasound, train briefly, evaluate, print a summary."""
-    from medseg.config import load_config
-    from medseg.data.splits import select
-    from medseg.data.synthetic import write_fetal_head_dataset
-    from medseg.experiments.evaluate import evaluate_cases
-    from medseg.experiments.train import load_cases, train_run
-    from medseg.inference import Predictor
+    from medseg.experiments.demo import run_demo
 
     try:
-        _check_output_dir(out, overwrite)
-        data_dir = write_fetal_head_dataset(out / "data", n_subjects=40, seed=0)
-        console.print(f"synthetic HC18-layout data: {data_dir}")
-        cfg = load_config("demo", [f"train.epochs={epochs}"] if epochs else [])
-        run_dir = out / "run"
-        train_run(cfg, data_dir, run_dir)
-        predictor = Predictor.from_run(run_dir)
-        split = json.loads((run_dir / "split.json").read_text())
-        cases = select(load_cases(predictor.config, data_dir), split["test"])
-        _, summary = evaluate_cases(predictor, cases, run_dir / "evaluation" / "test")
+        run_dir, n_test, summary = run_demo(out, overwrite, epochs)
     except MedsegError as error:
         _fail(error)
-    print_summary(f"demo: synthetic test split ({len(cases)} images)", summary)
+    print_summary(f"demo: synthetic test split ({n_test} images)", summary)
     dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
     console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
 
@@ -322,36 +279,62 @@ def convert(
     layout: Annotated[str | None, typer.Option(help="nnunet: medseg reader of SRC (kvasir, nifti, ..)")] = None,
     option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
     labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier conversion in OUT (once the new one is done)")
+    ] = False,
 ) -> None:
     """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
+    from medseg.experiments.convert import convert_dataset
+
+    try:
+        options = _reader_options(option)
+        written = convert_dataset(kind, src, out, layout, options, labels.split(",") if labels else None, overwrite)
+    except MedsegError as error:
+        _fail(error)
+    for path in written:
+        console.print(str(path), highlight=False)
+
+
+def _reader_options(items: list[str] | None) -> dict:
     import yaml
 
     from medseg.errors import ConfigError
 
+    options = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--option {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="dataset root in its native layout")],
+    layout: Annotated[str, typer.Option(help="reader of DATA (hc18, kvasir, folder, nifti, dicom, ...)")],
+    option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
+    classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
+) -> None:
+    """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
+    from medseg.data.checks import check_dataset
+
     try:
-        if kind == "ircadb":
-            from medseg.data.readers.ircadb import convert_ircadb
-
-            written = [p for pair in convert_ircadb(src, out) for p in pair]
-        elif kind == "dicom":
-            from medseg.data.readers.dicom import convert_dicom
-
-            written = [p for pair in convert_dicom(src, out) for p in pair if p is not None]
-        elif kind == "nnunet":
-            from medseg.data.nnunet import export_nnunet
-            from medseg.data.readers import read_dataset
-
-            if layout is None:
-                raise ConfigError("convert nnunet needs --layout, the reader of SRC (e.g. kvasir)")
-            options = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in option or [] if "=" in item)}
-            cases = read_dataset(layout, src, **options)
-            written = [export_nnunet(cases, out, labels.split(",") if labels else None) / "dataset.json"]
-        else:
-            raise ConfigError(f"unknown conversion {kind!r}; known: dicom, ircadb, nnunet")
-    except (MedsegError, ValueError) as error:
+        options = _reader_options(option)
+        cases, problems = check_dataset(
+            layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
+        )
+    except MedsegError as error:
         _fail(error)
-    for path in written:
-        console.print(str(path), highlight=False)
+    for problem in problems:
+        console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(cases)} cases read, {len(problems)} problems ({data}, layout {layout})", highlight=False)
+    if problems:
+        raise typer.Exit(1)
 
 
 @app.command()

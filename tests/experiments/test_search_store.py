@@ -111,7 +111,7 @@ def test_search_of_another_config_is_refused(tmp_path, monkeypatch):
         search(load_config("demo", ["train.epochs=3"]), ".", out, parse_grid(["lr=1e-3"]), cases=CASES)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("x")
-    with pytest.raises(RunDirError, match="holds no search"):
+    with pytest.raises(RunDirError, match="medseg did not write"):
         _run(tmp_path / "other", ["lr=1e-3"], FakeTraining(), monkeypatch)
 
 

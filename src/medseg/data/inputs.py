@@ -70,7 +70,9 @@ def holds_planar_inputs(files: list[Path]) -> bool:
     return "ImagePositionPatient" not in header
 
 
-def read_inputs(path: str | Path, color: bool = False, layout: str | None = None) -> list[InputImage]:
+def read_inputs(
+    path: str | Path, color: bool = False, layout: str | None = None, max_pixels: int | None = None
+) -> list[InputImage]:
     """The image(s) of one input file (see the module docstring).
 
     Args:
@@ -78,6 +80,7 @@ def read_inputs(path: str | Path, color: bool = False, layout: str | None = None
         color: read images as RGB ``(H, W, 3)``.
         layout: the reader the model was trained with (``config.data.layout``); ``.npy`` needs one
             of :data:`NPY_LAYOUTS`.
+        max_pixels: image files larger than this are refused (:func:`medseg.data.io.read_image`).
 
     Raises:
         DataError: unreadable file, unexpected shape, or a ``.npy`` for a model not trained on arrays.
@@ -94,7 +97,7 @@ def read_inputs(path: str | Path, color: bool = False, layout: str | None = None
                 f"this model was trained on the {layout!r} layout: give images instead",
             )
         return [InputImage(path.stem, _read_npy(path))]
-    return [InputImage(path.stem, read_image(path, color=color))]
+    return [InputImage(path.stem, read_image(path, color=color, max_pixels=max_pixels))]
 
 
 def _read_npy(path: Path) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,3 +103,48 @@ HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_acc
 def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> dict[str, dict[str, float]]:
     """The metrics worth printing: Dice/IoU per class, Hausdorff, HC errors, accuracy."""
     return {k: v for k, v in summary.items() if k.startswith(HEADLINE)}
+
+
+def evaluate_run(
+    run_dir: str | Path, data: str | Path, split: str = "test", checkpoint: str = "best", tta: bool = False
+) -> tuple[Path, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """Evaluates a run (or a cross-validation folder's ensemble) on a split saved in ``split.json``.
+
+    Writes ``run_dir/evaluation/<split>/`` (``split`` is ``all`` or a name in ``split.json``).
+
+    Returns:
+        The output folder, per-case rows and summary, per-volume rows and summary (volume datasets).
+
+    Raises:
+        ConfigError: a split name that is not a plain name; RunDirError: no such split.
+    """
+    from medseg.data.readers import read_dataset
+    from medseg.data.splits import load_split, select
+    from medseg.errors import ConfigError, RunDirError
+    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
+    from medseg.experiments.rundir import claim
+    from medseg.inference import load_predictor
+
+    run_dir = Path(run_dir)
+    if not _PLAIN_NAME.fullmatch(split):
+        raise ConfigError(f"--split {split!r}: use all or a split name (letters, digits, _ and -)")
+    predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
+    ids = None
+    if split != "all":
+        saved = load_split(run_dir / "split.json")
+        if split not in saved:
+            raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
+        ids = saved[split]
+    config = predictor.config
+    cases = read_dataset(config.data.layout, data, max_pixels=config.data.max_pixels, **config.data.reader)
+    if ids is not None:
+        cases = select(cases, ids)
+    out = run_dir / "evaluation" / split
+    claim(run_dir, "evaluation")
+    masks: dict = {}
+    rows, summary = evaluate_cases(predictor, cases, out, masks=masks)
+    volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
+    return out, rows, summary, volume_rows, volume_summary
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")

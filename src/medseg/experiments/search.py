@@ -28,7 +28,6 @@ import io
 import json
 import math
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,12 @@ from typing import Any
 import optuna
 import yaml
 
-from medseg.config import Config, TrainConfig, apply_overrides, config_from_dict, save_config
+from medseg.config import MONITORS, Config, TrainConfig, apply_overrides, config_from_dict, save_config
 from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments import search_store
 from medseg.experiments.cv import single_process_only
+from medseg.experiments.rundir import OutputDir, read_marker
 from medseg.experiments.train import load_cases, train_run
 from medseg.io import atomic_write_bytes, atomic_write_text, json_safe, log, write_table
 from medseg.training.optim import higher_is_better
@@ -172,8 +172,15 @@ def sort_arguments(items: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 def monitor_name(metric: str) -> str:
-    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged."""
-    return metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged.
+
+    Raises:
+        ConfigError: not a score the training loop records.
+    """
+    name = metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+    if name not in MONITORS:
+        raise ConfigError(f"--metric {metric!r}: not a recorded score; use one of {', '.join(MONITORS)}")
+    return name
 
 
 def _trial_config(config: Config, values: dict[str, Any], monitor: str) -> Config:
@@ -239,6 +246,35 @@ def search(
     _trial_config(config, {k: v[0] for k, v in grid.items()}, monitor)  # fail before training on bad values
     out_dir = Path(out_dir)
     name = study_name or out_dir.resolve().name
+    marker = read_marker(out_dir) if out_dir.is_dir() else None
+    continuing = not overwrite and marker is not None and marker.get("kind") == "search"
+    output = OutputDir.plan(out_dir, "search", [data_path], overwrite, resume=continuing)
+    if continuing:
+        _check_same_search(out_dir, config)
+    cases = cases if cases is not None else load_cases(config, data_path)
+    with output.prepare():
+        result = _search_into(
+            output.work, config, data_path, cases, grid, space, monitor, trials, seed, storage, name, overwrite
+        )
+    result.out_dir = output.path
+    return result
+
+
+def _search_into(
+    out_dir: Path,
+    config: Config,
+    data_path: str | Path,
+    cases: list[Case],
+    grid: dict[str, list[str]],
+    space: dict[str, SpaceParam],
+    monitor: str,
+    trials: int | None,
+    seed: int,
+    storage: str | None,
+    name: str,
+    overwrite: bool,
+) -> SearchResult:
+    save_config(config, out_dir / "config.yaml")
     direction = "maximize" if higher_is_better(monitor) else "minimize"
     identity = {
         "config": json_safe(config.to_dict()),
@@ -246,19 +282,16 @@ def search(
         "sampler": "grid" if trials is None else "tpe",
         "space": sorted(list(grid) + list(space)),
     }
-    _prepare_search_dir(out_dir, config, overwrite, storage, name)
     db = search_store.open_storage(search_store.storage_url(out_dir, storage))
     if overwrite and storage:
         search_store.delete_study(db, name)
     study = search_store.open_study(db, name, direction, identity)
     if trials is None:
         queued = search_store.queue_grid(study, db, grid)
-        total = len(search_store.grid_points(grid))
-        log(f"search {name}: {total} grid points, {queued} newly queued")
+        log(f"search {name}: {len(search_store.grid_points(grid))} grid points, {queued} newly queued")
     else:
         study.sampler = optuna.samplers.TPESampler(seed=seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    cases = cases if cases is not None else load_cases(config, data_path)
 
     def objective(trial: optuna.Trial) -> float:
         if trials is None:
@@ -283,22 +316,14 @@ def search(
     return _write_results(study, config, grid, space, monitor, trials, out_dir)
 
 
-def _prepare_search_dir(out_dir: Path, config: Config, overwrite: bool, storage: str | None, name: str) -> None:
-    """Creates ``out_dir``, replaces it (``overwrite``) or checks that it holds this search to continue."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if overwrite:
-            shutil.rmtree(out_dir)
-        elif not (out_dir / "config.yaml").is_file() or not (storage or (out_dir / search_store.DEFAULT_DB).is_file()):
-            raise RunDirError(f"{out_dir}: directory exists and holds no search; pass --overwrite to replace it")
-        else:
-            saved = yaml.safe_load((out_dir / "config.yaml").read_text())
-            if json_safe(saved) != json_safe(config.to_dict()):
-                raise RunDirError(
-                    f"{out_dir}: holds a search of another config; pass --overwrite to replace it or give another --out"
-                )
-            log(f"{out_dir}: continuing the search stored there")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, out_dir / "config.yaml")
+def _check_same_search(out_dir: Path, config: Config) -> None:
+    """Refuses to continue a search folder that holds a search of another base config."""
+    saved = yaml.safe_load((out_dir / "config.yaml").read_text()) if (out_dir / "config.yaml").is_file() else None
+    if saved is not None and json_safe(saved) != json_safe(config.to_dict()):
+        raise RunDirError(
+            f"{out_dir}: holds a search of another config; pass --overwrite to replace it or give another --out"
+        )
+    log(f"{out_dir}: continuing the search stored there")
 
 
 def _write_results(

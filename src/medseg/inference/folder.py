@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +15,12 @@ from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference import Predictor
-from medseg.io import write_table
+from medseg.io import atomic_write_text, write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.measure.nodules import largest_nodule
 from medseg.reports.overlays import overlay
 
+PROGRESS = ".progress"  # per-image rows of an unfinished prediction
 HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
 
 
@@ -34,7 +37,11 @@ def input_images(input_dir: Path) -> list[Path]:
 
 
 def predict_folder(
-    predictor: Predictor, input_dir: str | Path, out_dir: str | Path, pixel_size_csv: str | Path | None = None
+    predictor: Predictor,
+    input_dir: str | Path,
+    out_dir: str | Path,
+    pixel_size_csv: str | Path | None = None,
+    resume: bool = False,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``.
@@ -42,6 +49,9 @@ def predict_folder(
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
     mm need ``pixel_size_csv`` (HC18 format), otherwise they are given in pixels (pixel size 1).
+
+    Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
+    written; with ``resume``, images with such a row are not predicted again.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -53,10 +63,19 @@ def predict_folder(
     config = predictor.config
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
+    images = input_images(input_dir)
+    missing = [p.name for p in images if sizes and p.name not in sizes]
+    if missing:
+        raise DataError(
+            pixel_size_csv, f"no row for {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
+        )
+    progress = out_dir / PROGRESS
     rows = []
-    for path, item in _inputs(input_images(input_dir), color, config.data.layout):
-        if sizes and path.name not in sizes:
-            raise DataError(pixel_size_csv, f"no row for {path.name}")
+    for path, item in _inputs(images, color, config.data.layout, config.data.max_pixels):
+        done = progress / f"{item.name}.json"
+        if resume and done.is_file():
+            rows.append(json.loads(done.read_text()))
+            continue
         image = item.image
         prediction = predictor.predict(image)
         write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
@@ -81,12 +100,14 @@ def predict_folder(
             values = measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}}
             row.update(values)
         rows.append(row)
+        atomic_write_text(done, json.dumps(row))
     write_table(out_dir / "measurements.csv", rows)
+    shutil.rmtree(progress, ignore_errors=True)
     return rows
 
 
-def _inputs(paths: list[Path], color: bool, layout: str):
+def _inputs(paths: list[Path], color: bool, layout: str, max_pixels: int | None):
     """``(file, InputImage)`` for every image of every file (a multi-frame DICOM gives several)."""
     for path in paths:
-        for item in read_inputs(path, color=color, layout=layout):
+        for item in read_inputs(path, color=color, layout=layout, max_pixels=max_pixels):
             yield path, item

@@ -17,7 +17,7 @@ from medseg.errors import RunDirError
 from medseg.inference.postprocess import postprocess
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
-from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
+from medseg.models.checkpoint import checkpoint_path, load_checkpoint, model_from_checkpoint
 
 
 @dataclass
@@ -50,17 +50,18 @@ class Predictor:
     def from_run(
         cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False
     ) -> Predictor:
-        """Loads ``run_dir/checkpoints/<checkpoint>.pt``.
+        """Loads ``run_dir/checkpoints/<checkpoint>.pt`` (see :func:`checkpoint_path`).
 
         Raises:
-            RunDirError: not a run directory or no such checkpoint.
+            RunDirError: not a run directory, no such checkpoint, or a name leading outside ``run_dir``.
         """
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: run directory not found")
-        state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
-        config = config_from_dict(state["config"], f"{run_dir} checkpoint config")
-        return cls(model_from_checkpoint(state), config, device, tta)
+        path = checkpoint_path(run_dir, checkpoint)
+        state = load_checkpoint(path)
+        config = config_from_dict(state.get("config", {}), f"{path} config")
+        return cls(model_from_checkpoint(state, path), config, device, tta)
 
     @torch.no_grad()
     def probabilities(self, image: np.ndarray) -> np.ndarray:

