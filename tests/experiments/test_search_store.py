@@ -131,6 +131,17 @@ def test_killed_workers_trial_is_queued_again(tmp_path):
     assert live.user_attrs["host"] == socket.gethostname() and search_store.requeue_stale(study, storage) == []
 
 
+def test_trial_of_a_worker_killed_while_claiming_is_queued_again(tmp_path, monkeypatch):
+    storage = search_store.open_storage(search_store.storage_url(tmp_path, None))
+    study = search_store.open_study(storage, "s", "maximize", {"x": 1})
+    search_store.queue_grid(study, storage, {"train.lr": ["1e-3"]})
+    assert search_store._claim_waiting(study, storage) is not None  # claimed, never tagged: killed
+    assert search_store.requeue_stale(study, storage) == []  # within the grace period: maybe still claiming
+    monkeypatch.setattr(search_store, "CLAIM_GRACE_S", 0.0)
+    assert search_store.requeue_stale(study, storage) == [0]
+    assert study.get_trials(False)[1].state == optuna.trial.TrialState.WAITING
+
+
 def test_bad_storage_and_other_search_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="cannot open the database"):
         search_store.open_storage("nosuchdb://x")

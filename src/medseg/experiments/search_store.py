@@ -16,7 +16,8 @@ How trials are handed out:
   running or waiting; with several workers starting their last trials together it may end one
   or two over).
 - **Interrupted trials**: a trial left running by a worker of this machine whose process is gone
-  (killed), or one interrupted by Ctrl-C or an error, is marked failed and queued again with the
+  (killed), one interrupted by Ctrl-C or an error, or one still without its worker's tag 30 s after
+  it was claimed (its worker died while claiming it), is marked failed and queued again with the
   same values, so rerunning the command completes what is missing without repeating finished
   trials.
 """
@@ -30,6 +31,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ from optuna.trial import TrialState
 from medseg.errors import ConfigError
 
 DEFAULT_DB = "search.db"
+CLAIM_GRACE_S = 30.0  # a running trial still without its worker's tag after this was claimed by a killed worker
 OPEN = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
 
 
@@ -160,9 +163,17 @@ def requeue_stale(study: optuna.Study, storage: optuna.storages.RDBStorage) -> l
     for trial in study.get_trials(False, states=(TrialState.RUNNING,)):
         pid = trial.user_attrs.get("pid")
         mine = trial.user_attrs.get("host") == host and isinstance(pid, int) and pid != os.getpid()
-        if mine and not _alive(pid) and requeue(study, storage, trial):
+        dead = mine and not _alive(pid)
+        if (dead or _untagged_for(trial) > CLAIM_GRACE_S) and requeue(study, storage, trial):
             done.append(trial.number)
     return done
+
+
+def _untagged_for(trial: optuna.trial.FrozenTrial) -> float:
+    """Seconds a running trial has gone without its worker's tag (0 once tagged)."""
+    if "pid" in trial.user_attrs or trial.datetime_start is None:
+        return 0.0
+    return (datetime.now() - trial.datetime_start).total_seconds()
 
 
 def _claim_waiting(study: optuna.Study, storage: optuna.storages.RDBStorage) -> optuna.Trial | None:
@@ -186,7 +197,11 @@ def claimed_trials(
         if grid:
             trial = _claim_waiting(study, storage)
             if trial is None:
-                return
+                untagged = [_untagged_for(t) for t in study.get_trials(False, states=(TrialState.RUNNING,))]
+                if not any(untagged):
+                    return
+                time.sleep(max(1.0, CLAIM_GRACE_S - max(untagged) + 1))  # then queued again above
+                continue
         else:
             if len(study.get_trials(False, states=OPEN)) >= (trials or 0):
                 return
