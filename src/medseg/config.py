@@ -1,7 +1,7 @@
 """Experiment configuration: dataclasses, YAML load/save and ``key=value`` overrides.
 
-A config has six sections (``data``, ``augment``, ``model``, ``train``, ``postprocess``,
-``eval``); unknown keys are errors that name the file and list the valid keys.
+A config has seven sections (``data``, ``augment``, ``model``, ``train``, ``postprocess``,
+``eval``, ``infer``); unknown keys are errors that name the file and list the valid keys.
 """
 
 from __future__ import annotations
@@ -116,6 +116,16 @@ class EvalConfig:
 
 
 @dataclass
+class InferConfig:
+    """How a trained model is run on new images (``medseg predict``, ``medseg serve``)."""
+
+    sliding_window: bool = False  # windows of the training size over the image at its own resolution (MONAI)
+    window: list[int] | None = None  # window (H, W); None: data.patch_size, else data.image_size
+    overlap: float = 0.25  # fraction of a window shared with its neighbour
+    batch_size: int = 4  # images (or windows) per forward pass
+
+
+@dataclass
 class Config:
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -124,6 +134,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,3 +28,7 @@ class RunDirError(MedsegError):
 
 class OptionError(ConfigError, ValueError):
     """An option (e.g. of a reader) has a value outside what the function accepts; also a ``ValueError``."""
+
+
+class ExportError(MedsegError):
+    """A model cannot be exported, or an exported model (ONNX + settings) is missing or invalid."""

@@ -58,6 +58,7 @@ def test_results_table_and_summary(cv_dir):
     assert summary["metrics"]["val_dice_head"]["n"] == 2
     assert 0 <= summary["ensemble_test"]["dice_head"] <= 1
     assert 0 <= summary["metrics"]["val_pixel_accuracy"]["mean"] <= 1
+    assert "Cross-validation: 2 folds" in (cv_dir / "report.html").read_text()
 
 
 def test_predict_and_evaluate_use_the_folds_as_an_ensemble(cv_dir, fetal_data, tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import pytest
 
-from medseg.config import load_config
+from medseg.config import load_config, save_config
 from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments import search as search_module
@@ -40,6 +40,7 @@ class FakeTraining:
             raise KeyboardInterrupt
         self.calls.append((config.train.lr, config.train.batch_size))
         Path(run_dir).mkdir(parents=True, exist_ok=True)
+        save_config(config, Path(run_dir) / "config.yaml")  # a run folder as the search's report reads it
         return FitResult(
             best_score=config.train.lr * 100 + config.train.batch_size,
             best_epoch=1,

@@ -111,6 +111,38 @@ def _to_layout(array: np.ndarray, color: bool) -> np.ndarray:
     return array
 
 
+def decode_image(data: bytes, where: str | Path, color: bool = False) -> np.ndarray:
+    """Decodes the bytes of a PNG, JPEG, BMP or TIFF file (e.g. an upload) as :func:`read_image` does.
+
+    The caller checks size limits first (see :mod:`medseg.serve.uploads`).
+
+    Args:
+        data: the file's content.
+        where: what to name in errors (a path, or an upload's name).
+        color: ``(H, W, 3)`` RGB; otherwise ``(H, W)`` grey.
+
+    Raises:
+        DataError: not a decodable 2D image.
+    """
+    try:
+        array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    except cv2.error:
+        array = None
+    if array is None and data[:4] in (b"II*\x00", b"MM\x00*"):
+        import io
+
+        array = _read_tiff(io.BytesIO(data))  # type: ignore[arg-type]
+    if array is None:
+        raise DataError(where, "cannot be decoded as an image (corrupt or unsupported format)")
+    if array.size == 0 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise DataError(where, f"not a 2D grey or colour image (array of shape {array.shape})")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim == 3 and array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+    return _to_layout(array, color)
+
+
 def _tiff_size(path: Path) -> tuple[int, int] | None:
     try:
         import tifffile

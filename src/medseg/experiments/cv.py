@@ -31,6 +31,7 @@ from medseg.data.case import Case
 from medseg.data.splits import Split, kfold_splits, save_split, select
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import HEADLINE, evaluate_cases
+from medseg.experiments.report import write_report
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor, load_predictor
@@ -182,6 +183,7 @@ def _cross_validate_into(
     ]
     write_table(out_dir / "cv_results.csv", table)
     atomic_write_text(out_dir / "cv_summary.json", json.dumps(json_safe(summary), indent=1))
+    write_report(out_dir, data=data_path, cases=cases)
     return CVResult(rows, summary, out_dir)
 
 

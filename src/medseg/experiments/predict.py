@@ -10,7 +10,7 @@ from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers.hc18 import TEST_CSV
 from medseg.errors import RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
-from medseg.inference import load_predictor
+from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
 
@@ -25,6 +25,10 @@ def predict_run(
     overwrite: bool = False,
     resume: bool = False,
     postprocess_3d: bool | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    sliding_window: bool | None = None,
+    batch_size: int | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -63,7 +67,8 @@ def predict_run(
         if marker.get("complete") and (out / "measurements.csv").is_file():
             with (out / "measurements.csv").open(newline="") as handle:
                 return list(csv.DictReader(handle))
-    predictor = load_predictor(run_dir, checkpoint, tta=tta)
+    # backend, threads, sliding_window, batch_size: see medseg.inference.backends.open_predictor
+    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
     if not volumes:
         input_images(input_dir)  # a folder without images fails here, before the output exists
     if pixel_size is not None:

@@ -39,6 +39,7 @@ from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments import search_store
 from medseg.experiments.cv import single_process_only
+from medseg.experiments.report import write_compare
 from medseg.experiments.rundir import OutputDir, read_marker
 from medseg.experiments.train import load_cases, train_run
 from medseg.io import atomic_write_text, json_safe, log, write_table
@@ -313,7 +314,9 @@ def _search_into(
         return score if math.isfinite(score) else math.nan
 
     search_store.run_trials(study, db, objective, trials is None, trials)
-    return _write_results(study, config, grid, space, monitor, trials, out_dir)
+    result = _write_results(study, config, grid, space, monitor, trials, out_dir)
+    write_compare([out_dir], out_dir / "compare.html")
+    return result
 
 
 def _check_same_search(out_dir: Path, config: Config) -> None:

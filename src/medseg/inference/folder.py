@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from medseg.data.inputs import list_inputs, read_inputs
 from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
-from medseg.inference import Predictor
+from medseg.inference.measurements import HC18_COLUMNS, image_measurements
+from medseg.inference.predictor import Predictor
 from medseg.io import atomic_write_text, write_table
-from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.measure.nodules import largest_nodule
 from medseg.reports.overlays import overlay
 
 PROGRESS = ".progress"  # per-image rows of an unfinished prediction
-HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
+__all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
@@ -42,9 +42,10 @@ def predict_folder(
     out_dir: str | Path,
     pixel_size_csv: str | Path | None = None,
     resume: bool = False,
+    progress_bar: bool = True,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
-    ``out_dir/measurements.csv``.
+    ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
 
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
@@ -70,44 +71,42 @@ def predict_folder(
             pixel_size_csv, f"no row for {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
         )
     progress = out_dir / PROGRESS
-    rows = []
-    for path, item in _inputs(images, color, config.data.layout, config.data.max_pixels):
-        done = progress / f"{item.name}.json"
+    done_rows: dict[str, list[dict[str, Any]]] = {}
+    for path in images:
+        done = progress / f"{path.name}.json"
         if resume and done.is_file():
-            rows.append(json.loads(done.read_text()))
-            continue
-        image = item.image
-        prediction = predictor.predict(image)
-        write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
-        write_png(out_dir / "overlays" / f"{item.name}.png", overlay(image, prediction.mask))
-        known = sizes.get(path.name, item.spacing_mm[1] if item.spacing_mm else None)
-        pixel_size = 1.0 if known is None else known
-        row: dict[str, Any] = {"filename": path.name, "image": item.name}
-        row["pixel_size_mm"] = math.nan if known is None else known
-        if "nodules" in config.eval.measurements:
-            spacing = None if known is None else (known, known)
-            measured = largest_nodule(prediction.mask > 0, spacing)
-            row["nodules"] = measured.pop("nodules")
-            row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
-        for label, name in enumerate(config.data.class_names[1:], start=1):
-            row[f"area_{name}_mm2"] = float(np.count_nonzero(prediction.mask == label)) * pixel_size**2
-        if "head_circumference" in config.eval.measurements:
-            measured = (
-                measure_ellipse(prediction.ellipse, pixel_size)
-                if prediction.ellipse is not None
-                else head_circumference(prediction.mask == 1, pixel_size)
-            )
-            values = measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}}
-            row.update(values)
-        rows.append(row)
-        atomic_write_text(done, json.dumps(row))
+            saved = json.loads(done.read_text())
+            done_rows[path.name] = saved if isinstance(saved, list) else [saved]
+    todo = [path for path in images if path.name not in done_rows]
+    desc = f"predict ({predictor.backend})"
+    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="file", disable=not progress_bar) as bar:
+        for start in range(0, len(todo), predictor.batch_size):
+            chunk = todo[start : start + predictor.batch_size]
+            items = [(path, item) for path in chunk for item in _read(path, color, config)]
+            arrays = [item.image for _, item in items]
+            last = {path.name: index for index, (path, _) in enumerate(items)}  # a file's last image
+            for index, ((path, item), prediction) in enumerate(
+                zip(items, predictor.predict_batch(arrays), strict=True)
+            ):
+                write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
+                write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
+                known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
+                row: dict[str, Any] = {"filename": path.name, "image": item.name}
+                row.update(image_measurements(prediction, config, known))
+                if "nodules" in config.eval.measurements:
+                    measured = largest_nodule(prediction.mask > 0, None if known is None else (known, known))
+                    row["nodules"] = measured.pop("nodules")
+                    row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
+                done_rows.setdefault(path.name, []).append(row)
+                if last[path.name] == index:  # the file is done: a resumed prediction skips it
+                    atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
+            bar.update(len(chunk))
+    rows = [row for path in images for row in done_rows.get(path.name, [])]
     write_table(out_dir / "measurements.csv", rows)
     shutil.rmtree(progress, ignore_errors=True)
     return rows
 
 
-def _inputs(paths: list[Path], color: bool, layout: str, max_pixels: int | None):
-    """``(file, InputImage)`` for every image of every file (a multi-frame DICOM gives several)."""
-    for path in paths:
-        for item in read_inputs(path, color=color, layout=layout, max_pixels=max_pixels):
-            yield path, item
+def _read(path: Path, color: bool, config: Any) -> list[Any]:
+    """The image(s) of one input file (a multi-frame DICOM gives several; :mod:`medseg.data.inputs`)."""
+    return read_inputs(path, color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)

@@ -1,4 +1,7 @@
-"""``medseg <command>``: parses arguments and calls library functions, nothing else."""
+"""``medseg <command>``: parses arguments and calls library functions, nothing else.
+
+The report commands (``report``, ``compare``) are in :mod:`medseg.cli.reports`.
+"""
 
 from __future__ import annotations
 
@@ -78,9 +81,11 @@ def evaluate(
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.experiments.evaluate import evaluate_run
+    from medseg.experiments.report import write_evaluation_report
 
     try:
         out, rows, summary, volume_rows, volume_summary = evaluate_run(run_dir, data, split, checkpoint, tta)
+        report = write_evaluation_report(run_dir, split)
     except MedsegError as error:
         _fail(error)
     print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
@@ -88,11 +93,12 @@ def evaluate(
     if volume_rows:
         print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
         console.print(f"per-volume results: {out / 'per_volume.csv'}")
+    console.print(f"report: {report}", highlight=False)
 
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
     input_path: Annotated[
         Path,
         typer.Argument(
@@ -117,6 +123,12 @@ def predict(
         bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
     ] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
+    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
+    sliding_window: Annotated[
+        bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.experiments.predict import predict_run
@@ -124,7 +136,21 @@ def predict(
 
     try:
         volumes = is_volume_input(input_path)
-        rows = predict_run(run_dir, input_path, out, pixel_size, checkpoint, tta, overwrite, resume, postprocess_3d)
+        rows = predict_run(
+            run_dir,
+            input_path,
+            out,
+            pixel_size,
+            checkpoint,
+            tta,
+            overwrite,
+            resume,
+            postprocess_3d,
+            backend,
+            threads,
+            sliding_window,
+            batch_size,
+        )
     except MedsegError as error:
         _fail(error)
     if volumes:
@@ -209,66 +235,6 @@ def cv(
         table.add_row(key, f"{stats['mean']:.4f}", f"{stats['sd']:.4f}", per_fold)
     console.print(table)
     console.print(f"results: {out / 'cv_results.csv'}, {out / 'cv_summary.json'}; ensemble: medseg predict {out} ...")
-
-
-@app.command()
-def search(
-    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
-    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
-    out: Annotated[Path, typer.Option(help="search directory to create (trial_NNN run dirs inside)")],
-    items: Annotated[
-        list[str] | None,
-        typer.Argument(help="more search parameters (name=values, no dot) and section.key=value overrides"),
-    ] = None,
-    grid: Annotated[list[str] | None, typer.Option(help="grid parameter, e.g. lr=1e-4,1e-3,1e-2")] = None,
-    space: Annotated[list[str] | None, typer.Option(help="TPE parameter, e.g. lr=loguniform:1e-5:1e-2")] = None,
-    metric: Annotated[str, typer.Option(help="validation metric to optimise (dice, loss, ...)")] = "dice",
-    trials: Annotated[int | None, typer.Option(help="TPE trials (default: the whole grid, once each)")] = None,
-    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
-    storage: Annotated[
-        str | None, typer.Option(help="study database shared by several workers (default: OUT/search.db)")
-    ] = None,
-    study_name: Annotated[str | None, typer.Option(help="the study's name in --storage (default: OUT's name)")] = None,
-) -> None:
-    """Hyperparameter search (Optuna grid or TPE); one run per trial, best config saved.
-
-    Rerunning the same command continues the search (interrupted trials run again, finished ones
-    are kept); several machines share one study with --storage postgresql://user@host/db.
-
-    Example (the lung study's 9-run grid): medseg search CONFIG --data PATH --grid lr=1e-4,1e-3,1e-2
-    batch_size=8,16,32 --metric dice --out DIR
-    """
-    from medseg.config import load_config
-    from medseg.experiments.search import parse_grid, parse_space, search, sort_arguments
-
-    try:
-        grid_items, space_items, overrides = sort_arguments(items or [])
-        cfg = load_config(config, overrides)
-        result = search(
-            cfg,
-            data,
-            out,
-            parse_grid(list(grid or []) + grid_items),
-            parse_space(list(space or []) + space_items),
-            metric,
-            trials,
-            seed,
-            overwrite,
-            storage=storage,
-            study_name=study_name,
-        )
-    except MedsegError as error:
-        _fail(error)
-    table = Table(title=f"search ({out}), best first")
-    for column in result.rows[0]:
-        table.add_column(str(column).removeprefix("train."))
-    for row in result.rows[:10]:
-        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
-    console.print(table)
-    console.print(
-        f"best {result.best_value:.4f}; config: {out / 'best_config.yaml'}; all: {out / 'search_results.csv'}"
-    )
 
 
 @app.command()
@@ -363,6 +329,15 @@ def reproduce(
         _fail(error)
     console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"table: {table}", highlight=False)
+
+
+from medseg.cli import deploy as _deploy  # noqa: E402
+from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
+from medseg.cli import search as _search  # noqa: E402
+
+app.command()(_search.search)
+app.command()(_deploy.export)
+app.command()(_deploy.serve)
 
 
 def main() -> None:
