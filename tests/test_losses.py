@@ -192,3 +192,13 @@ def test_deep_supervision_lower_resolution_heads():
     base = create_loss("ce")
     expected = (base(full, target).item() + 0.5 * base(half, torch.tensor([[[[1, 0]]]])).item()) / 1.5
     assert DeepSupervisionLoss(base, "halving")([full, half], target).item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_focal_tversky_with_cross_entropy_term():
+    import torch.nn.functional as F
+
+    logits = torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    target = (torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(1)) > 0.7).long()
+    plain = create_loss("focal_tversky", alpha=0.7, beta=0.3)(logits, target)
+    combined = create_loss("focal_tversky", alpha=0.7, beta=0.3, lambda_ce=0.5)(logits, target)
+    assert combined.item() == pytest.approx(plain.item() + 0.5 * F.cross_entropy(logits, target[:, 0]).item(), rel=1e-5)

@@ -217,6 +217,8 @@ def focal_tversky(
     include_background: bool = False,
     smooth: float = 1e-5,
     batch: bool = False,
+    lambda_ce: float = 0.0,
+    weight: list[float] | None = None,
 ) -> nn.Module:
     """Focal Tversky loss: the mean over samples and classes of ``(1 - TI) ** e``.
 
@@ -225,11 +227,16 @@ def focal_tversky(
     ``invert_gamma=True``. Many later papers and code bases write ``(1 - TI) ** gamma`` (so their
     ``gamma = 0.75`` is the same loss): set ``invert_gamma=False``. ``gamma = 1`` is the Tversky
     loss in both. ``TI`` is defined as in :func:`tversky` (``alpha`` on false negatives).
+    ``lambda_ce > 0`` adds ``lambda_ce`` times the (``weight``-ed) cross-entropy, which calibrates
+    the per-pixel probabilities that the region term alone leaves flat.
     """
     if gamma <= 0:
         raise ValueError(f"gamma must be positive, got {gamma}")
     exponent = 1.0 / gamma if invert_gamma else gamma
-    return RegionLoss(_tversky(alpha, beta, include_background, smooth, batch, reduction="none"), exponent)
+    region = RegionLoss(_tversky(alpha, beta, include_background, smooth, batch, reduction="none"), exponent)
+    if lambda_ce == 0 and weight is None:
+        return region
+    return RegionCrossEntropy(region, 1.0, lambda_ce, _class_weight(weight))
 
 
 @LOSSES.register("focal_tversky_ce")

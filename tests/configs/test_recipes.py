@@ -27,14 +27,20 @@ def test_lung_grid_recipe():
     config = load_config(RECIPES / "lung_attention_unet_grid.yaml")
     assert config.model.name == "attention_unet" and config.model.params["channels"] == [16, 32, 64, 128, 256]
     assert (config.data.layout, config.data.image_size, config.data.channels) == ("lidc", [64, 64], 1)
-    assert config.data.normalize == "zscore" and config.train.optimizer == "adam"
-    assert (config.data.val_fraction, config.data.test_fraction) == (0.2, 0.2)  # 60/20/20
-    assert config.train.loss == "focal_tversky"
+    assert config.data.normalize == "none" and config.train.optimizer == "adam"
+    assert (config.data.val_fraction, config.data.test_fraction) == (0.2, 0.34)  # 2 of 6 patients held out
+    assert config.train.loss == "focal_tversky" and config.train.loss_params["lambda_ce"] == 1.0
     assert (config.train.loss_params["alpha"], config.train.loss_params["beta"]) == (0.7, 0.3)
-    assert (
-        "--grid lr=1e-4,1e-3,1e-2 batch_size=8,16,32 --metric dice"
-        in (RECIPES / "lung_attention_unet_grid.yaml").read_text()
-    )
+    assert config.eval.measurements == ["nodules"]
+    text = (RECIPES / "lung_attention_unet_grid.yaml").read_text()
+    assert "--grid lr=1e-4,1e-3,1e-2 batch_size=8,16,32 --metric dice" in text
+    assert "medseg reproduce lung" in text
+
+
+def test_bone_scan_recipe():
+    config = load_config(RECIPES / "bone_scan_unet_plus_plus.yaml")
+    assert (config.model.name, config.data.layout, config.data.num_classes) == ("unet_plus_plus", "bone_scan", 4)
+    assert config.data.reader == {"view": "anterior", "scheme": 4} and not config.postprocess.largest_component
 
 
 def test_polyp_recipe():

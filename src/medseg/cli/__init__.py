@@ -241,57 +241,6 @@ def cv(
 
 
 @app.command()
-def search(
-    config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
-    data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
-    out: Annotated[Path, typer.Option(help="search directory to create (trial_NNN run dirs inside)")],
-    items: Annotated[
-        list[str] | None,
-        typer.Argument(help="more search parameters (name=values, no dot) and section.key=value overrides"),
-    ] = None,
-    grid: Annotated[list[str] | None, typer.Option(help="grid parameter, e.g. lr=1e-4,1e-3,1e-2")] = None,
-    space: Annotated[list[str] | None, typer.Option(help="TPE parameter, e.g. lr=loguniform:1e-5:1e-2")] = None,
-    metric: Annotated[str, typer.Option(help="validation metric to optimise (dice, loss, ...)")] = "dice",
-    trials: Annotated[int | None, typer.Option(help="TPE trials (default: the whole grid, once each)")] = None,
-    seed: Annotated[int, typer.Option(help="sampler seed")] = 0,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
-) -> None:
-    """Hyperparameter search (Optuna grid or TPE); one run per trial, best config saved.
-
-    Example (the lung study's 9-run grid): medseg search CONFIG --data PATH --grid lr=1e-4,1e-3,1e-2
-    batch_size=8,16,32 --metric dice --out DIR
-    """
-    from medseg.config import load_config
-    from medseg.experiments.search import parse_grid, parse_space, search, sort_arguments
-
-    try:
-        grid_items, space_items, overrides = sort_arguments(items or [])
-        cfg = load_config(config, overrides)
-        result = search(
-            cfg,
-            data,
-            out,
-            parse_grid(list(grid or []) + grid_items),
-            parse_space(list(space or []) + space_items),
-            metric,
-            trials,
-            seed,
-            overwrite,
-        )
-    except MedsegError as error:
-        _fail(error)
-    table = Table(title=f"search ({out}), best first")
-    for column in result.rows[0]:
-        table.add_column(str(column).removeprefix("train."))
-    for row in result.rows[:10]:
-        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()])
-    console.print(table)
-    console.print(
-        f"best {result.best_value:.4f}; config: {out / 'best_config.yaml'}; all: {out / 'search_results.csv'}"
-    )
-
-
-@app.command()
 def convert(
     kind: Annotated[str, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
     src: Annotated[Path, typer.Argument(help="source dataset folder")],
@@ -359,8 +308,10 @@ def check(
 
 from medseg.cli import deploy as _deploy  # noqa: E402
 from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
+from medseg.cli import search as _search  # noqa: E402
 from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
 
+app.command()(_search.search)
 app.command()(_deploy.export)
 app.command()(_deploy.serve)
 

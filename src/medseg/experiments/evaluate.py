@@ -16,6 +16,7 @@ from medseg.inference import Prediction, Predictor
 from medseg.inference.qc import CALIBRATION_FILE, QCCalibration, calibrate, flag_table, load_calibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
+from medseg.measure.nodules import largest_nodule
 from medseg.metrics import case_metrics, summarize
 from medseg.reports.overlays import overlay
 
@@ -39,7 +40,17 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
         row["hc_ref_mm"] = reference if reference is not None else math.nan
         row["hc_diff_mm"] = hc - row["hc_ref_mm"]
         row["hc_absdiff_mm"] = abs(row["hc_diff_mm"])
+    if "nodules" in config.eval.measurements:
+        spacing = known_spacing(case)
+        row.update({f"pred_{k}": v for k, v in largest_nodule(prediction.mask > 0, spacing).items()})
+        if case.mask is not None:
+            row.update({f"ref_{k}": v for k, v in largest_nodule(case.mask > 0, spacing).items()})
     return row
+
+
+def known_spacing(case: Case) -> tuple[float, float] | None:
+    """The case's pixel spacing, or ``None`` when its reader says the data carries none."""
+    return None if case.meta.get("spacing_known") is False else case.spacing_mm
 
 
 def evaluate_cases(
@@ -134,7 +145,7 @@ def evaluate_with_qc(
     return rows, summary, table
 
 
-HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy")
+HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy", "precision_", "recall_")
 
 
 def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> dict[str, dict[str, float]]:

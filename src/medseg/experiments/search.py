@@ -2,9 +2,12 @@
 
 Each trial is a normal training run in ``DIR/trial_NNN`` scored by its best validation value of
 the chosen metric (the ``train.monitor`` of every trial is set to it, so the trial's best
-checkpoint is the one scored). Written into ``DIR``::
+checkpoint is the one scored). The trials are an Optuna study stored in a database (see
+:mod:`medseg.experiments.search_store`): rerunning a search command continues it, and several
+machines share one study with ``--storage postgresql://...``. Written into ``DIR``::
 
     config.yaml            the base config
+    search.db              the Optuna study (SQLite; absent with --storage)
     search_results.csv     one row per trial, best first: parameters, score, best epoch, run dir
     search_summary.json    metric, direction, sampler, the best trial and its parameters
     best_config.yaml       the base config with the best trial's parameters
@@ -21,7 +24,6 @@ Space values for TPE are ``loguniform:LOW:HIGH``, ``uniform:LOW:HIGH``, ``int:LO
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import re
@@ -30,15 +32,18 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 
 from medseg.config import MONITORS, Config, TrainConfig, apply_overrides, config_from_dict, save_config
 from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
+from medseg.experiments import search_store
 from medseg.experiments.cv import single_process_only
 from medseg.experiments.report import write_compare
-from medseg.experiments.rundir import OutputDir
+from medseg.experiments.rundir import OutputDir, read_marker
 from medseg.experiments.train import load_cases, train_run
-from medseg.io import atomic_write_bytes, atomic_write_text, json_safe, log, write_table
+from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.reports.search_heatmap import write_heatmap
 from medseg.training.optim import higher_is_better
 
 SPACE_KINDS = ("loguniform", "uniform", "int", "choice")
@@ -196,27 +201,36 @@ def search(
     seed: int = 0,
     overwrite: bool = False,
     cases: list[Case] | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
 ) -> SearchResult:
     """Runs the search; every trial trains into ``out_dir/trial_NNN`` (layout in the module docstring).
+
+    The trials live in an Optuna study (:mod:`medseg.experiments.search_store`): the SQLite file
+    ``out_dir/search.db`` unless ``storage`` names another database. Calling this again on the same
+    ``out_dir`` with the same settings continues the search: finished trials are kept, interrupted
+    ones are run again, new grid points or a larger ``trials`` add trials.
 
     Args:
         config: the base config.
         data_path: dataset root (read once, shared by the trials; every trial uses the same split).
         out_dir: the search directory.
         grid: ``{config key: [values as text]}`` (see :func:`parse_grid`). Without ``trials``, every
-            combination is run once (``optuna.samplers.GridSampler``).
+            combination is run once.
         space: ``{config key: SpaceParam}`` for TPE (``optuna.samplers.TPESampler``); needs
             ``trials``. With ``trials``, grid parameters become categorical choices of the TPE search.
         metric: validation metric to optimise (``dice``, ``loss``, ``pixel_accuracy`` or a full
             score name such as ``val_dice``); maximised unless it is a loss.
-        trials: number of TPE trials.
+        trials: number of TPE trials in the study (all workers together).
         seed: sampler seed.
-        overwrite: replace an existing ``out_dir``.
+        overwrite: replace an existing ``out_dir`` (and the study, in a shared ``storage``).
         cases: the dataset's cases, if already read.
+        storage: database URL shared by several workers (e.g. ``postgresql://user@host/db``).
+        study_name: the study's name in the database (default: the name of ``out_dir``).
 
     Raises:
-        ConfigError: no parameters, a space without ``trials``, bad values.
-        RunDirError: ``out_dir`` not empty (without ``overwrite``).
+        ConfigError: no parameters, a space without ``trials``, bad values, a study of another search.
+        RunDirError: ``out_dir`` holds something that is not a search.
     """
     single_process_only("search")
     grid, space = dict(grid or {}), dict(space or {})
@@ -232,10 +246,17 @@ def search(
     monitor = monitor_name(metric)
     _trial_config(config, {k: v[0] for k, v in grid.items()}, monitor)  # fail before training on bad values
     out_dir = Path(out_dir)
-    output = OutputDir.plan(out_dir, "search", [data_path], overwrite)
+    name = study_name or out_dir.resolve().name
+    marker = read_marker(out_dir) if out_dir.is_dir() else None
+    continuing = not overwrite and marker is not None and marker.get("kind") == "search"
+    output = OutputDir.plan(out_dir, "search", [data_path], overwrite, resume=continuing)
+    if continuing:
+        _check_same_search(out_dir, config)
     cases = cases if cases is not None else load_cases(config, data_path)
     with output.prepare():
-        result = _search_into(output.work, config, data_path, cases, grid, space, monitor, trials, seed)
+        result = _search_into(
+            output.work, config, data_path, cases, grid, space, monitor, trials, seed, storage, name, overwrite
+        )
     result.out_dir = output.path
     return result
 
@@ -250,44 +271,67 @@ def _search_into(
     monitor: str,
     trials: int | None,
     seed: int,
+    storage: str | None,
+    name: str,
+    overwrite: bool,
 ) -> SearchResult:
     save_config(config, out_dir / "config.yaml")
-    if trials is None:
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(grid, seed=seed)
-        n_trials = math.prod(len(v) for v in grid.values())
-    else:
-        sampler, n_trials = optuna.samplers.TPESampler(seed=seed), trials
     direction = "maximize" if higher_is_better(monitor) else "minimize"
+    identity = {
+        "config": json_safe(config.to_dict()),
+        "metric": monitor,
+        "sampler": "grid" if trials is None else "tpe",
+        "space": sorted(list(grid) + list(space)),
+    }
+    db = search_store.open_storage(search_store.storage_url(out_dir, storage))
+    if overwrite and storage:
+        search_store.delete_study(db, name)
+    study = search_store.open_study(db, name, direction, identity)
+    if trials is None:
+        queued = search_store.queue_grid(study, db, grid)
+        log(f"search {name}: {len(search_store.grid_points(grid))} grid points, {queued} newly queued")
+    else:
+        study.sampler = optuna.samplers.TPESampler(seed=seed)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=direction, sampler=sampler)
-    configs: dict[int, Config] = {}
 
     def objective(trial: optuna.Trial) -> float:
-        values: dict[str, Any] = {key: trial.suggest_categorical(key, choices) for key, choices in grid.items()}
-        values.update({key: param.suggest(trial, key) for key, param in space.items()})
+        if trials is None:
+            values: dict[str, Any] = dict(trial.user_attrs["grid"])
+        else:
+            values = {key: trial.suggest_categorical(key, choices) for key, choices in grid.items()}
+            values.update({key: param.suggest(trial, key) for key, param in space.items()})
         trial_config = _trial_config(config, values, monitor)
-        configs[trial.number] = trial_config
         run_dir = out_dir / f"trial_{trial.number:03d}"
-        described = ", ".join(f"{k}={v}" for k, v in values.items())
-        log(f"trial {trial.number + 1}/{n_trials}: {described}")
-        result = train_run(trial_config, data_path, run_dir, overwrite=True, cases=cases)
         trial.set_user_attr("run_dir", run_dir.name)
+        described = ", ".join(f"{_short(k)}={v}" for k, v in values.items())
+        log(f"trial {trial.number}: {described}")
+        result = train_run(trial_config, data_path, run_dir, overwrite=True, cases=cases)
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("train_minutes", round(result.train_seconds / 60, 3))
         score = float(result.best_score)
-        log(f"trial {trial.number + 1}/{n_trials}: best {monitor} {score:.4f} at epoch {result.best_epoch}")
+        log(f"trial {trial.number}: best {monitor} {score:.4f} at epoch {result.best_epoch}")
         return score if math.isfinite(score) else math.nan
 
-    study.optimize(objective, n_trials=n_trials)
-    result = _write_results(study, configs, grid, space, monitor, trials, out_dir)
+    search_store.run_trials(study, db, objective, trials is None, trials)
+    result = _write_results(study, config, grid, space, monitor, trials, out_dir)
     write_compare([out_dir], out_dir / "compare.html")
     return result
 
 
+def _check_same_search(out_dir: Path, config: Config) -> None:
+    """Refuses to continue a search folder that holds a search of another base config."""
+    saved = yaml.safe_load((out_dir / "config.yaml").read_text()) if (out_dir / "config.yaml").is_file() else None
+    if saved is not None and json_safe(saved) != json_safe(config.to_dict()):
+        raise RunDirError(
+            f"{out_dir}: holds a search of another config; pass --overwrite to replace it or give another --out"
+        )
+    log(f"{out_dir}: continuing the search stored there")
+
+
 def _write_results(
     study: optuna.Study,
-    configs: dict[int, Config],
+    config: Config,
     grid: dict[str, list[str]],
     space: dict[str, SpaceParam],
     monitor: str,
@@ -296,15 +340,17 @@ def _write_results(
 ) -> SearchResult:
     keys = list(grid) + list(space)
     higher = higher_is_better(monitor)
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    failed = [t for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE]
+    everything = study.get_trials(False)
+    done = [t for t in everything if t.state == optuna.trial.TrialState.COMPLETE]
+    others = [t for t in everything if t.state != optuna.trial.TrialState.COMPLETE]
     done.sort(key=lambda t: -t.value if higher else t.value)
     rows = []
-    for rank, trial in enumerate(done + failed, start=1):
+    for rank, trial in enumerate(done + others, start=1):
+        values = search_store.trial_values(trial)
         row: dict[str, Any] = {"rank": rank if trial in done else "", "trial": trial.number}
-        row.update({key: trial.params.get(key, "") for key in keys})
+        row.update({key: values.get(key, "") for key in keys})
         row[monitor] = trial.value if trial.value is not None else math.nan
-        for attr in ("best_epoch", "epochs_run", "train_minutes", "run_dir"):
+        for attr in ("best_epoch", "epochs_run", "train_minutes", "run_dir", "host"):
             row[attr] = trial.user_attrs.get(attr, "")
         row["state"] = trial.state.name.lower()
         rows.append(row)
@@ -312,18 +358,21 @@ def _write_results(
     if not done:
         raise RunDirError(f"{out_dir}: no trial produced a finite {monitor} (see search_results.csv)")
     best = done[0]
-    best_config = configs[best.number]
+    best_config = _trial_config(config, search_store.trial_values(best), monitor)
     save_config(best_config, out_dir / "best_config.yaml")
     summary = {
         "metric": monitor,
         "direction": "maximize" if higher else "minimize",
         "sampler": "grid" if trials is None else "tpe",
-        "trials": len(study.trials),
+        "study": study.study_name,
+        "trials": len(everything),
+        "complete": len(done),
         "best": {
             "trial": best.number,
             "value": best.value,
-            "params": best.params,
-            "run_dir": best.user_attrs["run_dir"],
+            "params": search_store.trial_values(best),
+            "run_dir": best.user_attrs.get("run_dir", ""),
+            "host": best.user_attrs.get("host", ""),
         },
     }
     atomic_write_text(out_dir / "search_summary.json", json.dumps(json_safe(summary), indent=1))
@@ -334,34 +383,3 @@ def _write_results(
 
 def _short(key: str) -> str:
     return key.removeprefix("train.")
-
-
-def write_heatmap(path: Path, rows: list[dict[str, Any]], grid: dict[str, list[str]], monitor: str) -> None:
-    """A PNG of ``monitor`` over a two-parameter grid (rows: first parameter, columns: second)."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    (row_key, row_values), (col_key, col_values) = list(grid.items())
-    scores = np.full((len(row_values), len(col_values)), np.nan)
-    for row in rows:
-        if row[row_key] in row_values and row[col_key] in col_values and row["state"] == "complete":
-            scores[row_values.index(row[row_key]), col_values.index(row[col_key])] = row[monitor]
-    figure = Figure(figsize=(1.6 + 1.1 * len(col_values), 1.2 + 0.8 * len(row_values)), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    image = axes.imshow(scores, cmap="viridis", aspect="auto")
-    axes.set_xticks(range(len(col_values)), col_values)
-    axes.set_yticks(range(len(row_values)), row_values)
-    axes.set_xlabel(_short(col_key))
-    axes.set_ylabel(_short(row_key))
-    axes.set_title(f"best {monitor}")
-    for (i, j), value in np.ndenumerate(scores):
-        if np.isfinite(value):
-            color = "black" if image.norm(value) > 0.5 else "white"  # readable on viridis
-            axes.text(j, i, f"{value:.3f}", ha="center", va="center", color=color, fontsize=9)
-    figure.colorbar(image, ax=axes)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    atomic_write_bytes(path, buffer.getvalue())

@@ -10,13 +10,15 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from medseg.data.io import list_images, read_image, write_png
+from medseg.data.inputs import list_inputs, read_inputs
+from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
+from medseg.measure.nodules import largest_nodule
 from medseg.reports.overlays import overlay
 
 PROGRESS = ".progress"  # per-image rows of an unfinished prediction
@@ -24,9 +26,12 @@ __all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
-    """Images to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped."""
+    """Files to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped.
+
+    Images, DICOM files and NumPy arrays (:mod:`medseg.data.inputs`).
+    """
     folder = input_dir / "test_set" if (input_dir / "test_set").is_dir() else input_dir
-    images = [p for p in list_images(folder) if not p.stem.endswith("_Annotation")]
+    images = [p for p in list_inputs(folder) if not p.stem.endswith("_Annotation")]
     if not images:
         raise DataError(folder, "no images to predict (only annotation files)")
     return images
@@ -72,32 +77,48 @@ def predict_folder(
             pixel_size_csv, f"no row for {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
         )
     progress = out_dir / PROGRESS
-    done_rows = {}
+    done_rows: dict[str, list[dict[str, Any]]] = {}
     for path in images:
         done = progress / f"{path.name}.json"
         if resume and done.is_file():
-            done_rows[path.name] = json.loads(done.read_text())
+            saved = json.loads(done.read_text())
+            done_rows[path.name] = saved if isinstance(saved, list) else [saved]
     todo = [path for path in images if path.name not in done_rows]
     desc = f"predict ({predictor.backend})"
-    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="image", disable=not progress_bar) as bar:
+    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="file", disable=not progress_bar) as bar:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
-            arrays = [read_image(path, color=color, max_pixels=config.data.max_pixels) for path in chunk]
-            for path, image, prediction in zip(chunk, arrays, predictor.predict_batch(arrays), strict=True):
-                write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
-                write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
-                row: dict[str, Any] = {"filename": path.name}
-                row.update(image_measurements(prediction, config, sizes.get(path.name) if sizes else None))
+            items = [(path, item) for path in chunk for item in _read(path, color, config)]
+            arrays = [item.image for _, item in items]
+            last = {path.name: index for index, (path, _) in enumerate(items)}  # a file's last image
+            for index, ((path, item), prediction) in enumerate(
+                zip(items, predictor.predict_batch(arrays), strict=True)
+            ):
+                write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
+                write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
+                known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
+                row: dict[str, Any] = {"filename": path.name, "image": item.name}
+                row.update(image_measurements(prediction, config, known))
+                if "nodules" in config.eval.measurements:
+                    measured = largest_nodule(prediction.mask > 0, None if known is None else (known, known))
+                    row["nodules"] = measured.pop("nodules")
+                    row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
                 if qc:
-                    row.update(qc_signals(predictor, image, prediction, sizes.get(path.name, 1.0)))
+                    row.update(qc_signals(predictor, item.image, prediction, known or 1.0))
                     if calibration is not None:
                         row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)
-                done_rows[path.name] = row
-                atomic_write_text(progress / f"{path.name}.json", json.dumps(row))
+                done_rows.setdefault(path.name, []).append(row)
+                if last[path.name] == index:  # the file is done: a resumed prediction skips it
+                    atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
             bar.update(len(chunk))
-    rows = [done_rows[path.name] for path in images]
+    rows = [row for path in images for row in done_rows.get(path.name, [])]
     if qc and calibration is not None:
         rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
     write_table(out_dir / "measurements.csv", rows)
     shutil.rmtree(progress, ignore_errors=True)
     return rows
+
+
+def _read(path: Path, color: bool, config: Any) -> list[Any]:
+    """The image(s) of one input file (a multi-frame DICOM gives several; :mod:`medseg.data.inputs`)."""
+    return read_inputs(path, color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)

@@ -190,7 +190,9 @@ def volume_inputs(path: str | Path) -> list[tuple[str, Path]]:
 
 def is_volume_input(path: str | Path) -> bool:
     """True for a NIfTI file, a zip, a folder holding NIfTI files, a 3D-IRCADb folder, or a folder without
-    2D images (a DICOM series); False for a folder of 2D images (or an HC18 root with ``test_set/``)."""
+    2D images (a DICOM series); False for a folder of 2D images (or an HC18 root with ``test_set/``),
+    of NumPy crops or of planar DICOM images such as bone scans."""
+    from medseg.data.inputs import holds_planar_inputs
     from medseg.data.io import IMAGE_SUFFIXES
 
     path = Path(path)
@@ -203,7 +205,7 @@ def is_volume_input(path: str | Path) -> bool:
     files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
     if any(is_nifti(p) for p in files):
         return True
-    return not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files)
+    return not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files) and not holds_planar_inputs(files)
 
 
 def predict_volumes(

@@ -96,12 +96,14 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def read_pylidc_slices(
-    root: Path, patients: list[str] | None = None, limit: int | None = None, pixel_size_mm: float = 1.0
+    root: Path, patients: list[str] | None = None, limit: int | None = None, pixel_size_mm: float | None = None
 ) -> list[Case]:
     """Whole slices of the pylidc export: ``(512, 512)`` float32 images, uint8 0/1 masks.
 
     Returns:
-        Cases ``NNNN_NIxxx_sliceyyy`` with ``meta = {spacing_mm, group: LIDC-IDRI-NNNN, patient, nodule, slice_index}``.
+        Cases ``NNNN_NIxxx_sliceyyy`` with ``meta = {spacing_mm, spacing_known, group: LIDC-IDRI-NNNN,
+        patient, nodule, slice_index}``; without ``pixel_size_mm`` the spacing is 1.0 and
+        ``spacing_known`` is False (sizes are then in pixels).
     """
     image_root, mask_root = root / "Image", root / "Mask"
     if not image_root.is_dir() or not mask_root.is_dir():
@@ -129,7 +131,8 @@ def read_pylidc_slices(
             if image.shape != mask.shape or image.ndim != 2:
                 raise DataError(mask_path, f"mask shape {mask.shape} differs from slice shape {image.shape}")
             meta = {
-                "spacing_mm": (pixel_size_mm, pixel_size_mm),
+                "spacing_mm": (pixel_size_mm or 1.0, pixel_size_mm or 1.0),
+                "spacing_known": pixel_size_mm is not None,
                 "group": folder.name,
                 "patient": folder.name,
                 "nodule": f"NI{nodule}",
@@ -149,7 +152,7 @@ def read_lidc(
     source: str = "auto",
     patients: list[str] | None = None,
     limit: int | None = None,
-    pixel_size_mm: float = 1.0,
+    pixel_size_mm: float | None = None,
     min_pixels: int = 1,
     volume_options: dict[str, Any] | None = None,
 ) -> list[Case]:
@@ -161,7 +164,8 @@ def read_lidc(
             or ``"auto"`` (pylidc when ``Image/`` exists, MSD when ``dataset.json`` exists, else nifti).
         patients: pylidc only: patient folders or numbers to read (``"LIDC-IDRI-0001"`` or ``"0001"``).
         limit: read only the first ``limit`` patients (volumes).
-        pixel_size_mm: pylidc only: in-plane spacing (the export does not keep it).
+        pixel_size_mm: pylidc only: in-plane spacing (the export does not keep it; without it sizes
+            are in pixels and ``meta["spacing_known"]`` is False).
         min_pixels: ignore mask components smaller than this.
         volume_options: extra arguments for the volume reader (e.g. ``{"stride": 2}``).
 

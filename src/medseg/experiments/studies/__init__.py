@@ -3,3 +3,8 @@
 A new study is one module here (decorated with :func:`medseg.experiments.reproduce.register_study`)
 plus one import line below.
 """
+
+from medseg.experiments.studies import (
+    bone,  # noqa: F401
+    lung,  # noqa: F401
+)
