@@ -17,7 +17,8 @@ class Case:
         id: unique name within a dataset, e.g. ``"010_2HC"``.
         image: ``(H, W)`` grey or ``(H, W, C)`` multi-channel array, any numeric dtype.
         mask: ``(H, W)`` integer label map (0 background, 1.. classes) or ``None`` when unlabelled.
-        meta: free-form facts; always ``spacing_mm`` as ``(row, col)`` millimetres per pixel,
+        meta: free-form facts; always ``spacing_mm`` as ``(row, col)`` millimetres per pixel
+            (``None`` when the dataset publishes none, e.g. endoscopy frames),
             ``group`` (subject / patient / video sequence, used by splits), and where known
             ``reference`` measurements (e.g. ``{"hc_mm": 171.2}``).
         source: path of the image file the case was read from.
@@ -31,9 +32,16 @@ class Case:
 
     @property
     def spacing_mm(self) -> tuple[float, float]:
-        """``(row, col)`` pixel spacing in millimetres (1.0 when unknown)."""
+        """``(row, col)`` pixel spacing in millimetres (1.0 when unknown: see :attr:`has_spacing`)."""
         spacing = self.meta.get("spacing_mm", (1.0, 1.0))
+        if spacing is None:
+            return 1.0, 1.0
         return float(spacing[0]), float(spacing[1])
+
+    @property
+    def has_spacing(self) -> bool:
+        """Whether the pixel spacing is known; distances are then in mm, otherwise in pixels."""
+        return self.meta.get("spacing_mm", (1.0, 1.0)) is not None
 
     @property
     def group(self) -> str:
