@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,19 +37,36 @@ class Predictor:
         models: one model, or several (e.g. cross-validation folds) whose probabilities are averaged.
         config: the run's config (preprocessing, post-processing).
         tta: also predict the horizontally flipped image and average.
+        scales: multi-scale inference: the network input is ``config.data.image_size`` times each
+            scale, and the probabilities (back at the image's own size) are averaged.
     """
 
-    def __init__(self, models: nn.Module | list[nn.Module], config: Config, device: str = "auto", tta: bool = False):
+    def __init__(
+        self,
+        models: nn.Module | list[nn.Module],
+        config: Config,
+        device: str = "auto",
+        tta: bool = False,
+        scales: tuple[float, ...] = (1.0,),
+    ):
         self.models = [m.eval() for m in (models if isinstance(models, list) else [models])]
         self.config = config
         self.device = resolve_device(device)
         self.tta = tta
+        if not scales or any(s <= 0 for s in scales):
+            raise ValueError(f"scales must be positive, got {scales}")
+        self.scales = tuple(scales)
         for model in self.models:
             model.to(self.device)
 
     @classmethod
     def from_run(
-        cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False
+        cls,
+        run_dir: str | Path,
+        checkpoint: str = "best",
+        device: str = "auto",
+        tta: bool = False,
+        scales: tuple[float, ...] = (1.0,),
     ) -> Predictor:
         """Loads ``run_dir/checkpoints/<checkpoint>.pt``.
 
@@ -60,7 +78,7 @@ class Predictor:
             raise RunDirError(f"{run_dir}: run directory not found")
         state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
         config = config_from_dict(state["config"], f"{run_dir} checkpoint config")
-        return cls(model_from_checkpoint(state), config, device, tta)
+        return cls(model_from_checkpoint(state), config, device, tta, scales)
 
     @torch.no_grad()
     def probabilities(self, image: np.ndarray) -> np.ndarray:
@@ -72,17 +90,21 @@ class Predictor:
         Returns:
             ``(classes, H, W)`` float32.
         """
-        array, box = prepare_image(image, self.config.data)
-        x = torch.from_numpy(array)[None].to(self.device)
         total = None
-        for model in self.models:
-            scores = to_probabilities(model(x))
-            if self.tta:
-                flipped = to_probabilities(model(torch.flip(x, dims=[-1])))
-                scores = (scores + torch.flip(flipped, dims=[-1])) / 2
-            total = scores if total is None else total + scores
-        mean = (total / len(self.models))[0].float().cpu().numpy()
-        return unletterbox(mean, box)
+        for scale in self.scales:
+            data = self.config.data
+            if scale != 1.0:
+                data = dataclasses.replace(data, image_size=[max(8, round(s * scale)) for s in data.image_size])
+            array, box = prepare_image(image, data)
+            x = torch.from_numpy(array)[None].to(self.device)
+            for model in self.models:
+                scores = to_probabilities(model(x))
+                if self.tta:
+                    flipped = to_probabilities(model(torch.flip(x, dims=[-1])))
+                    scores = (scores + torch.flip(flipped, dims=[-1])) / 2
+                native = unletterbox(scores[0].float().cpu().numpy(), box)
+                total = native if total is None else total + native
+        return total / (len(self.models) * len(self.scales))
 
     def predict(self, image: np.ndarray) -> Prediction:
         """Label map (argmax of probabilities, then post-processing) at the image's own size."""

@@ -3,3 +3,5 @@
 A new study is one module here (decorated with :func:`medseg.experiments.reproduce.register_study`)
 plus one import line below.
 """
+
+from medseg.experiments.studies import polyp  # noqa: F401
