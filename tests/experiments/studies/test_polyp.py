@@ -66,6 +66,13 @@ def test_table_is_rebuilt_from_the_run_folders(quick_study):
     result = runner.invoke(app, ["reproduce", "polyp", "--out", str(out), "--table-only"])
     assert result.exit_code == 0, result.output
     assert _rows(out) == before
+    # A finished run without test scores is tested (no training) when the data is at hand.
+    untested = out / "kvasir" / "unet"
+    for path in sorted((untested / "test").iterdir()):
+        path.unlink()
+    result = runner.invoke(app, ["reproduce", "polyp", "--quick", "--out", str(out), "--table-only"])
+    assert result.exit_code == 0, result.output
+    assert (untested / "test" / "metrics.json").is_file() and _rows(out) == before
 
 
 def test_study_folder_is_never_replaced_silently(quick_study):

@@ -9,8 +9,9 @@ split's held-out test images and writes ``OUT/table.md`` and ``OUT/table.csv``: 
 spacing) per model and split, beside the paper's figures.
 
 Layout: ``OUT/<split>/<model>/`` is an ordinary run folder (``medseg evaluate`` and ``medseg
-predict`` work on it) with its test evaluation in ``test/``. ``--table-only`` rebuilds the table
-from whatever run folders exist; ``--resume`` keeps finished runs, continues interrupted ones and
+predict`` work on it) with its test evaluation in ``test/``. ``--table-only`` trains nothing: it
+scores finished runs not yet tested (when ``--data`` is given) and rebuilds the table from whatever
+run folders exist; ``--resume`` keeps finished runs, continues interrupted ones and
 runs the rest. ``--quick`` runs the same code on generated endoscopy phantoms at tiny sizes.
 
 Splits: Kvasir-SEG has no patient identifiers, so its split is by image (80/10/10, seeded).
@@ -99,6 +100,8 @@ QUICK_OVERRIDES = [
     "train.scheduler=none",
 ]
 COLUMNS = ("dice", "iou", "precision", "recall", "hd_px")
+# How the test images are predicted: chosen on the validation split (docs/polyp.md).
+TEST_INFERENCE: dict[str, Any] = {"tta": False, "scales": (1.0,)}
 
 
 def study_config(model: str, spec: SplitSpec, quick: bool) -> Config:
@@ -140,10 +143,32 @@ def train_and_test(
         train_run(config, data_path, run_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split)
     if resume and (run_dir / "test" / "metrics.json").is_file():
         return
+    score_run(run_dir, cases)
+
+
+def score_run(run_dir: Path, cases: list[Case]) -> None:
+    """Scores the run's best checkpoint on its own held-out test images (``run_dir/test``)."""
     split = load_split(run_dir / "split.json")
-    predictor = Predictor.from_run(run_dir, "best", device="cpu")
+    predictor = Predictor.from_run(run_dir, "best", device="cpu", **TEST_INFERENCE)
     log(f"polyp study: testing {run_dir} on {len(split['test'])} held-out images")
     evaluate_cases(predictor, select(cases, split["test"]), run_dir / "test", overlays=False)
+    atomic_write_text(run_dir / "test" / "inference.json", json.dumps({**TEST_INFERENCE, "checkpoint": "best"}))
+
+
+def score_untested_runs(request: StudyRequest) -> None:
+    """``--table-only`` with data: tests the finished runs that have no test scores yet (no training)."""
+    root = request.out / "phantoms" if request.quick else request.data
+    if root is None:
+        return
+    cache: dict[str, list[Case]] = {}
+    for spec in SPLITS:
+        for model in MODELS:
+            run_dir = request.out / spec.name / model
+            if not run_finished(run_dir) or (run_dir / "test" / "metrics.json").is_file():
+                continue
+            if spec.folder not in cache:
+                cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
+            score_run(run_dir, regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder])
 
 
 def _mean(summary: dict[str, Any], key: str) -> float:
@@ -296,7 +321,9 @@ def data_root(request: StudyRequest) -> Path:
 def run_polyp_study(request: StudyRequest) -> Path:
     """Trains and tests every model on every split (or only rebuilds the table); returns ``table.md``."""
     prepare_study_dir(request)
-    if not request.table_only:
+    if request.table_only:
+        score_untested_runs(request)
+    else:
         root = data_root(request)
         cache: dict[str, list[Case]] = {}
         for spec in SPLITS:
