@@ -191,7 +191,7 @@ def bce_dice(
     With ``C >= 2`` classes the BCE term is its multi-class form, softmax cross-entropy, which
     makes this loss equal to ``dice_ce``.
     """
-    return RegionCrossEntropy(_dice(include_background, smooth, False), lambda_dice, lambda_bce, _class_weight(weight))
+    return dice_ce(include_background, lambda_dice, lambda_bce, smooth, weight)
 
 
 @LOSSES.register("tversky")

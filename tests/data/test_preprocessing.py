@@ -149,7 +149,7 @@ def test_preprocessing_keeps_image_and_mask_aligned(
 ):  # fmt: skip
     """mask = thresholded image; after preprocessing the mask still equals the thresholded image (edges aside)."""
     top, left = int(frac[0] * height), int(frac[1] * width)
-    h, w = max(6, int(frac[2] * height)), max(6, int(frac[3] * width))
+    h, w = max(12, int(frac[2] * height)), max(12, int(frac[3] * width))
     image, mask = _object_image(height, width, top, left, h, w, low, high, rgb)
     cfg = DataConfig(
         image_size=[40, 48],
@@ -169,11 +169,15 @@ def test_preprocessing_keeps_image_and_mask_aligned(
     grey = prepared[0]
     inside = ndimage.binary_erosion(prepared_mask, np.ones((3, 3)), iterations=2) & valid
     outside = ndimage.binary_erosion(~prepared_mask & valid, np.ones((3, 3)), iterations=2)
-    if inside.any() and outside.any():
-        threshold = (grey[inside].mean() + grey[outside].mean()) / 2
-        assert grey[inside].mean() > grey[outside].mean()  # every step is monotonic
-        disagree = ((grey > threshold) != prepared_mask) & valid
-        assert not (disagree & ~_edge_band(prepared_mask, 2)).any()
+    assert inside.any()  # an object of 12 pixels a side or more outlives the resize and the erosion
+    if crop_foreground:  # cropped to the object's bounding box: no background is left
+        assert not outside.any() and prepared_mask[valid].mean() > 0.9
+        return
+    assert outside.any()
+    threshold = (grey[inside].mean() + grey[outside].mean()) / 2
+    assert grey[inside].mean() > grey[outside].mean()  # every step is monotonic
+    disagree = ((grey > threshold) != prepared_mask) & valid
+    assert not (disagree & ~_edge_band(prepared_mask, 2)).any()
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,8 +1,7 @@
-import csv
-
 import numpy as np
 import pytest
 
+from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers.hc18 import read_hc18
 from medseg.measure.ellipse import Ellipse, rasterize_ellipse
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
@@ -45,5 +44,8 @@ def test_real_hc18_masks_reproduce_csv_hc():
     cases = read_hc18(root, limit=40)
     errors = [head_circumference(c.mask, c.spacing_mm[0]).hc_mm - c.meta["reference"]["hc_mm"] for c in cases]
     assert np.mean(np.abs(errors)) < 0.1  # measured ~0.01 mm
-    with (root / "training_set_pixel_size_and_HC.csv").open() as handle:
-        assert len(list(csv.reader(handle))) - 1 >= len(cases)
+    table = read_pixel_size_csv(root / "training_set_pixel_size_and_HC.csv")
+    assert len(cases) == 40
+    for case in cases:  # each case carries its own CSV row: the comparison above is like for like
+        row = table[case.source.name]
+        assert case.meta["reference"]["hc_mm"] == row["hc_mm"] and case.spacing_mm == (row["pixel_size"],) * 2

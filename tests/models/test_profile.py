@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -30,8 +33,27 @@ def test_profile_uses_the_factory_defaults() -> None:
     assert "| mobile_unet | 3 -> 1 |" in profile_markdown([profile])
 
 
-def test_latency_is_a_positive_median() -> None:
-    assert measure_latency(torch.nn.Identity(), torch.zeros(1), repeats=3) >= 0
+class Sleeper(torch.nn.Module):
+    """Sleeps a given time per call (seconds) and notes whether it ran in eval mode without gradients."""
+
+    def __init__(self, seconds: list[float]) -> None:
+        super().__init__()
+        self.seconds = list(seconds)
+        self.calls: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((self.training, torch.is_grad_enabled()))
+        time.sleep(self.seconds[len(self.calls) - 1])
+        return x
+
+
+def test_latency_is_the_median_of_the_timed_runs_after_the_warm_up() -> None:
+    model = Sleeper([0.3, 0.01, 0.15, 0.02])  # warm-up 300 ms, then 10, 150 and 20 ms
+    latency = measure_latency(model, torch.zeros(1), repeats=3, warmup=1)
+    assert 20 <= latency < 45  # the median (20 ms) plus call overhead: not the mean (60), not the warm-up
+    assert model.calls == [(False, False)] * 4
+    with pytest.raises(ValueError, match="repeats"):
+        measure_latency(model, torch.zeros(1), repeats=0)
 
 
 def test_models_command_prints_a_table() -> None:

@@ -26,14 +26,13 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.io import write_png
+from medseg.data.slice_options import SliceOptions
 from medseg.data.volumes import (
     DISPLAY_AXCODES,
     LPS_TO_RAS,
     Volume,
     load_nifti,
-    remap_labels,
     save_nifti,
-    volume_cases,
 )
 from medseg.errors import DataError
 from medseg.io import atomic_write_text
@@ -127,6 +126,7 @@ def read_nnunet_dataset(
     root = Path(root)
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     info = load_dataset_json(root)
     ending = str(info["file_ending"])
     n_channels = len(info["channel_names"])
@@ -157,17 +157,14 @@ def read_nnunet_dataset(
             volumes = [load_nifti(path, orientation) for path in files]
             array = volumes[0].array if len(volumes) == 1 else np.stack([v.array for v in volumes], axis=-1)
             volume = Volume(array, volumes[0].affine, files[0])
-            labels = None
-            if label_path is not None:
-                labels = remap_labels(load_nifti(label_path, orientation, labels=True).array, label_map)
-            group = groups.get(case_id, case_id)
-            cases += volume_cases(volume, labels, case_id, group, empty_fraction, stride, seed, common)
+            labels = None if label_path is None else load_nifti(label_path, orientation, labels=True).array
+            cases += slicing.cases(volume, labels, case_id, groups.get(case_id, case_id), common)
         elif ending in NATURAL_ENDINGS:
             planes = [_read_natural(path) for path in files]
             image = planes[0] if len(planes) == 1 else np.stack(planes, axis=-1)
             mask = None
             if label_path is not None:
-                mask = remap_labels(_read_natural(label_path).astype(np.uint8), label_map)
+                mask = slicing.labels(_read_natural(label_path).astype(np.uint8))
                 if mask.shape != image.shape[:2]:
                     raise DataError(label_path, f"label size {mask.shape} differs from image size {image.shape[:2]}")
             spacing = tuple(spacings.get(case_id, (1.0, 1.0)))

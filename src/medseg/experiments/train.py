@@ -17,11 +17,10 @@ from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
 from medseg.data.readers import read_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
-from medseg.device import resolve_device
 from medseg.errors import RunDirError
 from medseg.io import atomic_write_text
 from medseg.training.callbacks import Callback
-from medseg.training.distributed import barrier, distributed_session, env_context, local_batch_size
+from medseg.training.distributed import barrier, training_session
 from medseg.training.engine import FitResult, fit
 
 
@@ -113,9 +112,7 @@ def train_run(
     check_run_dir(run_dir, overwrite, resume)
     if resume:
         config = load_config(run_dir / "config.yaml")
-    local_batch_size(config.train.batch_size, env_context().world_size)  # fail before writing anything
-    use_cuda = resolve_device(config.train.device).type == "cuda"
-    with distributed_session(use_cuda) as ctx:
+    with training_session(config.train.device, config.train.batch_size) as ctx:  # checks the batch first
         barrier()  # every rank has checked the directory before rank 0 changes it
         cases = cases if cases is not None else load_cases(config, data_path)
         if ctx.is_main:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from medseg.data.io import list_images, read_image, write_png
-from medseg.data.readers.hc18 import read_pixel_size_csv
+from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference import Predictor
 from medseg.io import write_table
@@ -44,7 +44,7 @@ def predict_folder(
     input_dir, out_dir = Path(input_dir), Path(out_dir)
     sizes = {}
     if pixel_size_csv is not None:
-        sizes = {name: row["pixel_size"] for name, row in read_pixel_size_csv(Path(pixel_size_csv)).items()}
+        sizes = read_pixel_sizes(Path(pixel_size_csv))
     config = predictor.config
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1

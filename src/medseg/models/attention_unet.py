@@ -46,19 +46,9 @@ class AttentionUNet(UNet):
             for deep, shallow in zip(reversed(widths[1:]), reversed(widths[:-1]), strict=True)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.multiple)
-        skips = self.encode(x)
-        x = skips.pop()
-        for gate, up, decoder in zip(self.gates, self.ups, self.decoders, strict=True):
-            skip = skips.pop()
-            x = decoder(torch.cat([gate(skip, x), up(x)], dim=1))
-        return self.head(x)[..., :height, :width]
-
     def bottom(self, x: torch.Tensor) -> torch.Tensor:
         """Features at the bottom of the encoder: ``(N, channels[-1], H / 2**(L-1), W / 2**(L-1))``."""
-        x, _ = pad_to_multiple(x, self.multiple)
-        return self.encode(x)[-1]
+        return self.encode(pad_to_multiple(x, self.multiple)[0])[-1]
 
 
 @MODELS.register("attention_unet")

@@ -44,7 +44,8 @@ import torch
 from torch import nn
 
 from medseg.models import MODELS
-from medseg.models.blocks import SqueezeExcitation, check_positive, pad_to_multiple
+from medseg.models.base import EncoderDecoder
+from medseg.models.blocks import SqueezeExcitation, check_positive
 
 KINDS = ("A", "B", "C")
 
@@ -145,7 +146,7 @@ class SandglassBlock(nn.Module):
         return self.post(out)
 
 
-class MobileUNet(nn.Module):
+class MobileUNet(EncoderDecoder):
     """Improved Attention MobileU-Net: sandglass blocks with SE channel attention in a U-Net.
 
     Args:
@@ -198,17 +199,8 @@ class MobileUNet(nn.Module):
             self.decoders.append(SandglassBlock(2 * widths[k], widths[k], "C", **options))
         self.head = nn.Conv2d(filters, classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.multiple)
-        x = self.stem(x)
-        skips = [x]
-        for encoder in self.encoders:
-            x = encoder(x)
-            skips.append(x)
-        x = self.bridge(x)
-        for up, decoder in zip(self.ups, self.decoders, strict=True):
-            x = decoder(torch.cat([skips.pop(), up(x)], dim=1))
-        return self.head(x)[..., :height, :width]
+    def encoder_levels(self) -> list[nn.Module]:
+        return [self.stem, *self.encoders, self.bridge]  # strided blocks: no pooling between levels
 
 
 @MODELS.register("mobile_unet")

@@ -9,21 +9,14 @@ concatenation and a residual block. A 1x1 convolution gives the logits.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from medseg.models import MODELS
-from medseg.models.blocks import (
-    AttentionGate,
-    ResidualBlock,
-    UpSample,
-    check_channels,
-    check_positive,
-    pad_to_multiple,
-)
+from medseg.models.base import EncoderDecoder
+from medseg.models.blocks import AttentionGate, ResidualBlock, UpSample, check_channels, check_positive
 
 
-class ResAttentionUNet(nn.Module):
+class ResAttentionUNet(EncoderDecoder):
     """U-Net of residual blocks with attention-gated skip connections.
 
     Args:
@@ -65,18 +58,8 @@ class ResAttentionUNet(nn.Module):
             self.decoders.append(ResidualBlock(2 * shallow, shallow))
         self.head = nn.Conv2d(channels[0], classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.multiple)
-        skips = []
-        for encoder in self.encoders:
-            x = encoder(x)
-            skips.append(x)
-            x = self.pool(x)
-        x = self.bridge(x)
-        for gate, up, decoder in zip(self.gates, self.ups, self.decoders, strict=True):
-            skip = skips.pop()
-            x = decoder(torch.cat([gate(skip, x), up(x)], dim=1))
-        return self.head(x)[..., :height, :width]
+    def encoder_levels(self) -> list[nn.Module]:
+        return [*self.encoders, self.bridge]
 
 
 @MODELS.register("res_attention_unet")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from medseg.models import MODELS
-from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive, pad_to_multiple
+from medseg.models.base import EncoderDecoder
+from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive
 
 
-class UNet(nn.Module):
+class UNet(EncoderDecoder):
     """Encoder of double-conv blocks and 2x2 max-pools, mirrored decoder with skip concatenation.
 
     Args:
@@ -49,22 +49,6 @@ class UNet(nn.Module):
             self.ups.append(UpSample(deep, shallow, upsample))
             self.decoders.append(ConvBlock(2 * shallow, shallow, batch_norm))
         self.head = nn.Conv2d(channels[0], classes, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.multiple)
-        skips = self.encode(x)
-        x = skips.pop()
-        for up, decoder in zip(self.ups, self.decoders, strict=True):
-            x = decoder(torch.cat([skips.pop(), up(x)], dim=1))
-        return self.head(x)[..., :height, :width]
-
-    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Encoder features of every level, shallowest first; ``x`` already padded to ``self.multiple``."""
-        skips = []
-        for i, encoder in enumerate(self.encoders):
-            x = encoder(x if i == 0 else self.pool(x))
-            skips.append(x)
-        return skips
 
 
 @MODELS.register("unet")

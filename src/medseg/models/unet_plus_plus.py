@@ -11,12 +11,13 @@ import torch
 from torch import nn
 
 from medseg.models import MODELS
-from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive, pad_to_multiple
+from medseg.models.base import SegmentationNet
+from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive
 
 EVAL_OUTPUTS = ("last", "mean")
 
 
-class UNetPlusPlus(nn.Module):
+class UNetPlusPlus(SegmentationNet):
     """Nested U-Net with optional deep supervision.
 
     Args:
@@ -69,8 +70,7 @@ class UNetPlusPlus(nn.Module):
         heads = self.depth - 1 if self.deep_supervision else 1
         self.heads = nn.ModuleList(nn.Conv2d(channels[0], classes, 1) for _ in range(heads))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
-        x, (height, width) = pad_to_multiple(x, self.multiple)
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
         grid: list[list[torch.Tensor]] = [[] for _ in range(self.depth)]
         for i in range(self.depth):
             grid[i].append(self.nodes[i][0](x if i == 0 else self.pool(grid[i - 1][0])))
@@ -80,7 +80,7 @@ class UNetPlusPlus(nn.Module):
                 upsampled = self.ups[level][k - 1](grid[level + 1][k - 1])
                 grid[level].append(self.nodes[level][k](torch.cat([*grid[level], upsampled], dim=1)))
         top = grid[0][1:] if self.deep_supervision else grid[0][-1:]
-        outputs = [head(node)[..., :height, :width] for head, node in zip(self.heads, top, strict=True)]
+        outputs = [head(node) for head, node in zip(self.heads, top, strict=True)]
         if self.deep_supervision and self.training:
             return outputs
         if self.eval_output == "mean" and len(outputs) > 1:

@@ -1,24 +1,38 @@
-"""Hooks into :func:`medseg.training.engine.fit`: early stopping, TensorBoard, user callbacks.
+"""Hooks into :func:`medseg.training.engine.fit`: history, checkpoints, logging, stopping, TensorBoard.
 
-Checkpointing and ``history.csv`` stay in ``fit`` itself (they define what a resumable run is);
-callbacks add behaviour around them. A callback with state (early stopping's patience counter)
-returns it from :meth:`Callback.state_dict` and it is stored in ``checkpoints/last.pt``, so a
-resumed run continues where it stopped.
+``fit`` calls every hook in order: first the run's own (time limit, early stopping, TensorBoard),
+then the caller's, and last the writers that see the finished epoch (:class:`HistoryRecorder`,
+:class:`medseg.training.checkpointing.Checkpointer`, :class:`EpochLog`), which read the shared
+:class:`medseg.training.state.TrainState`. A callback with state (early stopping's patience
+counter) returns it from :meth:`Callback.state_dict` and it is stored in ``checkpoints/last.pt``,
+so a resumed run continues where it stopped.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from medseg.training import distributed
 from medseg.training.optim import higher_is_better
+
+if TYPE_CHECKING:
+    from medseg.training.state import TrainState
 
 
 class Callback:
-    """Base class; every hook is optional. ``fit`` calls them on every rank under ``torchrun``."""
+    """Base class; every hook is optional. ``fit`` calls them on every rank under ``torchrun``.
+
+    A callback whose :meth:`on_epoch_end` returns True ends training with ``stop_reason``.
+    """
+
+    stop_reason = "callback"
+
+    def stop_message(self, epoch: int) -> str:
+        return f"stopping at epoch {epoch}: {type(self).__name__} asked to stop"
 
     def on_fit_start(self, model: nn.Module, start_epoch: int, iteration: int) -> None:
         """Before the first (or first resumed) epoch; ``model`` is the unwrapped network."""
@@ -55,6 +69,8 @@ class EarlyStopping(Callback):
         min_delta: the smallest change that counts as an improvement (>= 0).
     """
 
+    stop_reason = "early_stopping"
+
     def __init__(self, monitor: str, patience: int, min_delta: float = 0.0) -> None:
         if patience < 1:
             raise ValueError(f"early stopping patience must be at least 1, got {patience}")
@@ -85,6 +101,9 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             return True
         return False
+
+    def stop_message(self, epoch: int) -> str:
+        return f"stopping early at epoch {epoch}: no improvement (train.early_stopping_patience)"
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait}
@@ -127,3 +146,59 @@ class TensorBoardLogger(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+class TimeLimit(Callback):
+    """Stops once the training time (validation excluded) passes ``max_minutes``; all ranks stop together."""
+
+    stop_reason = "max_minutes"
+
+    def __init__(self, state: TrainState, max_minutes: float) -> None:
+        self.state, self.max_minutes = state, max_minutes
+
+    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        out_of_time = self.state.train_seconds > self.max_minutes * 60
+        if self.state.place.ctx.distributed:  # ranks time themselves: stop together when one is out of time
+            out_of_time = distributed.any_rank(out_of_time)
+        return out_of_time
+
+    def stop_message(self, epoch: int) -> str:
+        return f"stopping: training time {self.state.train_seconds / 60:.1f} min reached train.max_minutes"
+
+
+class HistoryRecorder(Callback):
+    """Adds the ``history.csv`` rows: every iteration, and each epoch's train and val scores."""
+
+    def __init__(self, state: TrainState) -> None:
+        self.state = state
+
+    def on_iteration_end(self, iteration: int, values: dict[str, float]) -> None:
+        self.state.history.add(level="iteration", phase="train", epoch=self.state.epoch, iteration=iteration, **values)
+
+    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        common = {
+            "epoch": epoch,
+            "iteration": iteration,
+            "lr": scores["lr"],
+            "seconds": round(self.state.train_seconds, 2),
+        }
+        self.state.history.add(level="epoch", phase="train", **self.state.train_row, **common)
+        if "val_loss" in scores:
+            val = {name: scores[f"val_{name}"] for name in ("loss", "pixel_accuracy", "dice")}
+            self.state.history.add(level="epoch", phase="val", **val, **common)
+        return False
+
+
+class EpochLog(Callback):
+    """One line per epoch on rank 0: the scores, the training time and whether it is the best so far."""
+
+    def __init__(self, state: TrainState) -> None:
+        self.state = state
+
+    def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "lr")
+        best = "  *best*" if self.state.improved else ""
+        distributed.log_main(
+            f"epoch {epoch}/{self.state.config.train.epochs}  {shown}  ({self.state.train_seconds:.0f} s){best}"
+        )
+        return False

@@ -25,9 +25,11 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
+from medseg.device import resolve_device
 from medseg.errors import ConfigError
+from medseg.io import log
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,12 @@ def is_main_process() -> bool:
     return context().is_main if is_initialized() else env_context().is_main
 
 
+def log_main(message: str) -> None:
+    """Logs ``message`` on rank 0 only (every process logs when not distributed)."""
+    if is_main_process():
+        log(message)
+
+
 @contextmanager
 def distributed_session(use_cuda: bool, timeout_minutes: float = 60.0) -> Iterator[DistContext]:
     """Joins the process group described by the environment for the duration of the block.
@@ -102,6 +110,57 @@ def distributed_session(use_cuda: bool, timeout_minutes: float = 60.0) -> Iterat
         yield context()
     finally:
         dist.destroy_process_group()
+
+
+@contextmanager
+def training_session(device: str, global_batch: int) -> Iterator[DistContext]:
+    """:func:`distributed_session` for a training run on ``device`` with ``global_batch`` images a step.
+
+    Raises:
+        ConfigError: before joining anything, when the global batch does not divide over the processes.
+    """
+    local_batch_size(global_batch, env_context().world_size)
+    with distributed_session(resolve_device(device).type == "cuda") as ctx:
+        yield ctx
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where this process trains: its rank, its device (``cuda:LOCAL_RANK`` under DDP) and its batch."""
+
+    ctx: DistContext
+    device: torch.device
+    local_batch: int
+
+
+def place(device: str, global_batch: int) -> Placement:
+    """This process's :class:`Placement` in the current process group (or alone)."""
+    ctx = context()
+    where = resolve_device(device)
+    if ctx.distributed and where.type == "cuda":
+        where = torch.device("cuda", ctx.local_rank)
+    return Placement(ctx, where, local_batch_size(global_batch, ctx.world_size))
+
+
+def loaders(
+    place: Placement, train_set: Dataset, sampler: Sampler[int], val_set: Dataset | None, num_workers: int = 0
+) -> tuple[DataLoader, DataLoader | None]:
+    """Training and validation loaders holding this rank's share of each global batch and of the validation set.
+
+    The incomplete last training batch is dropped when the set holds more than one global batch.
+    """
+    ctx, batch = place.ctx, place.local_batch * place.ctx.world_size
+    drop_last = len(train_set) > batch  # type: ignore[arg-type]
+    if ctx.distributed:
+        sampler = GlobalBatchShard(sampler, batch, ctx.rank, ctx.world_size, drop_last)
+        drop_last = False  # the shard holds whole local batches only
+    train = DataLoader(
+        train_set, batch_size=place.local_batch, sampler=sampler, num_workers=num_workers, drop_last=drop_last
+    )
+    if val_set is None:
+        return train, None
+    shard = shard_indices(len(val_set), ctx.rank, ctx.world_size) if ctx.distributed else None  # type: ignore[arg-type]
+    return train, DataLoader(val_set, batch_size=place.local_batch, sampler=shard)
 
 
 def barrier() -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.io import IMAGE_SUFFIXES, read_image
+from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.data.readers import READERS
 from medseg.data.readers.folder import find_mask
 from medseg.errors import DataError
@@ -109,9 +110,7 @@ def read_bone_scan(
         raise DataError(label_dir, "bone scan labels folder not found")
     spacing_table = {}
     if (root / "pixel_size.csv").is_file():
-        from medseg.data.readers.hc18 import read_pixel_size_csv
-
-        spacing_table = {k: v["pixel_size"] for k, v in read_pixel_size_csv(root / "pixel_size.csv").items()}
+        spacing_table = read_pixel_sizes(root / "pixel_size.csv")
     files = sorted(p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".dcm"))
     entries = []
     for path in files:

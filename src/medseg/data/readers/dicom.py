@@ -18,7 +18,8 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.readers import READERS
-from medseg.data.volumes import Volume, dicom_files_in_folder, read_dicom_series, remap_labels, volume_cases
+from medseg.data.slice_options import SliceOptions
+from medseg.data.volumes import Volume, dicom_files_in_folder, read_dicom_series
 from medseg.errors import DataError
 
 
@@ -87,6 +88,7 @@ def read_dicom(
         DataError: missing folder, no DICOM files, masks not matching the images.
     """
     root = Path(root)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if not root.is_dir():
         raise DataError(root, "DICOM folder not found")
     cases: list[Case] = []
@@ -97,8 +99,8 @@ def read_dicom(
         labels = None
         if mask_dir is not None:
             mask = read_dicom_series(dicom_files_in_folder(mask_dir), mask_dir, rescale=False)
-            labels = remap_labels(mask_series_labels(mask, volume, mask_dir, mask_mode), label_map)
-        cases += volume_cases(volume, labels, name, name, empty_fraction, stride, seed)
+            labels = mask_series_labels(mask, volume, mask_dir, mask_mode)
+        cases += slicing.cases(volume, labels, name, name)
     return cases
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.io import IMAGE_SUFFIXES, list_images, read_image
+from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.data.readers import READERS
 from medseg.errors import DataError
 
@@ -112,6 +113,4 @@ def read_folder(
 def _read_spacing(path: Path) -> dict[str, float]:
     if not path.is_file():
         return {}
-    from medseg.data.readers.hc18 import read_pixel_size_csv
-
-    return {name: row["pixel_size"] for name, row in read_pixel_size_csv(path).items()}
+    return read_pixel_sizes(path)

@@ -13,7 +13,6 @@ on the line's centre (filling the drawn line instead would add its thickness to 
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.io import read_image
+from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers import READERS
 from medseg.errors import DataError
 from medseg.measure.ellipse import fit_ellipse_to_outline, rasterize_ellipse
@@ -28,31 +28,6 @@ from medseg.measure.ellipse import fit_ellipse_to_outline, rasterize_ellipse
 TRAIN_CSV = "training_set_pixel_size_and_HC.csv"
 TEST_CSV = "test_set_pixel_size.csv"
 _SUBJECT = re.compile(r"^(\d+)_")
-
-
-def read_pixel_size_csv(path: Path) -> dict[str, dict[str, float]]:
-    """Rows of an HC18 CSV keyed by file name: ``{"pixel_size": .., "hc_mm": ..}`` (hc when present)."""
-    if not path.is_file():
-        raise DataError(path, "pixel size CSV not found")
-    rows: dict[str, dict[str, float]] = {}
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(path, "CSV is empty")
-        for line_no, row in enumerate(reader, start=2):
-            if not row or not row[0].strip():
-                continue
-            try:
-                entry = {"pixel_size": float(row[1])}
-                if len(row) > 2 and row[2].strip():
-                    entry["hc_mm"] = float(row[2])
-            except (IndexError, ValueError):
-                raise DataError(path, f"line {line_no}: expected filename,pixel size[,HC], got {row}") from None
-            if entry["pixel_size"] <= 0:
-                raise DataError(path, f"line {line_no}: pixel size must be positive, got {row[1]}")
-            rows[row[0].strip()] = entry
-    return rows
 
 
 def subject_of(filename: str) -> str:

@@ -24,15 +24,14 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.data.readers import READERS
 from medseg.data.readers.dicom import mask_series_labels
+from medseg.data.slice_options import SliceOptions
 from medseg.data.volumes import (
     DicomFile,
     Volume,
     dicom_files_in_folder,
     dicom_files_in_zip,
     read_dicom_series,
-    remap_labels,
     save_nifti,
-    volume_cases,
 )
 from medseg.errors import DataError
 
@@ -146,16 +145,14 @@ def read_ircadb(
         Cases ``3Dircadb1.N_zKKK``: int16 HU images, uint8 masks, ``meta`` with ``spacing_mm``,
         ``group`` = the patient folder, ``affine``, ``structures`` (the mask series used).
     """
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     folders = patient_folders(Path(root))
     if limit is not None:
         folders = folders[:limit]
     cases: list[Case] = []
     for folder in folders:
         volume, labels, used = read_ircadb_patient(folder)
-        labels = remap_labels(labels, label_map)
-        cases += volume_cases(
-            volume, labels, folder.name, folder.name, empty_fraction, stride, seed, {"structures": used}
-        )
+        cases += slicing.cases(volume, labels, folder.name, folder.name, {"structures": used})
     return cases
 
 

@@ -29,7 +29,8 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.readers import READERS
-from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem, remap_labels, volume_cases
+from medseg.data.slice_options import SliceOptions
+from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -40,31 +41,21 @@ def read_labelled_volume(
     image_path: Path,
     label_path: Path | None,
     name: str,
-    empty_fraction: float = 1.0,
-    stride: int = 1,
-    seed: int = 0,
-    label_map: dict[Any, Any] | None = None,
+    slicing: SliceOptions,
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :func:`volume_cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`."""
     labels = None
     if label_path is not None:
-        labels = remap_labels(load_nifti(label_path, orientation, labels=True).array, label_map)
+        labels = load_nifti(label_path, orientation, labels=True).array
     volume = load_nifti(image_path, orientation)
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
         volume.array = np.ascontiguousarray(volume.array[..., channels])
-    return volume_cases(volume, labels, name, name, empty_fraction, stride, seed, extra_meta)
-
-
-def _check_slicing(empty_fraction: float, stride: int) -> None:
-    if stride < 1:
-        raise ValueError(f"stride must be at least 1, got {stride}")
-    if not 0 <= empty_fraction <= 1:
-        raise ValueError(f"empty_fraction must be in [0, 1], got {empty_fraction}")
+    return slicing.cases(volume, labels, name, name, extra_meta)
 
 
 @READERS.register("nifti")
@@ -100,7 +91,7 @@ def read_lits(
         DataError: no volumes, a missing segmentation, shapes that differ.
     """
     root = Path(root)
-    _check_slicing(empty_fraction, stride)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if not root.is_dir():
         raise DataError(root, "LiTS folder not found")
     images: dict[int, Path] = {}
@@ -123,9 +114,7 @@ def read_lits(
         label_path = labels.get(number)
         if label_path is None and require_masks:
             raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
-        cases += read_labelled_volume(
-            images[number], label_path, nifti_stem(images[number]), empty_fraction, stride, seed, label_map, orientation
-        )
+        cases += read_labelled_volume(images[number], label_path, nifti_stem(images[number]), slicing, orientation)
     return cases
 
 
@@ -186,7 +175,7 @@ def read_msd(
         DataError: missing dataset.json entries or files.
     """
     root = Path(root)
-    _check_slicing(empty_fraction, stride)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
     entries = _msd_entries(root, subset)
@@ -196,15 +185,5 @@ def read_msd(
     for image_path, label_path in entries:
         if subset == "train" and (label_path is None or not label_path.is_file()):
             raise DataError(label_path or image_path, "label volume not found for this training image")
-        cases += read_labelled_volume(
-            image_path,
-            label_path,
-            nifti_stem(image_path),
-            empty_fraction,
-            stride,
-            seed,
-            label_map,
-            orientation,
-            channels,
-        )
+        cases += read_labelled_volume(image_path, label_path, nifti_stem(image_path), slicing, orientation, channels)
     return cases

@@ -10,7 +10,7 @@ from medseg.data.readers import read_dataset
 from medseg.data.readers.cvc import OFFICIAL_SEQUENCES, parse_sequence_table
 from medseg.errors import DataError
 
-from .conftest import real_dataset
+from ..conftest import real_dataset
 
 
 def test_kvasir_phantom(kvasir_root):

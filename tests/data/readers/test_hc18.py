@@ -7,7 +7,7 @@ from medseg.data.readers import read_dataset
 from medseg.data.readers.hc18 import read_hc18, subject_of
 from medseg.errors import DataError
 
-from ..conftest import shared_dataset
+from ...conftest import shared_dataset
 
 
 @pytest.fixture

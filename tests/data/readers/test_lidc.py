@@ -10,7 +10,7 @@ from medseg.data.readers import read_dataset
 from medseg.data.readers.lidc import crop_cases, nodule_crops
 from medseg.errors import DataError
 
-from .conftest import real_dataset
+from ..conftest import real_dataset
 
 
 def test_lidc_phantom_crops_centred_on_nodules(lidc_root):

@@ -15,7 +15,7 @@ from medseg.data.readers.ircadb import convert_ircadb, is_liver_tumour, read_irc
 from medseg.data.volumes import load_nifti
 from medseg.errors import DataError
 
-from .conftest import real_dataset
+from ..conftest import real_dataset
 
 
 def test_lits_slices_ids_groups_spacing(lits_root):

@@ -1,0 +1,46 @@
+"""Pixel-size tables: ``filename,pixel size(mm)[,head circumference(mm)]`` CSV files.
+
+The HC18 challenge published its pixel sizes this way; the folder and bone scan readers and
+``medseg predict --pixel-size-csv`` take the same format for any 2D images.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from medseg.errors import DataError
+
+
+def read_pixel_size_csv(path: Path) -> dict[str, dict[str, float]]:
+    """Rows keyed by file name: ``{"pixel_size": .., "hc_mm": ..}`` (``hc_mm`` when the third column is filled).
+
+    Raises:
+        DataError: no file, an empty file, a malformed line or a pixel size that is not positive.
+    """
+    if not path.is_file():
+        raise DataError(path, "pixel size CSV not found")
+    rows: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(path, "CSV is empty")
+        for line_no, row in enumerate(reader, start=2):
+            if not row or not row[0].strip():
+                continue
+            try:
+                entry = {"pixel_size": float(row[1])}
+                if len(row) > 2 and row[2].strip():
+                    entry["hc_mm"] = float(row[2])
+            except (IndexError, ValueError):
+                raise DataError(path, f"line {line_no}: expected filename,pixel size[,HC], got {row}") from None
+            if entry["pixel_size"] <= 0:
+                raise DataError(path, f"line {line_no}: pixel size must be positive, got {row[1]}")
+            rows[row[0].strip()] = entry
+    return rows
+
+
+def read_pixel_sizes(path: Path) -> dict[str, float]:
+    """``{filename: pixel size in mm}`` of a pixel-size CSV (see :func:`read_pixel_size_csv`)."""
+    return {name: row["pixel_size"] for name, row in read_pixel_size_csv(path).items()}

@@ -1,0 +1,133 @@
+"""What a training run holds between steps, built once by :func:`build_state`.
+
+:class:`TrainState` is the one object the fit loop and its callbacks share (as MONAI's
+``engine.state``): the network, optimiser, schedule, scaler, loaders, counters and best score.
+Its checkpoint form is :mod:`medseg.training.checkpointing`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler
+
+from medseg.config import Config
+from medseg.data.case import Case
+from medseg.data.dataset import SegmentationDataset
+from medseg.errors import ConfigError
+from medseg.losses import DeepSupervisionLoss, create_loss
+from medseg.models import create_model, output_channels
+from medseg.training import distributed
+from medseg.training.history import History
+from medseg.training.optim import build_optimizer, build_scheduler, higher_is_better
+
+
+@dataclass
+class TrainState:
+    """Everything one training process holds; ``net`` is the bare model, ``model`` its DDP wrapper."""
+
+    config: Config
+    run_dir: Path
+    place: distributed.Placement
+    net: nn.Module
+    model: nn.Module
+    model_spec: dict[str, Any]
+    loss_fn: DeepSupervisionLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler | None
+    generator: torch.Generator
+    train_set: SegmentationDataset
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    history: History
+    best_score: float
+    best_epoch: int = 0
+    start_epoch: int = 1
+    epoch: int = 0
+    iteration: int = 0
+    train_seconds: float = 0.0
+    improved: bool = False
+    train_row: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def amp(self) -> bool:
+        return self.scaler is not None
+
+    @property
+    def device(self) -> torch.device:
+        return self.place.device
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def update_best(self, scores: dict[str, float]) -> None:
+        """Sets ``improved`` (and the best score and epoch) from this epoch's ``train.monitor``."""
+        score = scores.get(self.config.train.monitor)
+        better = higher_is_better(self.config.train.monitor)
+        self.improved = score is not None and (score > self.best_score if better else score < self.best_score)
+        if self.improved:
+            self.best_score, self.best_epoch = score, self.epoch
+
+
+def build_state(config: Config, train_cases: list[Case], val_cases: list[Case], run_dir: Path) -> TrainState:
+    """Data loaders, model (DDP-wrapped under ``torchrun``), loss, optimiser, schedule and scaler.
+
+    The global random generators must be seeded before: the model's initial weights draw from them.
+    """
+    cfg, train_cfg = config, config.train
+    place = distributed.place(train_cfg.device, train_cfg.batch_size)
+    train_set = SegmentationDataset(train_cases, cfg.data, cfg.augment)
+    val_set = SegmentationDataset(val_cases, cfg.data) if val_cases else None
+    generator = torch.Generator().manual_seed(train_cfg.seed)
+    sampler = RandomSampler(
+        train_set,
+        replacement=train_cfg.iterations_per_epoch is not None,
+        num_samples=(train_cfg.iterations_per_epoch or 0) * train_cfg.batch_size or None,
+        generator=generator,
+    )
+    train_loader, val_loader = distributed.loaders(place, train_set, sampler, val_set, train_cfg.num_workers)
+
+    classes = output_channels(cfg.data.num_classes, cfg.model.out_channels)
+    model_spec = {
+        "name": cfg.model.name,
+        "params": dict(cfg.model.params),
+        "in_channels": cfg.data.channels,
+        "classes": classes,
+    }
+    net = create_model(cfg.model.name, in_channels=cfg.data.channels, classes=classes, **cfg.model.params)
+    model = distributed.wrap_model(net.to(place.device), place.ctx, place.device, train_cfg.sync_batchnorm)
+    try:
+        loss_fn = DeepSupervisionLoss(
+            create_loss(train_cfg.loss, **train_cfg.loss_params),
+            train_cfg.deep_supervision,
+            train_cfg.deep_supervision_weights,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"train.deep_supervision: {exc}") from None
+    optimizer = build_optimizer(model.parameters(), train_cfg)
+    amp = train_cfg.amp and place.device.type == "cuda"
+    return TrainState(
+        config=config,
+        run_dir=run_dir,
+        place=place,
+        net=distributed.unwrap_model(model),
+        model=model,
+        model_spec=model_spec,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, train_cfg),
+        scaler=torch.amp.GradScaler("cuda") if amp else None,
+        generator=generator,
+        train_set=train_set,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        history=History(run_dir / "history.csv"),
+        best_score=-math.inf if higher_is_better(train_cfg.monitor) else math.inf,
+    )
