@@ -48,6 +48,7 @@ def main() -> None:
     for name in args.variants.split(","):
         started = time.perf_counter()
         predictor = Predictor.from_run(run_dir, "best", device="cpu", **VARIANTS[name])
+        predictor.config.eval.hausdorff = False  # Dice and IoU only: distances are slow at full size
         _, summary = evaluate_cases(predictor, chosen, None, overlays=False)
         rows.append(
             {

@@ -39,6 +39,11 @@ VARIANTS = {
     "scale_color": ["augment.grid_distortion=0.0"],  # + scale and colour jitter
     "recipe": [],  # + grid distortion: the recipe as shipped
 }
+INFERENCE = {
+    "plain": {"tta": False, "scales": (1.0,)},
+    "flip TTA": {"tta": True, "scales": (1.0,)},
+    "flip TTA + scales 0.75/1/1.25": {"tta": True, "scales": (0.75, 1.0, 1.25)},
+}
 
 
 def main() -> None:
