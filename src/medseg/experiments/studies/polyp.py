@@ -187,6 +187,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
         "epochs": math.nan,
         "seconds_per_epoch": math.nan,
         "test_images": math.nan,
+        "inference": "",
         **{column: math.nan for column in COLUMNS},
         "paper_parameters": paper.get("parameters", math.nan),
         "paper_f1": paper.get("f1", math.nan),
@@ -202,8 +203,14 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     result = info.get("result")
     if result:
-        row["epochs"] = result["epochs_run"]
-        row["seconds_per_epoch"] = result["train_seconds"] / max(result["epochs_run"], 1)
+        # Epochs count passes over the training images, also when train.iterations_per_epoch cut them short.
+        train = state["config"]["train"]
+        passes = float(result["epochs_run"])
+        n_train = info.get("cases", {}).get("train")
+        if train.get("iterations_per_epoch") and n_train:
+            passes *= train["iterations_per_epoch"] * train["batch_size"] / n_train
+        row["epochs"] = round(passes, 1)
+        row["seconds_per_epoch"] = result["train_seconds"] / max(passes, 1e-9)
     row["status"] = "trained, not tested" if result else "training (unfinished)"
     metrics = run_dir / "test" / "metrics.json"
     if metrics.is_file():
@@ -212,6 +219,20 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
             row[column] = _mean(summary, f"{column}_polyp")
         row["hd_px"] = _mean(summary, "hd_px_polyp")
         row["test_images"] = summary.get("dice_polyp", {}).get("n", math.nan)
+        inference = run_dir / "test" / "inference.json"
+        if inference.is_file():
+            mode = json.loads(inference.read_text())
+            row["inference"] = (
+                " + ".join(
+                    (["flip TTA"] if mode.get("tta") else [])
+                    + (
+                        ["scales " + "/".join(f"{s:g}" for s in mode["scales"])]
+                        if len(mode.get("scales", [1])) > 1
+                        else []
+                    )
+                )
+                or "plain"
+            )
         row["status"] = "measured" if result else "measured (training unfinished)"
     return row
 
@@ -242,10 +263,10 @@ def write_table_files(out: Path, rows: list[dict[str, Any]], quick: bool) -> Pat
     for spec in SPLITS:
         lines += ["", f"## {spec.title}", ""]
         lines.append(
-            "| model | parameters | input | epochs | s/epoch | test images | Dice (F1) | IoU | precision | "
-            "recall | HD (px) | paper F1 | paper IoU | status |"
+            "| model | parameters | input | epochs | s/epoch | test images | inference | Dice (F1) | IoU | "
+            "precision | recall | HD (px) | paper F1 | paper IoU | status |"
         )
-        lines.append("|" + "---|" * 14)
+        lines.append("|" + "---|" * 15)
         for row in rows:
             if row["split"] != spec.name:
                 continue
@@ -253,9 +274,10 @@ def write_table_files(out: Path, rows: list[dict[str, Any]], quick: bool) -> Pat
                 MODEL_TITLES[row["model"]],
                 _fmt(row["parameters"]),
                 row["image_size"] or "-",
-                _fmt(row["epochs"]),
+                _fmt(row["epochs"], 1),
                 _fmt(row["seconds_per_epoch"], 0),
                 _fmt(row["test_images"]),
+                row["inference"] or "-",
                 *(_fmt(row[c]) for c in ("dice", "iou", "precision", "recall")),
                 _fmt(row["hd_px"], 1),
                 _fmt(row["paper_f1"], 2),
