@@ -1,7 +1,8 @@
 """Post-processing ablation on a trained HC18 run: what each step does to Dice, HD and HC error.
 
-Predicts each held-out image once (optionally with flip TTA) and scores three post-processings of
-the same probabilities: raw argmax, largest component + holes filled, and the fitted ellipse.
+Predicts each held-out image once (optionally with flip TTA) and scores post-processings of the
+same probabilities: raw argmax, largest component + holes filled, the fitted ellipse, and the
+ellipse refitted without the worst-fitting 10% / 20% of the edge points. Choose on ``--split val``.
 
     python bench/hc18_postprocess_ablation.py RUN_DIR --data ../shared/data/hc18 [--split test] [--tta]
 """
@@ -26,6 +27,8 @@ VARIANTS = {
     "raw argmax": PostprocessConfig(largest_component=False, fill_holes=False, fit_ellipse=False),
     "largest component + fill": PostprocessConfig(largest_component=True, fill_holes=True, fit_ellipse=False),
     "ellipse fit": PostprocessConfig(largest_component=True, fill_holes=True, fit_ellipse=True),
+    "ellipse fit, trimmed 90%": PostprocessConfig(True, True, True, ellipse_keep=0.9),
+    "ellipse fit, trimmed 80%": PostprocessConfig(True, True, True, ellipse_keep=0.8),
 }
 
 

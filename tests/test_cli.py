@@ -53,6 +53,7 @@ def test_evaluate_writes_per_case_and_summary(tiny_run, hc18_synthetic):
     split = json.loads((tiny_run / "split.json").read_text())
     assert [r["id"] for r in rows] == split["test"]
     assert len(list((out / "overlays").glob("*.png"))) == len(rows)
+    assert "Metrics on the test split" in (out / "report.html").read_text()
 
 
 def test_predict_masks_at_original_size_with_hc18_columns(tiny_run, hc18_synthetic, tmp_path):

@@ -29,11 +29,11 @@ def soft_dice_loss(p: list[float], g: list[int]) -> float:
     return 1 - (2 * inter + S) / (sum(p) + sum(g) + S)
 
 
-def tversky_index(p: list[float], g: list[int], alpha: float, beta: float) -> float:
+def tversky_index(p: list[float], g: list[int], alpha: float, beta: float, smooth: float = S) -> float:
     tp = sum(pi * gi for pi, gi in zip(p, g, strict=True))
     fn = sum((1 - pi) * gi for pi, gi in zip(p, g, strict=True))
     fp = sum(pi * (1 - gi) for pi, gi in zip(p, g, strict=True))
-    return (tp + S) / (tp + alpha * fn + beta * fp + S)
+    return (tp + smooth) / (tp + alpha * fn + beta * fp + smooth)
 
 
 def bce() -> float:
@@ -52,8 +52,8 @@ def multi_dice() -> float:  # foreground classes 1 and 2
     return sum(soft_dice_loss(PROBS[c], multi_truth(c)) for c in (1, 2)) / 2
 
 
-def multi_tversky(alpha: float, beta: float, exponent: float = 1.0) -> float:
-    return sum((1 - tversky_index(PROBS[c], multi_truth(c), alpha, beta)) ** exponent for c in (1, 2)) / 2
+def multi_tversky(alpha: float, beta: float, exponent: float = 1.0, smooth: float = S) -> float:
+    return sum((1 - tversky_index(PROBS[c], multi_truth(c), alpha, beta, smooth)) ** exponent for c in (1, 2)) / 2
 
 
 BINARY_EXPECTED = {
@@ -63,6 +63,7 @@ BINARY_EXPECTED = {
     "bce_dice": soft_dice_loss(P, G) + bce(),
     "tversky": 1 - tversky_index(P, G, 0.7, 0.3),
     "focal_tversky": (1 - tversky_index(P, G, 0.7, 0.3)) ** 0.75,
+    "focal_tversky_ce": (1 - tversky_index(P, G, 0.7, 0.3, smooth=1.0)) ** 0.75 + bce(),
 }
 MULTI_EXPECTED = {
     "ce": multi_ce(),
@@ -71,6 +72,7 @@ MULTI_EXPECTED = {
     "bce_dice": multi_dice() + multi_ce(),
     "tversky": multi_tversky(0.7, 0.3),
     "focal_tversky": multi_tversky(0.7, 0.3, 0.75),
+    "focal_tversky_ce": multi_tversky(0.7, 0.3, 0.75, smooth=1.0) + multi_ce(),
 }
 
 

@@ -1,12 +1,13 @@
 """Experiment configuration: dataclasses, YAML load/save and ``key=value`` overrides.
 
-A config has six sections (``data``, ``augment``, ``model``, ``train``, ``postprocess``,
-``eval``); unknown keys are errors that name the file and list the valid keys.
+A config has seven sections (``data``, ``augment``, ``model``, ``train``, ``postprocess``,
+``eval``, ``infer``); unknown keys are errors that name the file and list the valid keys.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,7 @@ class DataConfig:
     clahe_clip: float = 0.01  # CLAHE contrast limit
     crop: list[int] | None = None  # margins removed [top, bottom, left, right] (pixels), image and mask
     crop_foreground: float | None = None  # crop to the bounding box of pixels above this intensity
+    max_pixels: int = 50_000_000  # images larger than this (width x height) are refused before decoding
 
 
 @dataclass
@@ -103,6 +105,10 @@ class PostprocessConfig:
     largest_component: bool = True  # keep one connected region per class
     fill_holes: bool = True
     fit_ellipse: bool = False  # replace a binary mask by its fitted ellipse (fetal head)
+    ellipse_keep: float = 1.0  # < 1: refit without the worst-fitting share of edge points (robust to bulges)
+    # Volumes (medseg predict/evaluate on NIfTI, DICOM): keep the organ's largest 3D component and only
+    # the lesions inside or touching it (organ and lesion classes from data.class_names).
+    volume_3d: bool = True
 
 
 @dataclass
@@ -110,6 +116,18 @@ class EvalConfig:
     hausdorff: bool = True
     hausdorff_percentile: float | None = None  # e.g. 95 for HD95; None: maximum
     measurements: list[str] = field(default_factory=list)  # e.g. ["head_circumference"]
+    qc: bool = False  # QC signals per case (two more forward passes per image) and the calibrated qc_flag
+    qc_share: float = 0.1  # share of validation cases the qc_flag rule flags
+
+
+@dataclass
+class InferConfig:
+    """How a trained model is run on new images (``medseg predict``, ``medseg serve``)."""
+
+    sliding_window: bool = False  # windows of the training size over the image at its own resolution (MONAI)
+    window: list[int] | None = None  # window (H, W); None: data.patch_size, else data.image_size
+    overlap: float = 0.25  # fraction of a window shared with its neighbour
+    batch_size: int = 4  # images (or windows) per forward pass
 
 
 @dataclass
@@ -121,6 +139,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    infer: InferConfig = field(default_factory=InferConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,10 +207,121 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 
 
 def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
-    """Builds a validated :class:`Config`; ``source`` names the origin in error messages."""
+    """Builds a validated :class:`Config`; ``source`` names the origin in error messages.
+
+    Raises:
+        ConfigError: unknown keys, wrong types, or values out of range (see :func:`validate_config`).
+    """
     if not isinstance(values, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
-    return _build(Config, values, source)
+    config = _build(Config, values, source)
+    validate_config(config, source)
+    return config
+
+
+NORMALIZATIONS = ("zscore", "minmax", "none")
+EQUALIZATIONS = ("none", "hist", "clahe")
+DEVICES = ("auto", "cpu", "cuda")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULE_NAMES = ("none", "cosine", "cosine_time", "step", "multistep", "polyp_step", "poly", "plateau")
+MONITORS = ("train_loss", "val_loss", "val_dice", "val_pixel_accuracy")
+DEEP_SUPERVISION = ("equal", "halving")
+
+
+def _finite(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = True) -> Any:
+    def check(v: float) -> bool:
+        return math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
+    return check
+
+
+def _sizes(count: int) -> Any:
+    return lambda v: len(v) == count and all(x >= 1 for x in v)
+
+
+def _one_of(names: tuple[str, ...]) -> tuple[Any, str]:
+    return (lambda v: str(v).lower() in names), f"one of {', '.join(names)}"
+
+
+def _optional(check: Any) -> Any:
+    return lambda v: v is None or check(v)
+
+
+# (key, check, what is allowed): checked in this order, the first failure is reported
+RULES: list[tuple[str, Any, str]] = [
+    ("data.image_size", _sizes(2), "two sizes >= 1 [H, W]"),
+    ("data.patch_size", _optional(_sizes(2)), "null or two sizes >= 1 [H, W]"),
+    ("data.channels", lambda v: v >= 1, "at least 1 (1 grey, 3 RGB)"),
+    ("data.num_classes", lambda v: v >= 2, "at least 2 (background included)"),
+    ("data.normalize", *_one_of(NORMALIZATIONS)),
+    ("data.equalize", *_one_of(EQUALIZATIONS)),
+    ("data.val_fraction", _finite(0, 1), "a fraction in [0, 1)"),
+    ("data.test_fraction", _finite(0, 1), "a fraction in [0, 1)"),
+    (
+        "data.window",
+        _optional(lambda v: len(v) == 2 and all(map(math.isfinite, v)) and v[1] > 0),
+        "null or [centre, width > 0]",
+    ),
+    ("data.median_filter", lambda v: v == 0 or (v >= 3 and v % 2 == 1), "0 (off) or an odd size >= 3"),
+    ("data.clahe_clip", _finite(0, 1, low_open=True, high_open=False), "in (0, 1]"),
+    ("data.crop", _optional(lambda v: len(v) == 4 and all(x >= 0 for x in v)), "null or four margins >= 0"),
+    ("data.max_pixels", lambda v: v >= 1, "at least 1"),
+    ("augment.prob", _finite(0, 1, high_open=False), "a probability in [0, 1]"),
+    ("augment.rotate_deg", _finite(0), "a finite value >= 0"),
+    ("augment.scale", _finite(0), "a finite value >= 0"),
+    ("augment.intensity", _finite(0), "a finite value >= 0"),
+    ("augment.noise", _finite(0), "a finite value >= 0"),
+    ("train.epochs", lambda v: v >= 1, "at least 1"),
+    ("train.batch_size", lambda v: v >= 1, "at least 1"),
+    ("train.lr", _finite(0, low_open=True), "a finite value > 0"),
+    ("train.momentum", _finite(0, 1), "in [0, 1)"),
+    ("train.weight_decay", _finite(0), "a finite value >= 0"),
+    ("train.optimizer", *_one_of(OPTIMIZERS)),
+    ("train.scheduler", *_one_of(SCHEDULE_NAMES)),
+    ("train.monitor", lambda v: v in MONITORS, f"one of {', '.join(MONITORS)}"),
+    ("train.early_stopping_monitor", _optional(lambda v: v in MONITORS), f"null or one of {', '.join(MONITORS)}"),
+    ("train.device", lambda v: v in DEVICES or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
+    ("train.num_workers", lambda v: v >= 0, "at least 0"),
+    ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.max_minutes", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
+    ("train.iterations_per_epoch", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.val_every", lambda v: v >= 1, "at least 1"),
+    ("train.early_stopping_patience", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.early_stopping_min_delta", _finite(0), "a finite value >= 0"),
+    ("train.grad_clip_norm", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
+    ("train.deep_supervision", *_one_of(DEEP_SUPERVISION)),
+    ("eval.hausdorff_percentile", _optional(_finite(0, 100, low_open=True, high_open=False)), "null or in (0, 100]"),
+    ("eval.qc_share", _finite(0, 1, low_open=True), "a fraction in (0, 1)"),
+    ("postprocess.ellipse_keep", _finite(0.5, 1, high_open=False), "a share in [0.5, 1]"),
+]
+
+
+def validate_config(config: Config, source: str = "config") -> None:
+    """Checks ranges and enumerations (:data:`RULES`) and how values fit together; the message names
+    the key, its value and what is allowed.
+
+    Names registered by higher layers (models, losses, reader layouts) are checked where they are
+    looked up (:func:`medseg.experiments.train.check_names`).
+
+    Raises:
+        ConfigError: the first value that is not allowed.
+    """
+
+    def fail(key: str, value: Any, allowed: str) -> None:
+        raise ConfigError(f"{source}: {key}={value!r} is not allowed; {allowed}")
+
+    for key, check, allowed in RULES:
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if not check(value):
+            fail(key, value, allowed)
+    d = config.data
+    if len(d.class_names) != d.num_classes:
+        fail("data.class_names", d.class_names, f"one name per class (data.num_classes = {d.num_classes})")
+    if d.val_fraction + d.test_fraction >= 1:
+        fail("data.val_fraction + data.test_fraction", d.val_fraction + d.test_fraction, "the sum must be below 1")
+    if config.model.out_channels not in (None, 1, d.num_classes):
+        fail("model.out_channels", config.model.out_channels, f"null, 1 (binary) or data.num_classes ({d.num_classes})")
 
 
 def resolve_config_path(path: str | Path) -> Path:
@@ -218,7 +348,10 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     values = apply_overrides(values, overrides or [])
     return config_from_dict(values, str(path))
 

@@ -24,3 +24,11 @@ class ConfigError(MedsegError):
 
 class RunDirError(MedsegError):
     """A run directory is missing, incomplete or would be overwritten."""
+
+
+class OptionError(ConfigError, ValueError):
+    """An option (e.g. of a reader) has a value outside what the function accepts; also a ``ValueError``."""
+
+
+class ExportError(MedsegError):
+    """A model cannot be exported, or an exported model (ONNX + settings) is missing or invalid."""

@@ -14,12 +14,30 @@ from typing import Any
 import numpy as np
 
 
+def current_umask() -> int:
+    """The process's file-creation mask (read from ``/proc`` where possible, so nothing changes it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Writes ``data`` to ``path`` so that readers never see a half-written file."""
+    """Writes ``data`` to ``path`` so that readers never see a half-written file.
+
+    The file gets the mode a plain ``open`` would give it (``0o666`` less the umask), not the
+    ``0o600`` of a temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -9,7 +9,7 @@ cross-entropy otherwise) for numerical stability. The region terms are MONAI's `
 ``TverskyLoss``.
 
 Registry names (``create_loss(name, **params)``): ``dice``, ``ce``, ``dice_ce``, ``bce_dice``,
-``tversky``, ``focal_tversky``. :class:`DeepSupervisionLoss` wraps any of them for models that
+``tversky``, ``focal_tversky``, ``focal_tversky_ce``. :class:`DeepSupervisionLoss` wraps any of them for models that
 return a list of logits while training (U-Net++ with deep supervision).
 """
 
@@ -230,6 +230,29 @@ def focal_tversky(
         raise ValueError(f"gamma must be positive, got {gamma}")
     exponent = 1.0 / gamma if invert_gamma else gamma
     return RegionLoss(_tversky(alpha, beta, include_background, smooth, batch, reduction="none"), exponent)
+
+
+@LOSSES.register("focal_tversky_ce")
+def focal_tversky_ce(
+    alpha: float = 0.7,
+    beta: float = 0.3,
+    gamma: float = 4 / 3,
+    invert_gamma: bool = True,
+    include_background: bool = False,
+    smooth: float = 1.0,
+    batch: bool = True,
+    lambda_ft: float = 1.0,
+    lambda_ce: float = 1.0,
+    weight: list[float] | None = None,
+) -> nn.Module:
+    """``lambda_ft * focal Tversky + lambda_ce * cross-entropy`` (``weight``: CE class weights).
+
+    The cross-entropy gives every pixel a gradient, also on slices where a class is absent (where a
+    per-slice Tversky index is flat); the focal Tversky term keeps the recall-weighted overlap.
+    Defaults pool the Tversky sums over the batch (``batch=True``) with ``smooth = 1``.
+    """
+    region = focal_tversky(alpha, beta, gamma, invert_gamma, include_background, smooth, batch)
+    return RegionCrossEntropy(region, lambda_ft, lambda_ce, _class_weight(weight))
 
 
 def create_loss(name: str, **params: Any) -> nn.Module:

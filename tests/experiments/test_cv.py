@@ -58,6 +58,7 @@ def test_results_table_and_summary(cv_dir):
     assert summary["metrics"]["val_dice_head"]["n"] == 2
     assert 0 <= summary["ensemble_test"]["dice_head"] <= 1
     assert 0 <= summary["metrics"]["val_pixel_accuracy"]["mean"] <= 1
+    assert "Cross-validation: 2 folds" in (cv_dir / "report.html").read_text()
 
 
 def test_predict_and_evaluate_use_the_folds_as_an_ensemble(cv_dir, fetal_data, tmp_path):
@@ -86,3 +87,25 @@ def test_existing_directory_and_bad_folds_are_refused(cv_dir, fetal_data, tmp_pa
     args = ["cv", "demo", "--data", str(fetal_data), "--out", str(tmp_path / "y"), "--folds", "30"]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "subjects for 30 folds" in result.output
+
+
+def test_two_patients_two_folds_train_on_one_and_evaluate_on_the_other(tmp_path):
+    from medseg.data.phantoms import write_ircadb_patient
+
+    data = tmp_path / "ircadb"
+    write_ircadb_patient(data, number=1, shape=(6, 32, 32), seed=1)
+    write_ircadb_patient(data, number=17, shape=(6, 32, 32), seed=2)
+    out = tmp_path / "cv"
+    tiny = ["data.image_size=[32,32]", "model.params.channels=[4,8,16]", "train.epochs=1", "train.batch_size=2"]
+    args = ["cv", "liver_res_attention_unet", "--data", str(data), "--out", str(out), "--folds", "2"]
+    result = runner.invoke(app, args + ["--test-fraction", "0", "--monitor", "train_loss"] + tiny)
+    assert result.exit_code == 0, result.output
+    groups = []
+    for k in range(2):
+        split = json.loads((out / f"fold_{k}" / "split.json").read_text())
+        assert not split["test"]
+        groups.append(tuple(sorted({i.split("_z")[0] for i in split[name]}) for name in ("train", "val")))
+    assert sorted(groups) == [(["3Dircadb1.1"], ["3Dircadb1.17"]), (["3Dircadb1.17"], ["3Dircadb1.1"])]
+    summary = json.loads((out / "cv_summary.json").read_text())
+    assert summary["metrics"]["val_dice_liver"]["n"] == 2 and "ensemble_test" not in summary
+    assert summary["monitor"] == "train_loss"  # chosen on the training patient, never on the evaluated one

@@ -51,6 +51,7 @@ def test_grid_search_end_to_end(fetal_data, tmp_path):
     summary = json.loads((out / "search_summary.json").read_text())
     assert summary["sampler"] == "grid" and summary["best"]["run_dir"] == rows[0]["run_dir"]
     assert (out / "search_heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "compare.html").is_file() and (out / "compare.md").read_text().count("| trial_") == 4
 
 
 def test_tpe_search_samples_inside_the_space(fetal_data, tmp_path):

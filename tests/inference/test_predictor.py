@@ -1,14 +1,57 @@
-"""Predictor: flip TTA and multi-scale inference average probabilities at the image's own size."""
+"""The shared prediction pipeline: batching, MONAI sliding windows, multi-scale inference."""
 
-from __future__ import annotations
+import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
 from medseg.config import Config
-from medseg.inference import Predictor
 from medseg.models import create_model
+
+from medseg.data.synthetic import fetal_head_image
+from medseg.inference import Predictor
+from medseg.inference.onnx_backend import load_onnx_predictor
+
+
+def _images(n, shape):
+    rng = np.random.default_rng(5)
+    return [fetal_head_image(rng, shape)[0] for _ in range(n)]
+
+
+def test_batches_give_the_same_result_as_single_images(tiny_run):
+    predictor = Predictor.from_run(tiny_run, device="cpu", batch_size=3)
+    images = _images(4, (96, 128)) + _images(1, (60, 90))  # sizes may differ within a batch
+    batched = predictor.predict_batch(images)
+    for image, prediction in zip(images, batched, strict=True):
+        single = predictor.predict(image)
+        assert prediction.mask.shape == image.shape
+        assert np.abs(prediction.probabilities - single.probabilities).max() < 1e-5
+
+
+def test_sliding_window_covers_large_images_at_their_own_resolution(exported_run):
+    image = _images(1, (150, 210))[0]  # larger than the 48x64 training size in both directions
+    torch_sw = Predictor.from_run(exported_run, device="cpu", sliding_window=True)
+    onnx_sw = load_onnx_predictor(exported_run / "model.onnx", sliding_window=True, batch_size=2)
+    assert torch_sw.window == (48, 64)
+    ours, reference = onnx_sw.predict(image), torch_sw.predict(image)
+    assert ours.mask.shape == image.shape
+    assert np.abs(ours.probabilities - reference.probabilities).max() < 1e-4
+    # One window the size of the whole image: the windows' blend must agree with it almost everywhere.
+    whole = dataclasses.replace(torch_sw.config.infer, window=list(image.shape))
+    whole_predictor = Predictor(torch_sw.models, dataclasses.replace(torch_sw.config, infer=whole), "cpu")
+    whole_predictor.sliding_window = True
+    agreement = (whole_predictor.probabilities(image).argmax(0) == reference.probabilities.argmax(0)).mean()
+    assert agreement > 0.9
+
+
+def test_sliding_window_is_a_config_switch(tiny_run):
+    predictor = Predictor.from_run(tiny_run, device="cpu")
+    assert not predictor.sliding_window
+    config = dataclasses.replace(
+        predictor.config, infer=dataclasses.replace(predictor.config.infer, sliding_window=True)
+    )
+    assert Predictor(predictor.models, config, "cpu").sliding_window
 
 
 def _predictor(**options) -> Predictor:

@@ -48,3 +48,29 @@ def test_largest_component_keeps_biggest_and_fills_holes():
 
 def test_empty_mask_has_no_ellipse():
     assert fit_ellipse_to_mask(np.zeros((20, 20), bool)) is None
+
+
+def test_trimmed_fit_ignores_a_bulge_that_pulls_the_plain_fit():
+    from medseg.measure.ellipse import (
+        Ellipse,
+        ellipse_outline_points,
+        fit_ellipse,
+        fit_ellipse_trimmed,
+        point_distances,
+    )
+
+    truth = Ellipse(100.0, 80.0, 60.0, 45.0, 0.4)
+    points = ellipse_outline_points(truth, 400)
+    assert point_distances(truth, points).max() < 1e-6
+    bulged = points.copy()
+    side = slice(0, 40)  # a tenth of the outline pushed 12 px outwards
+    bulged[side] += (
+        12
+        * (bulged[side] - [truth.cx, truth.cy])
+        / np.linalg.norm(bulged[side] - [truth.cx, truth.cy], axis=1, keepdims=True)
+    )
+    plain, trimmed = fit_ellipse(bulged), fit_ellipse_trimmed(bulged, keep=0.85)
+    assert abs(trimmed.perimeter - truth.perimeter) < 0.3 * abs(plain.perimeter - truth.perimeter)
+    assert abs(trimmed.perimeter - truth.perimeter) < 1.0
+    with pytest.raises(ValueError, match="keep"):
+        fit_ellipse_trimmed(points, keep=0.2)

@@ -137,6 +137,7 @@ def test_two_process_ddp_matches_single_process(fetal_data, tmp_path):
     assert single.best_epoch == load_checkpoint(ddp_dir / "checkpoints" / "last.pt")["best_epoch"]
     # rank 1 wrote nothing of its own: one set of run files
     assert sorted(p.name for p in ddp_dir.iterdir()) == [
+        ".medseg.json",
         "checkpoints",
         "config.yaml",
         "history.csv",

@@ -59,10 +59,10 @@ def test_run_files_checkpoint_keys_and_tensorboard(fetal_data, tmp_path):
 
 def test_early_stopping_ends_a_run_that_stopped_improving(fetal_data, tmp_path):
     run_dir = tmp_path / "run"
-    overrides = TINY + DETERMINISTIC + ["train.epochs=6", "train.lr=0", "train.monitor=val_loss"]
-    overrides += ["train.early_stopping_patience=2"]
+    overrides = TINY + DETERMINISTIC + ["train.epochs=6", "train.lr=1e-12", "train.monitor=val_loss"]
+    overrides += ["train.early_stopping_patience=2", "train.early_stopping_min_delta=0.01"]
     result = train_run(load_config("demo", overrides), fetal_data, run_dir)
-    # lr 0 and no batch norm: the validation loss of epoch 1 is never beaten; two epochs later it stops
+    # lr ~0 and no batch norm: the validation loss of epoch 1 is never beaten; two epochs later it stops
     assert result.stopped_early and result.stop_reason == "early_stopping" and result.epochs_run == 3
     assert json.loads((run_dir / "run.json").read_text())["result"]["stop_reason"] == "early_stopping"
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")["callbacks"]
@@ -109,3 +109,32 @@ def test_global_batch_must_divide_over_processes():
     assert local_batch_size(8, 2) == 4
     with pytest.raises(ConfigError, match="multiple of 3"):
         local_batch_size(8, 3)
+
+
+def test_a_run_without_validation_follows_the_training_loss(fetal_data, tmp_path):
+    """No val cases: best checkpoint and plateau schedule watch train_loss, never -inf or a halved-away rate."""
+    overrides = TINY + ["train.epochs=3", "data.val_fraction=0", "train.monitor=val_dice"]
+    overrides += ["train.scheduler=plateau", "train.scheduler_params={factor: 0.5, patience: 0}", "train.lr=0.01"]
+    run_dir = tmp_path / "run"
+    result = train_run(load_config("demo", overrides), fetal_data, run_dir)
+    assert result.monitor == "train_loss" and math.isfinite(result.best_score) and result.best_epoch >= 1
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    assert best["monitor"] == "train_loss" and best["epoch"] == result.best_epoch
+    with (run_dir / "history.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["level"] == "epoch"]
+    losses = [float(r["loss"]) for r in rows]
+    assert result.best_score == pytest.approx(min(losses), rel=1e-6)
+    # mode "min" on the training loss (patience 0): halved after an epoch that did not lower it, only then
+    best, rates = math.inf, [float(r["lr"]) for r in rows]
+    for loss, rate, next_rate in zip(losses, rates, rates[1:], strict=False):
+        improved = loss < best * (1 - 1e-4)  # ReduceLROnPlateau's default relative threshold
+        assert next_rate == pytest.approx(rate if improved else rate / 2)
+        best = min(best, loss) if improved else best
+
+
+def test_effective_monitor():
+    from medseg.training.optim import effective_monitor
+
+    assert effective_monitor("val_dice", has_validation=True) == "val_dice"
+    assert effective_monitor("val_dice", has_validation=False) == "train_loss"
+    assert effective_monitor("train_loss", has_validation=False) == "train_loss"

@@ -27,13 +27,8 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.data.io import write_png
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import (
-    DISPLAY_AXCODES,
-    LPS_TO_RAS,
-    Volume,
-    load_nifti,
-    save_nifti,
-)
+from medseg.data.volumes.base import DISPLAY_AXCODES, LPS_TO_RAS, Volume
+from medseg.data.volumes.nifti import load_nifti, save_nifti
 from medseg.errors import DataError
 from medseg.io import atomic_write_text
 

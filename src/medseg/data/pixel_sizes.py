@@ -7,6 +7,7 @@ The HC18 challenge published its pixel sizes this way; the folder and bone scan 
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from medseg.errors import DataError
@@ -16,7 +17,7 @@ def read_pixel_size_csv(path: Path) -> dict[str, dict[str, float]]:
     """Rows keyed by file name: ``{"pixel_size": .., "hc_mm": ..}`` (``hc_mm`` when the third column is filled).
 
     Raises:
-        DataError: no file, an empty file, a malformed line or a pixel size that is not positive.
+        DataError: no file, an empty file, a malformed line or a pixel size (or HC) that is not finite and positive.
     """
     if not path.is_file():
         raise DataError(path, "pixel size CSV not found")
@@ -35,8 +36,10 @@ def read_pixel_size_csv(path: Path) -> dict[str, dict[str, float]]:
                     entry["hc_mm"] = float(row[2])
             except (IndexError, ValueError):
                 raise DataError(path, f"line {line_no}: expected filename,pixel size[,HC], got {row}") from None
-            if entry["pixel_size"] <= 0:
-                raise DataError(path, f"line {line_no}: pixel size must be positive, got {row[1]}")
+            if not (math.isfinite(entry["pixel_size"]) and entry["pixel_size"] > 0):
+                raise DataError(path, f"line {line_no}: pixel size must be finite and positive, got {row[1]}")
+            if "hc_mm" in entry and not (math.isfinite(entry["hc_mm"]) and entry["hc_mm"] > 0):
+                raise DataError(path, f"line {line_no}: head circumference must be finite and positive, got {row[2]}")
             rows[row[0].strip()] = entry
     return rows
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.volumes import Volume, remap_labels, volume_cases
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.slicing import remap_labels, volume_cases
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class SliceOptions:
     ) -> list[Case]:
         """The chosen slices of ``volume`` (``(Z, Y, X[, C])``) with its ``(Z, Y, X)`` labels renumbered.
 
-        See :func:`medseg.data.volumes.volume_cases` for the cases' ids and ``meta``.
+        See :func:`medseg.data.volumes.slicing.volume_cases` for the cases' ids and ``meta``.
         """
         labels = None if labels is None else self.labels(labels)
         return volume_cases(volume, labels, name, group, self.empty_fraction, self.stride, self.seed, extra_meta)

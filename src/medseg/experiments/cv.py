@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from medseg.data.case import Case
 from medseg.data.splits import Split, kfold_splits, save_split, select
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import HEADLINE, evaluate_cases
+from medseg.experiments.report import write_report
+from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor, load_predictor
 from medseg.io import atomic_write_text, json_safe, log, write_table
@@ -45,26 +46,6 @@ class CVResult:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     out_dir: Path
-
-
-def prepare_output_dir(out_dir: Path, overwrite: bool, resume: bool, what: str) -> None:
-    """Creates ``out_dir``; refuses a non-empty one unless ``overwrite`` (replace) or ``resume``.
-
-    Raises:
-        RunDirError: the directory holds files and neither flag was given, or nothing to resume.
-    """
-    if resume:
-        if not (out_dir / "config.yaml").is_file():
-            raise RunDirError(f"{out_dir}: nothing to resume (no config.yaml of a {what})")
-        return
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"{out_dir}: {what} directory exists and is not empty; pass --overwrite to replace it"
-                + (" or --resume to continue it" if what == "cross-validation" else "")
-            )
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def single_process_only(command: str) -> None:
@@ -134,8 +115,10 @@ def cross_validate(
     out_dir = Path(out_dir)
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}")
-    prepare_output_dir(out_dir, overwrite, resume, "cross-validation")
+    output = OutputDir.plan(out_dir, "cv", [data_path], overwrite, resume)
     if resume:
+        if not (out_dir / "config.yaml").is_file() or not (out_dir / "cv.json").is_file():
+            raise RunDirError(f"{out_dir}: nothing to resume (no config.yaml and cv.json of a cross-validation)")
         config = load_config(out_dir / "config.yaml")
         saved = json.loads((out_dir / "cv.json").read_text())
         folds, test_fraction = saved["folds"], saved["test_fraction"]
@@ -143,8 +126,26 @@ def cross_validate(
         if monitor is not None:
             config = dataclasses.replace(config, train=dataclasses.replace(config.train, monitor=monitor))
         test_fraction = config.data.test_fraction if test_fraction is None else test_fraction
+        if not 0 <= test_fraction < 1:
+            raise ConfigError(f"--test-fraction {test_fraction}: use a fraction in [0, 1)")
     cases = cases if cases is not None else load_cases(config, data_path)
     splits = kfold_splits(cases, folds, test_fraction, config.data.split_seed)
+    with output.prepare():
+        result = _cross_validate_into(output.work, config, data_path, cases, splits, folds, test_fraction, resume)
+    result.out_dir = output.path
+    return result
+
+
+def _cross_validate_into(
+    out_dir: Path,
+    config: Config,
+    data_path: str | Path,
+    cases: list[Case],
+    splits: list[Split],
+    folds: int,
+    test_fraction: float,
+    resume: bool,
+) -> CVResult:
     test_ids = splits[0]["test"]
     if not resume:
         save_config(config, out_dir / "config.yaml")
@@ -166,7 +167,9 @@ def cross_validate(
         result = _fold_finished(fold_dir) if resume else None
         if result is None:
             can_resume = resume and (fold_dir / "checkpoints" / "last.pt").is_file()
-            fit = train_run(config, data_path, fold_dir, overwrite=True, resume=can_resume, cases=cases, split=split)
+            fit = train_run(
+                config, data_path, fold_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split
+            )
             result = fit.__dict__
         rows.append(_evaluate_fold(k, fold_dir, cases, split, result, config.train.monitor))
 
@@ -180,6 +183,7 @@ def cross_validate(
     ]
     write_table(out_dir / "cv_results.csv", table)
     atomic_write_text(out_dir / "cv_summary.json", json.dumps(json_safe(summary), indent=1))
+    write_report(out_dir, data=data_path, cases=cases)
     return CVResult(rows, summary, out_dir)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from medseg.config import Config
 from medseg.data.case import Case
 from medseg.data.io import write_png
 from medseg.inference import Prediction, Predictor
+from medseg.inference.qc import CALIBRATION_FILE, QCCalibration, calibrate, flag_table, load_calibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.metrics import case_metrics, summarize
@@ -41,11 +43,19 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
 
 
 def evaluate_cases(
-    predictor: Predictor, cases: list[Case], out_dir: str | Path | None = None, overlays: bool = True
+    predictor: Predictor,
+    cases: list[Case],
+    out_dir: str | Path | None = None,
+    overlays: bool = True,
+    masks: dict[str, Any] | None = None,
+    qc: bool = False,
+    calibration: QCCalibration | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """Predicts every case and scores it against its mask.
 
-    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given.
+    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given;
+    fills ``masks`` (when given) with each case's predicted ``(H, W)`` labels by id. With ``qc``,
+    each row also holds the QC signals; with a ``calibration``, ``qc_score`` and ``qc_flag``.
 
     Returns:
         Per-case rows and the summary (mean/std/median per column).
@@ -54,6 +64,8 @@ def evaluate_cases(
     rows = []
     for index, case in enumerate(cases, start=1):
         prediction = predictor.predict(case.image)
+        if masks is not None:
+            masks[case.id] = prediction.mask
         row: dict[str, Any] = {"id": case.id}
         row.update(
             case_metrics(
@@ -66,16 +78,60 @@ def evaluate_cases(
             )
         )
         row.update(measurement_row(case, prediction, config))
+        if qc:
+            row.update(qc_signals(predictor, case.image, prediction, case.spacing_mm[1]))
         rows.append(row)
         if out_dir is not None and overlays:
             write_png(Path(out_dir) / "overlays" / f"{case.id}.png", overlay(case.image, prediction.mask, case.mask))
         if index % 20 == 0:
             print(f"  evaluated {index}/{len(cases)}", file=sys.stderr, flush=True)
+    if calibration is not None:
+        add_flags(rows, calibration)
     summary = summarize(rows)
     if out_dir is not None:
         write_table(Path(out_dir) / "per_case.csv", rows)
         atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(summary, indent=1))
     return rows, summary
+
+
+def add_flags(rows: list[dict[str, Any]], calibration: QCCalibration) -> None:
+    """Adds ``qc_score`` and ``qc_flag`` to every row in place."""
+    for row in rows:
+        row["qc_score"] = calibration.score(row)
+        row["qc_flag"] = calibration.flag(row)
+
+
+def evaluate_with_qc(
+    predictor: Predictor,
+    cases: list[Case],
+    run_dir: Path,
+    split: str,
+    masks: dict[str, Any],
+    qc: bool,
+    qc_share: float | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], list[dict[str, Any]] | None]:
+    """:func:`evaluate_cases` into ``run_dir/evaluation/<split>/``, with the QC flag when ``qc``.
+
+    Evaluating the ``val`` split calibrates the ``qc_flag`` rule and saves it in the run
+    (``qc_calibration.json``), reused by every later ``evaluate`` and ``predict``; ``qc_table.csv``
+    says, per signal and combined, the share flagged and the share of ``|HC error| > 5 mm`` caught.
+
+    Returns:
+        Per-case rows, the summary and the QC table (``None`` without QC or calibration).
+    """
+    out = run_dir / "evaluation" / split
+    calibration = load_calibration(run_dir) if qc and split != "val" else None
+    rows, summary = evaluate_cases(predictor, cases, out, masks=masks, qc=qc, calibration=calibration)
+    if qc and split == "val":
+        calibration = calibrate(rows, predictor.config.eval.qc_share if qc_share is None else qc_share)
+        calibration.save(run_dir / CALIBRATION_FILE)
+        add_flags(rows, calibration)
+        write_table(out / "per_case.csv", rows)
+    if calibration is None:
+        return rows, summary, None
+    table = flag_table(rows, calibration)
+    write_table(out / "qc_table.csv", table)
+    return rows, summary, table
 
 
 HEADLINE = ("dice_", "iou_", "hd_mm_", "hd_px_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy")
@@ -84,3 +140,57 @@ HEADLINE = ("dice_", "iou_", "hd_mm_", "hd_px_", "hc_absdiff_mm", "hc_diff_mm", 
 def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> dict[str, dict[str, float]]:
     """The metrics worth printing: Dice/IoU per class, Hausdorff, HC errors, accuracy."""
     return {k: v for k, v in summary.items() if k.startswith(HEADLINE)}
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    data: str | Path,
+    split: str = "test",
+    checkpoint: str = "best",
+    tta: bool = False,
+    qc: bool | None = None,
+    qc_share: float | None = None,
+) -> tuple[Path, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], dict[str, Any], list | None]:
+    """Evaluates a run (or a cross-validation folder's ensemble) on a split saved in ``split.json``.
+
+    Writes ``run_dir/evaluation/<split>/`` (``split`` is ``all`` or a name in ``split.json``). QC
+    signals and the ``qc_flag`` (``qc``, default ``eval.qc``) as in :func:`evaluate_with_qc`.
+
+    Returns:
+        The output folder, per-case rows and summary, per-volume rows and summary (volume datasets),
+        and the QC table (``None`` without QC or calibration).
+
+    Raises:
+        ConfigError: a split name that is not a plain name; RunDirError: no such split.
+    """
+    from medseg.data.readers import read_dataset
+    from medseg.data.splits import load_split, select
+    from medseg.errors import ConfigError, RunDirError
+    from medseg.experiments.evaluate_volumes import evaluate_split_volumes
+    from medseg.experiments.rundir import claim
+    from medseg.inference import load_predictor
+
+    run_dir = Path(run_dir)
+    if not _PLAIN_NAME.fullmatch(split):
+        raise ConfigError(f"--split {split!r}: use all or a split name (letters, digits, _ and -)")
+    predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
+    ids = None
+    if split != "all":
+        saved = load_split(run_dir / "split.json")
+        if split not in saved:
+            raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
+        ids = saved[split]
+    config = predictor.config
+    cases = read_dataset(config.data.layout, data, max_pixels=config.data.max_pixels, **config.data.reader)
+    if ids is not None:
+        cases = select(cases, ids)
+    out = run_dir / "evaluation" / split
+    claim(run_dir, "evaluation")
+    masks: dict = {}
+    qc = config.eval.qc if qc is None else qc
+    rows, summary, qc_table = evaluate_with_qc(predictor, cases, run_dir, split, masks, qc, qc_share)
+    volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
+    return out, rows, summary, volume_rows, volume_summary, qc_table
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")

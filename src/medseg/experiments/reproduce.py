@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medseg.errors import ConfigError
+from medseg.experiments.rundir import OutputDir
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,16 @@ class Study:
     name: str
     summary: str
     run: Callable[[StudyRequest], Path]
+
+
+def study_folder(request: StudyRequest) -> OutputDir:
+    """The study's output folder under the rules of :mod:`medseg.experiments.rundir` (use as a
+    context manager: committed when the study finishes; ``request.resume`` keeps finished runs).
+
+    Raises:
+        RunDirError: ``request.out`` refused.
+    """
+    return OutputDir.create(request.out, "study", [request.data], request.overwrite, request.resume)
 
 
 STUDIES: dict[str, Study] = {}

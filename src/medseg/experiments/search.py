@@ -25,17 +25,18 @@ import io
 import json
 import math
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from medseg.config import Config, TrainConfig, apply_overrides, config_from_dict, save_config
+from medseg.config import MONITORS, Config, TrainConfig, apply_overrides, config_from_dict, save_config
 from medseg.data.case import Case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.cv import single_process_only
+from medseg.experiments.report import write_compare
+from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.io import atomic_write_bytes, atomic_write_text, json_safe, log, write_table
 from medseg.training.optim import higher_is_better
@@ -167,8 +168,15 @@ def sort_arguments(items: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 def monitor_name(metric: str) -> str:
-    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged."""
-    return metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+    """``dice`` -> ``val_dice``; ``val_*``/``train_*`` unchanged.
+
+    Raises:
+        ConfigError: not a score the training loop records.
+    """
+    name = metric if metric.startswith(("val_", "train_")) else f"val_{metric}"
+    if name not in MONITORS:
+        raise ConfigError(f"--metric {metric!r}: not a recorded score; use one of {', '.join(MONITORS)}")
+    return name
 
 
 def _trial_config(config: Config, values: dict[str, Any], monitor: str) -> Config:
@@ -224,14 +232,26 @@ def search(
     monitor = monitor_name(metric)
     _trial_config(config, {k: v[0] for k, v in grid.items()}, monitor)  # fail before training on bad values
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{out_dir}: search directory exists and is not empty; pass --overwrite to replace it")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, out_dir / "config.yaml")
+    output = OutputDir.plan(out_dir, "search", [data_path], overwrite)
     cases = cases if cases is not None else load_cases(config, data_path)
+    with output.prepare():
+        result = _search_into(output.work, config, data_path, cases, grid, space, monitor, trials, seed)
+    result.out_dir = output.path
+    return result
 
+
+def _search_into(
+    out_dir: Path,
+    config: Config,
+    data_path: str | Path,
+    cases: list[Case],
+    grid: dict[str, list[str]],
+    space: dict[str, SpaceParam],
+    monitor: str,
+    trials: int | None,
+    seed: int,
+) -> SearchResult:
+    save_config(config, out_dir / "config.yaml")
     if trials is None:
         sampler: optuna.samplers.BaseSampler = optuna.samplers.GridSampler(grid, seed=seed)
         n_trials = math.prod(len(v) for v in grid.values())
@@ -260,7 +280,9 @@ def search(
         return score if math.isfinite(score) else math.nan
 
     study.optimize(objective, n_trials=n_trials)
-    return _write_results(study, configs, grid, space, monitor, trials, out_dir)
+    result = _write_results(study, configs, grid, space, monitor, trials, out_dir)
+    write_compare([out_dir], out_dir / "compare.html")
+    return result
 
 
 def _write_results(

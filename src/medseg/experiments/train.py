@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import platform
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,46 +14,28 @@ import torch
 from medseg import __version__
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
-from medseg.data.readers import read_dataset
+from medseg.data.checks import check_dataset, summarize_problems
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
-from medseg.errors import RunDirError
+from medseg.errors import ConfigError, RunDirError
+from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
+from medseg.models.checkpoint import load_checkpoint
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, training_session
 from medseg.training.engine import FitResult, fit
 
 
-def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False) -> None:
+def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, data_path: Any = None) -> None:
     """Checks, without changing anything, that a run may start (or resume) in ``run_dir``.
 
     Raises:
-        RunDirError: nothing to resume, or the directory holds files and neither ``overwrite``
-            nor ``resume`` was asked.
+        RunDirError: nothing to resume, or the folder is refused (see :mod:`medseg.experiments.rundir`).
     """
+    check_output_dir(run_dir, "train", [data_path], overwrite, resume)
     if resume:
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
-        return
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        raise RunDirError(
-            f"{run_dir}: run directory exists and is not empty; pass --overwrite to replace "
-            "it or --resume to continue it"
-        )
-
-
-def prepare_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False) -> None:
-    """Makes sure a run never silently replaces an earlier one.
-
-    Raises:
-        RunDirError: the directory holds files and neither ``overwrite`` nor ``resume`` was asked.
-    """
-    check_run_dir(run_dir, overwrite, resume)
-    if resume:
-        remove_stale_temporaries(run_dir)
-        return
-    if run_dir.exists() and any(run_dir.iterdir()):
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged or hostile file fails before any write
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
@@ -88,8 +69,41 @@ def code_version() -> dict[str, Any]:
 
 
 def load_cases(config: Config, data_path: str | Path) -> list[Case]:
-    """Reads the labelled cases of a dataset with the reader named by ``config.data.layout``."""
-    return read_dataset(config.data.layout, data_path, **config.data.reader)
+    """Reads and checks every labelled case of a dataset with the reader named by ``config.data.layout``.
+
+    Raises:
+        DataError: the first problem found, with how many more ``medseg check`` lists.
+        ConfigError: unknown layout or reader options.
+    """
+    cases, problems = check_dataset(
+        config.data.layout,
+        data_path,
+        max_pixels=config.data.max_pixels,
+        max_label=config.data.num_classes - 1,
+        **config.data.reader,
+    )
+    if problems:
+        raise summarize_problems(problems, data_path, config.data.layout)
+    return cases
+
+
+def check_names(config: Config) -> None:
+    """Checks the names that registries resolve: model, loss and reader layout.
+
+    Raises:
+        ConfigError: an unknown name; the message lists the known ones.
+    """
+    from medseg.data.readers import READERS
+    from medseg.losses import LOSSES
+    from medseg.models import MODELS
+
+    for key, value, registry in (
+        ("model.name", config.model.name, MODELS),
+        ("train.loss", config.train.loss, LOSSES),
+        ("data.layout", config.data.layout, READERS),
+    ):
+        if value not in registry:
+            raise ConfigError(f"{key}={value!r} is not allowed; known: {', '.join(registry.names())}")
 
 
 def train_run(
@@ -104,50 +118,76 @@ def train_run(
 ) -> FitResult:
     """Trains a model into ``run_dir`` (``config.yaml``, ``split.json``, ``run.json``, checkpoints, history).
 
-    With ``resume``, the run's own saved config and split are used. Under ``torchrun`` (see
+    The config, the folder (:mod:`medseg.experiments.rundir`) and every case of the data are
+    checked before ``run_dir`` is created; with ``overwrite`` the new run is written beside the old
+    one and replaces it only when training has finished. With ``resume``, the run's own saved
+    config and split are used. Under ``torchrun`` (see
     :mod:`medseg.training.distributed`) every process calls this; rank 0 alone writes files and
     the others read the split it saved.
     """
     run_dir = Path(run_dir)
-    check_run_dir(run_dir, overwrite, resume)
+    check_run_dir(run_dir, overwrite, resume, data_path)
     if resume:
         config = load_config(run_dir / "config.yaml")
+    check_names(config)
     with training_session(config.train.device, config.train.batch_size) as ctx:  # checks the batch first
+        cases = cases if cases is not None else load_cases(config, data_path)  # data checked before any write
+        output = OutputDir.plan(run_dir, "train", [data_path], overwrite, resume, main=ctx.is_main)
         barrier()  # every rank has checked the directory before rank 0 changes it
-        cases = cases if cases is not None else load_cases(config, data_path)
-        if ctx.is_main:
-            prepare_run_dir(run_dir, overwrite, resume)
-        if resume:
-            split = load_split(run_dir / "split.json")
-        elif split is None and ctx.is_main:
-            split = split_cases(cases, config.data.val_fraction, config.data.test_fraction, config.data.split_seed)
-        if not resume and ctx.is_main:
-            save_config(config, run_dir / "config.yaml")
-            save_split(split, run_dir / "split.json")
-            write_run_info(
-                run_dir,
-                {
-                    "data": str(Path(data_path).resolve()),
-                    "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "code": code_version(),
-                    "cases": {k: len(v) for k, v in split.items()},
-                    "processes": ctx.world_size,
-                },
-            )
+        output.prepare()
+        try:
+            result = _train_into(output.work, config, data_path, resume, cases, split, callbacks, ctx)
+        except BaseException:
+            output.abandon()
+            raise
+        output.commit()
         barrier()
-        if split is None:
-            split = load_split(run_dir / "split.json")
-        result = fit(
-            config,
-            select(cases, split["train"]),
-            select(cases, split["val"]),
-            run_dir,
-            resume=resume,
-            callbacks=callbacks,
+    return result
+
+
+def _train_into(
+    work: Path,
+    config: Config,
+    data_path: str | Path,
+    resume: bool,
+    cases: list[Case],
+    split: Split | None,
+    callbacks: list[Callback] | None,
+    ctx: Any,
+) -> FitResult:
+    if resume and ctx.is_main:
+        remove_stale_temporaries(work)
+    if resume:
+        split = load_split(work / "split.json")
+    elif split is None and ctx.is_main:
+        split = split_cases(cases, config.data.val_fraction, config.data.test_fraction, config.data.split_seed)
+    if not resume and ctx.is_main:
+        save_config(config, work / "config.yaml")
+        save_split(split, work / "split.json")
+        write_run_info(
+            work,
+            {
+                "data": str(Path(data_path).resolve()),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "code": code_version(),
+                "cases": {k: len(v) for k, v in split.items()},
+                "processes": ctx.world_size,
+            },
         )
-        if ctx.is_main:
-            write_run_info(run_dir, {"result": result.__dict__})
-        barrier()
+    barrier()
+    if split is None:
+        split = load_split(work / "split.json")
+    result = fit(
+        config,
+        select(cases, split["train"]),
+        select(cases, split["val"]),
+        work,
+        resume=resume,
+        callbacks=callbacks,
+    )
+    if ctx.is_main:
+        write_run_info(work, {"result": result.__dict__})
+    barrier()
     return result
 
 

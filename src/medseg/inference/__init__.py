@@ -1,4 +1,5 @@
-"""Inference: a model rebuilt from a run folder, predicting 2D images and 3D volumes in their own geometry.
+"""Inference: a model rebuilt from a run folder or an exported ONNX file, predicting 2D images and 3D
+volumes in their own geometry.
 
 Nothing here imports :mod:`medseg.training`: a server or an exported model needs none of the training code.
 """

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import math
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from medseg.data.io import list_images, read_image, write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
-from medseg.inference import Predictor
-from medseg.io import write_table
-from medseg.measure.head_circumference import head_circumference, measure_ellipse
+from medseg.inference.measurements import HC18_COLUMNS, image_measurements
+from medseg.inference.predictor import Predictor
+from medseg.inference.qc import QCCalibration, qc_signals
+from medseg.io import atomic_write_text, write_table
 from medseg.reports.overlays import overlay
 
-HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
+PROGRESS = ".progress"  # per-image rows of an unfinished prediction
+__all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
@@ -29,14 +33,27 @@ def input_images(input_dir: Path) -> list[Path]:
 
 
 def predict_folder(
-    predictor: Predictor, input_dir: str | Path, out_dir: str | Path, pixel_size_csv: str | Path | None = None
+    predictor: Predictor,
+    input_dir: str | Path,
+    out_dir: str | Path,
+    pixel_size_csv: str | Path | None = None,
+    resume: bool = False,
+    progress_bar: bool = True,
+    qc: bool = False,
+    calibration: QCCalibration | None = None,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
-    ``out_dir/measurements.csv``.
+    ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
 
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
     mm need ``pixel_size_csv`` (HC18 format), otherwise they are given in pixels (pixel size 1).
+
+    Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
+    written; with ``resume``, images with such a row are not predicted again.
+
+    With ``qc`` each row holds the QC signals (:func:`medseg.inference.qc.qc_signals`); with a
+    ``calibration`` also ``qc_score`` and ``qc_flag``, and flagged images come first in the CSV.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -48,26 +65,39 @@ def predict_folder(
     config = predictor.config
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
-    rows = []
-    for path in input_images(input_dir):
-        if sizes and path.name not in sizes:
-            raise DataError(pixel_size_csv, f"no row for {path.name}")
-        image = read_image(path, color=color)
-        prediction = predictor.predict(image)
-        write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
-        write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
-        pixel_size = sizes.get(path.name, 1.0)
-        row: dict[str, Any] = {"filename": path.name, "pixel_size_mm": pixel_size if sizes else math.nan}
-        for label, name in enumerate(config.data.class_names[1:], start=1):
-            row[f"area_{name}_mm2"] = float(np.count_nonzero(prediction.mask == label)) * pixel_size**2
-        if "head_circumference" in config.eval.measurements:
-            measured = (
-                measure_ellipse(prediction.ellipse, pixel_size)
-                if prediction.ellipse is not None
-                else head_circumference(prediction.mask == 1, pixel_size)
-            )
-            values = measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}}
-            row.update(values)
-        rows.append(row)
+    images = input_images(input_dir)
+    missing = [p.name for p in images if sizes and p.name not in sizes]
+    if missing:
+        raise DataError(
+            pixel_size_csv, f"no row for {missing[0]}" + (f" (and {len(missing) - 1} more)" if missing[1:] else "")
+        )
+    progress = out_dir / PROGRESS
+    done_rows = {}
+    for path in images:
+        done = progress / f"{path.name}.json"
+        if resume and done.is_file():
+            done_rows[path.name] = json.loads(done.read_text())
+    todo = [path for path in images if path.name not in done_rows]
+    desc = f"predict ({predictor.backend})"
+    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="image", disable=not progress_bar) as bar:
+        for start in range(0, len(todo), predictor.batch_size):
+            chunk = todo[start : start + predictor.batch_size]
+            arrays = [read_image(path, color=color, max_pixels=config.data.max_pixels) for path in chunk]
+            for path, image, prediction in zip(chunk, arrays, predictor.predict_batch(arrays), strict=True):
+                write_png(out_dir / "masks" / f"{path.stem}.png", (prediction.mask * binary_scale).astype(np.uint8))
+                write_png(out_dir / "overlays" / f"{path.stem}.png", overlay(image, prediction.mask))
+                row: dict[str, Any] = {"filename": path.name}
+                row.update(image_measurements(prediction, config, sizes.get(path.name) if sizes else None))
+                if qc:
+                    row.update(qc_signals(predictor, image, prediction, sizes.get(path.name, 1.0)))
+                    if calibration is not None:
+                        row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)
+                done_rows[path.name] = row
+                atomic_write_text(progress / f"{path.name}.json", json.dumps(row))
+            bar.update(len(chunk))
+    rows = [done_rows[path.name] for path in images]
+    if qc and calibration is not None:
+        rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
     write_table(out_dir / "measurements.csv", rows)
+    shutil.rmtree(progress, ignore_errors=True)
     return rows

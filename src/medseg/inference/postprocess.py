@@ -1,11 +1,21 @@
-"""Mask post-processing: one region per class, holes filled, optional ellipse (fetal head)."""
+"""Mask post-processing: one region per class, holes filled, optional ellipse (fetal head); for volumes,
+the organ's largest 3D component with the lesions inside or touching it."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from medseg.config import PostprocessConfig
-from medseg.measure.ellipse import Ellipse, fit_ellipse, largest_component, mask_contour, rasterize_ellipse
+from medseg.measure.components import largest_component_3d
+from medseg.measure.ellipse import (
+    Ellipse,
+    fit_ellipse,
+    fit_ellipse_trimmed,
+    largest_component,
+    mask_contour,
+    rasterize_ellipse,
+)
+from medseg.measure.volumes import label_roles
 
 
 def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) -> tuple[np.ndarray, Ellipse | None]:
@@ -39,6 +49,31 @@ def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) ->
             raise ValueError("postprocess.fit_ellipse applies to binary (2-class) tasks only")
         contour = mask_contour(out == 1)
         if len(contour) >= 5:
-            ellipse = fit_ellipse(contour)
+            ellipse = fit_ellipse(contour) if cfg.ellipse_keep >= 1 else fit_ellipse_trimmed(contour, cfg.ellipse_keep)
             out = rasterize_ellipse(ellipse, out.shape).astype(np.uint8)
     return out, ellipse
+
+
+def postprocess_volume(labels_zyx: np.ndarray, class_names: list[str]) -> np.ndarray:
+    """Keeps the organ's largest 3D component and the lesions inside or touching it.
+
+    Organ and lesion classes come from ``class_names`` (:func:`medseg.measure.volumes.label_roles`). Organ
+    and lesion voxels together form 26-connected components; the component holding most organ voxels
+    stays, every other organ or lesion voxel becomes background (so a lesion away from the organ, or a
+    volume with no organ voxel at all, loses its lesions). Other classes are left as they are.
+
+    Args:
+        labels_zyx: ``(Z, Y, X)`` uint8 labels.
+
+    Returns:
+        The cleaned ``(Z, Y, X)`` labels (a copy); unchanged when the classes name no organ.
+    """
+    roles = label_roles(class_names)
+    out = labels_zyx.copy()
+    if roles.organ is None:
+        return out
+    organ = labels_zyx == roles.organ
+    foreground = organ if roles.lesion is None else organ | (labels_zyx == roles.lesion)
+    keep = largest_component_3d(foreground, weight=organ)
+    out[foreground & ~keep] = 0
+    return out

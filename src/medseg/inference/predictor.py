@@ -1,24 +1,34 @@
-"""Prediction: checkpoint -> model rebuilt from its stored spec -> masks at the original size."""
+"""Prediction: network (PyTorch module or ONNX Runtime session) -> masks at the original size.
+
+One pipeline for every backend: :func:`medseg.data.dataset.prepare_image` (crop, intensity
+preprocessing, letterbox, normalisation), the network's logits, probabilities averaged over models
+and flips, :func:`unletterbox` back to the image's geometry, argmax and post-processing. A backend
+is only the callable that maps ``(N, C, H, W)`` inputs to ``(N, K, H, W)`` logits.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from monai.inferers import sliding_window_inference
 from torch import nn
 
 from medseg.config import Config, config_from_dict
 from medseg.data.dataset import prepare_image
-from medseg.data.transforms import unletterbox
+from medseg.data.transforms import Letterbox, crop_region, unletterbox
 from medseg.device import resolve_device
 from medseg.errors import RunDirError
 from medseg.inference.postprocess import postprocess
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
-from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
+from medseg.models.checkpoint import checkpoint_path, load_checkpoint, model_from_checkpoint
+
+Network = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) float32 -> (N, K, H, W) logits
 
 
 @dataclass
@@ -34,93 +44,162 @@ class Predictor:
     """Runs a trained model on native images.
 
     Args:
-        models: one model, or several (e.g. cross-validation folds) whose probabilities are averaged.
-        config: the run's config (preprocessing, post-processing).
+        models: one network, or several (e.g. cross-validation folds) whose probabilities are averaged.
+            A network is a :class:`torch.nn.Module` or any callable with the same contract, such as
+            :class:`medseg.inference.onnx_backend.OnnxNetwork`.
+        config: the run's config (preprocessing, post-processing, ``infer`` settings).
+        device: torch device for modules (``"auto"``: CUDA when available).
         tta: also predict the horizontally flipped image and average.
-        scales: multi-scale inference: the network input is ``config.data.image_size`` times each
-            scale, and the probabilities (back at the image's own size) are averaged.
+        sliding_window: override ``config.infer.sliding_window``.
+        scales: multi-scale inference (whole-image mode): the network input is
+            ``config.data.image_size`` times each scale, and the probabilities, mapped back to the
+            image's own size, are averaged.
+        batch_size: override ``config.infer.batch_size`` (images, or windows, per forward pass).
     """
 
     def __init__(
         self,
-        models: nn.Module | list[nn.Module],
+        models: Network | list[Network],
         config: Config,
         device: str = "auto",
         tta: bool = False,
-        scales: tuple[float, ...] = (1.0,),
-    ):
-        self.models = [m.eval() for m in (models if isinstance(models, list) else [models])]
+        sliding_window: bool | None = None,
+        batch_size: int | None = None,
+        scales: Sequence[float] = (1.0,),
+    ) -> None:
+        self.models = list(models) if isinstance(models, list) else [models]
         self.config = config
         self.device = resolve_device(device)
         self.tta = tta
+        self.sliding_window = config.infer.sliding_window if sliding_window is None else sliding_window
+        self.batch_size = max(1, int(batch_size or config.infer.batch_size))
         if not scales or any(s <= 0 for s in scales):
-            raise ValueError(f"scales must be positive, got {scales}")
-        self.scales = tuple(scales)
+            raise ValueError(f"scales must be positive, got {tuple(scales)}")
+        self.scales = tuple(float(s) for s in scales)
         for model in self.models:
-            model.to(self.device)
+            if isinstance(model, nn.Module):
+                model.eval().to(self.device)
+
+    @property
+    def backend(self) -> str:
+        """``"torch"`` or ``"onnx"``."""
+        return "torch" if all(isinstance(m, nn.Module) for m in self.models) else "onnx"
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """Sliding-window size (H, W): ``infer.window``, else ``data.patch_size``, else ``data.image_size``."""
+        data = self.config.data
+        return tuple(self.config.infer.window or data.patch_size or data.image_size)  # type: ignore[return-value]
 
     @classmethod
     def from_run(
-        cls,
-        run_dir: str | Path,
-        checkpoint: str = "best",
-        device: str = "auto",
-        tta: bool = False,
-        scales: tuple[float, ...] = (1.0,),
+        cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False, **options
     ) -> Predictor:
-        """Loads ``run_dir/checkpoints/<checkpoint>.pt``.
+        """Loads ``run_dir/checkpoints/<checkpoint>.pt`` (see :func:`checkpoint_path`); ``options``: as the constructor.
 
         Raises:
-            RunDirError: not a run directory or no such checkpoint.
+            RunDirError: not a run directory, no such checkpoint, or a name leading outside ``run_dir``.
         """
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: run directory not found")
-        state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
-        config = config_from_dict(state["config"], f"{run_dir} checkpoint config")
-        return cls(model_from_checkpoint(state), config, device, tta, scales)
+        path = checkpoint_path(run_dir, checkpoint)
+        state = load_checkpoint(path)
+        config = config_from_dict(state.get("config", {}), f"{path} config")
+        return cls(model_from_checkpoint(state, path), config, device, tta, **options)
 
     @torch.no_grad()
-    def probabilities(self, image: np.ndarray) -> np.ndarray:
-        """Softmax probabilities at the image's own size.
-
-        Args:
-            image: ``(H, W)`` or ``(H, W, C)`` native image.
-
-        Returns:
-            ``(classes, H, W)`` float32.
-        """
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities ``(N, K, H, W)`` of ``x`` ``(N, C, H, W)``, averaged over models and flips."""
+        x = x.to(self.device)
         total = None
-        for scale in self.scales:
+        for model in self.models:
+            scores = to_probabilities(model(x))
+            if self.tta:
+                flipped = to_probabilities(model(torch.flip(x, dims=[-1])))
+                scores = (scores + torch.flip(flipped, dims=[-1])) / 2
+            total = scores if total is None else total + scores
+        return (total / len(self.models)).float()
+
+    def _prepare(self, image: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Letterbox]:
+        if not self.sliding_window:
             data = self.config.data
             if scale != 1.0:
                 data = dataclasses.replace(data, image_size=[max(8, round(s * scale)) for s in data.image_size])
-            array, box = prepare_image(image, data)
-            x = torch.from_numpy(array)[None].to(self.device)
-            for model in self.models:
-                scores = to_probabilities(model(x))
-                if self.tta:
-                    flipped = to_probabilities(model(torch.flip(x, dims=[-1])))
-                    scores = (scores + torch.flip(flipped, dims=[-1])) / 2
-                native = unletterbox(scores[0].float().cpu().numpy(), box)
-                total = native if total is None else total + native
-        return total / (len(self.models) * len(self.scales))
+            return prepare_image(image, data)
+        # At the image's own resolution: the letterbox target is the (cropped) image itself, scale 1.
+        data = self.config.data
+        region = crop_region(image, data.crop, data.crop_foreground)
+        size = list(image.shape[:2]) if region is None else [region[2], region[3]]
+        return prepare_image(image, dataclasses.replace(data, image_size=size, keep_aspect=True))
 
-    def predict(self, image: np.ndarray) -> Prediction:
-        """Label map (argmax of probabilities, then post-processing) at the image's own size."""
-        probs = self.probabilities(image)
+    @torch.no_grad()
+    def probabilities_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of several images, ``batch_size`` per forward pass.
+
+        Args:
+            images: ``(H, W)`` or ``(H, W, C)`` native images (sizes may differ).
+
+        Returns:
+            One ``(classes, H, W)`` float32 array per image, at that image's size.
+        """
+        prepared = [self._prepare(image) for image in images]
+        results: list[np.ndarray] = []
+        if self.sliding_window:
+            for array, box in prepared:
+                x = torch.from_numpy(array)[None]
+                scores = sliding_window_inference(
+                    x,
+                    roi_size=self.window,
+                    sw_batch_size=self.batch_size,
+                    predictor=self._scores,
+                    overlap=self.config.infer.overlap,
+                    mode="gaussian",
+                    sw_device=self.device,
+                    device=torch.device("cpu"),
+                )
+                results.append(unletterbox(torch.as_tensor(scores)[0].numpy(), box))
+            return results
+        for scale in self.scales:
+            at_size = prepared if scale == 1.0 else [self._prepare(image, scale) for image in images]
+            at_scale: list[np.ndarray] = []
+            for start in range(0, len(at_size), self.batch_size):
+                chunk = at_size[start : start + self.batch_size]
+                x = torch.from_numpy(np.stack([array for array, _ in chunk]))
+                scores = self._scores(x).cpu().numpy()
+                at_scale += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
+            results = at_scale if not results else [a + b for a, b in zip(results, at_scale, strict=True)]
+        return [r / len(self.scales) for r in results]
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Softmax probabilities ``(classes, H, W)`` float32 of one ``(H, W)`` / ``(H, W, C)`` image."""
+        return self.probabilities_batch([image])[0]
+
+    def finish(self, probs: np.ndarray) -> Prediction:
+        """Argmax of ``(classes, H, W)`` probabilities, then post-processing."""
         labels = probs.argmax(0).astype(np.uint8)
         mask, ellipse = postprocess(labels, self.config.postprocess, self.config.data.num_classes)
         return Prediction(mask, probs, ellipse)
 
+    def predict(self, image: np.ndarray) -> Prediction:
+        """Label map (argmax of probabilities, then post-processing) at the image's own size."""
+        return self.finish(self.probabilities(image))
 
-def load_predictor(run_dir: str | Path, checkpoint: str = "best", tta: bool = False) -> Predictor:
-    """A predictor for a training run, or for a cross-validation directory (its folds as an ensemble)."""
+    def predict_batch(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        """:meth:`predict` for several images, batched."""
+        return [self.finish(probs) for probs in self.probabilities_batch(images)]
+
+
+def load_predictor(run_dir: str | Path, checkpoint: str = "best", tta: bool = False, **options) -> Predictor:
+    """A predictor for a training run, or for a cross-validation directory (its folds as an ensemble).
+
+    ``options``: ``device``, ``sliding_window``, ``batch_size`` as for :class:`Predictor`.
+    """
     run_dir = Path(run_dir)
     folds = sorted(p for p in run_dir.glob("fold_*") if (p / "checkpoints").is_dir())
     if not (run_dir / "checkpoints").is_dir() and folds:
         predictors = [Predictor.from_run(f, checkpoint) for f in folds]
-        return Predictor([p.models[0] for p in predictors], predictors[0].config, tta=tta)
+        return Predictor([p.models[0] for p in predictors], predictors[0].config, tta=tta, **options)
     if not (run_dir / "checkpoints").is_dir():
         raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder)")
-    return Predictor.from_run(run_dir, checkpoint, tta=tta)
+    return Predictor.from_run(run_dir, checkpoint, tta=tta, **options)

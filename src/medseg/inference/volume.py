@@ -1,20 +1,132 @@
-"""Prediction on 3D volumes: a 2D predictor run slice by slice, labels written in the input's geometry."""
+"""Prediction on 3D volumes: a 2D predictor run slice by slice, 3D post-processing, labels written in the
+input's geometry, organ and lesion volumes measured.
+
+Inputs (:func:`volume_inputs`): a NIfTI file, a folder of NIfTI files (``segmentation-*`` files skipped),
+a DICOM series folder or zip, or a 3D-IRCADb patient folder (its ``PATIENT_DICOM.zip`` or
+``PATIENT_DICOM/``) or a folder of such patients.
+
+For a server or a script, :func:`segment_and_measure` takes one :class:`Volume` or path and returns
+the labels and the measurements; :func:`predict_volumes` does a whole input into a folder.
+"""
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medseg.data.volumes import is_nifti, load_volume, write_prediction_for_dicom, write_prediction_nifti
+from medseg.data.readers.ircadb import patient_folders
+from medseg.data.volumes import load_volume
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.dicom import write_prediction_for_dicom
+from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
+from medseg.errors import DataError
+from medseg.inference.postprocess import postprocess_volume
+from medseg.io import atomic_write_text, log, write_table
+from medseg.measure.volumes import label_roles, measure_label_volume
+
+GENERIC_SERIES_NAMES = ("PATIENT_DICOM", "DICOM", "SERIES", "IMAGES", "IMAGE")
 
 
-def predict_volume(predictor: Any, input_path: str | Path, out_path: str | Path) -> tuple[Path, np.ndarray]:
+@dataclass
+class VolumeResult:
+    """One predicted volume.
+
+    Attributes:
+        name: the volume's name in tables and file names.
+        labels: ``(Z, Y, X)`` uint8 labels in the :class:`Volume`'s slice order.
+        volume: the input volume (``array`` ``(Z, Y, X)``, ``affine``).
+        measurements: the ``volumes.csv`` columns (:func:`medseg.measure.volumes.measure_label_volume`).
+        lesions: one row per lesion (volume, diameter, centroid).
+        label_path: the written label NIfTI, if any.
+    """
+
+    name: str
+    labels: np.ndarray
+    volume: Volume
+    measurements: dict[str, Any] = field(default_factory=dict)
+    lesions: list[dict[str, Any]] = field(default_factory=list)
+    label_path: Path | None = None
+
+
+def _class_names(predictor: Any, num_classes: int) -> list[str]:
+    config = getattr(predictor, "config", None)
+    if config is not None:
+        return list(config.data.class_names)
+    return ["background"] + [f"class{k}" for k in range(1, num_classes)]
+
+
+def segment_volume(predictor: Any, volume: Volume, postprocess_3d: bool | None = None) -> np.ndarray:
+    """Labels of every axial slice, then (optionally) 3D post-processing.
+
+    Args:
+        predictor: a :class:`medseg.inference.Predictor` (anything with ``predict(image).mask``); its
+            config's 2D post-processing applies per slice.
+        volume: ``array`` ``(Z, Y, X)`` (or ``(Z, Y, X, C)``).
+        postprocess_3d: :func:`medseg.inference.postprocess.postprocess_volume`; None: the config's
+            ``postprocess.volume_3d`` (off for a predictor without config).
+
+    Returns:
+        ``(Z, Y, X)`` uint8 labels.
+    """
+    labels = np.zeros(volume.array.shape[:3], dtype=np.uint8)
+    for k in range(volume.array.shape[0]):
+        labels[k] = predictor.predict(volume.array[k]).mask
+    config = getattr(predictor, "config", None)
+    if postprocess_3d is None:
+        postprocess_3d = bool(config is not None and config.postprocess.volume_3d)
+    if postprocess_3d:
+        labels = postprocess_volume(labels, _class_names(predictor, int(labels.max()) + 1))
+    return labels
+
+
+def write_labels(labels_zyx: np.ndarray, volume: Volume, out_path: str | Path) -> Path:
+    """Writes labels as NIfTI in the input's geometry: a NIfTI input's own affine and header, a DICOM
+    series' affine (as ``medseg convert`` writes it)."""
+    source = volume.source
+    if source is not None and is_nifti(source) and Path(source).is_file():
+        return write_prediction_nifti(labels_zyx, source, out_path, order="zyx")
+    if source is not None and volume.meta.get("positions") is not None:
+        return write_prediction_for_dicom(labels_zyx, volume, out_path)
+    return save_nifti(labels_zyx.transpose(2, 1, 0), volume.affine, out_path, np.uint8)
+
+
+def segment_and_measure(
+    predictor: Any,
+    source: Volume | str | Path,
+    label_path: str | Path | None = None,
+    postprocess_3d: bool | None = None,
+    name: str | None = None,
+) -> VolumeResult:
+    """Predicts one volume, measures it and (optionally) writes its label NIfTI.
+
+    Args:
+        source: a :class:`Volume`, or a NIfTI file / DICOM series folder or zip.
+        label_path: ``.nii.gz`` to write the labels to (None: not written).
+        postprocess_3d: see :func:`segment_volume`.
+
+    Returns:
+        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm).
+    """
+    volume = source if isinstance(source, Volume) else load_volume(source)
+    labels = segment_volume(predictor, volume, postprocess_3d)
+    class_names = _class_names(predictor, int(labels.max()) + 1)
+    measurements, lesions = measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine)
+    written = write_labels(labels, volume, label_path) if label_path is not None else None
+    if name is None:
+        name = nifti_stem(volume.source) if volume.source is not None else "volume"
+    return VolumeResult(name, labels, volume, measurements, lesions, written)
+
+
+def predict_volume(
+    predictor: Any, input_path: str | Path, out_path: str | Path, postprocess_3d: bool | None = None
+) -> tuple[Path, np.ndarray]:
     """Runs a 2D predictor slice by slice over a volume and writes the label volume as NIfTI.
 
     Args:
-        predictor: a :class:`medseg.inference.Predictor` (anything with ``predict(image).mask``).
         input_path: NIfTI file (labels written with its affine and header), or DICOM series folder/zip
             (labels written aligned to the series).
         out_path: ``.nii.gz`` file to write.
@@ -23,11 +135,119 @@ def predict_volume(predictor: Any, input_path: str | Path, out_path: str | Path)
         ``out_path`` and the ``(Z, Y, X)`` uint8 labels.
     """
     volume = load_volume(input_path)
-    labels = np.zeros(volume.array.shape[:3], dtype=np.uint8)
-    for k in range(volume.array.shape[0]):
-        labels[k] = predictor.predict(volume.array[k]).mask
-    if is_nifti(input_path):
-        write_prediction_nifti(labels, input_path, out_path, order="zyx")
-    else:
-        write_prediction_for_dicom(labels, volume, out_path)
-    return Path(out_path), labels
+    labels = segment_volume(predictor, volume, postprocess_3d)
+    return write_labels(labels, volume, out_path), labels
+
+
+# ------------------------------------------------------------------------------------------ inputs
+
+
+def _dicom_name(path: Path) -> str:
+    stem = path.stem if path.suffix.lower() == ".zip" else path.name
+    if stem.upper() in GENERIC_SERIES_NAMES and path.parent.name:
+        return path.parent.name
+    return stem
+
+
+def _is_ircadb(folder: Path) -> bool:
+    if (folder / "PATIENT_DICOM.zip").is_file() or (folder / "PATIENT_DICOM").is_dir():
+        return True
+    return any(
+        (d / "PATIENT_DICOM.zip").is_file() or (d / "PATIENT_DICOM").is_dir() for d in folder.iterdir() if d.is_dir()
+    )
+
+
+def volume_inputs(path: str | Path) -> list[tuple[str, Path]]:
+    """The volumes of an input, as ``(name, NIfTI file or DICOM series folder/zip)``.
+
+    Raises:
+        DataError: a missing path, or one that is none of the inputs listed in the module docstring.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, "input not found")
+    if path.is_file():
+        if is_nifti(path):
+            return [(nifti_stem(path), path)]
+        if zipfile.is_zipfile(path):
+            return [(_dicom_name(path), path)]
+        raise DataError(path, "not a volume: expected a NIfTI file (.nii, .nii.gz) or a zip of a DICOM series")
+    if _is_ircadb(path):
+        items = []
+        for folder in patient_folders(path):
+            series = folder / "PATIENT_DICOM.zip"
+            items.append((folder.name, series if series.is_file() else folder / "PATIENT_DICOM"))
+        return items
+    niftis = sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and is_nifti(p) and not p.name.startswith(".") and not p.name.startswith("segmentation")
+    )
+    if niftis:
+        return [(nifti_stem(p), p) for p in niftis]
+    return [(_dicom_name(path), path)]
+
+
+def is_volume_input(path: str | Path) -> bool:
+    """True for a NIfTI file, a zip, a folder holding NIfTI files, a 3D-IRCADb folder, or a folder without
+    2D images (a DICOM series); False for a folder of 2D images (or an HC18 root with ``test_set/``)."""
+    from medseg.data.io import IMAGE_SUFFIXES
+
+    path = Path(path)
+    if path.is_file():
+        return is_nifti(path) or path.suffix.lower() == ".zip"
+    if not path.is_dir() or (path / "test_set").is_dir():
+        return False
+    if _is_ircadb(path):
+        return True
+    files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if any(is_nifti(p) for p in files):
+        return True
+    return not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files)
+
+
+def predict_volumes(
+    predictor: Any, input_path: str | Path, out_dir: str | Path, postprocess_3d: bool | None = None
+) -> list[dict[str, Any]]:
+    """Predicts every volume of an input into ``out_dir``.
+
+    Writes ``out_dir/labels/<name>.nii.gz`` (uint8 labels in the input's geometry), ``out_dir/volumes.csv``
+    (one row per volume: ``volume``, ``input``, ``labels``, voxel size, then the measurements of
+    :mod:`medseg.measure.volumes`, e.g. ``liver_ml, tumour_ml, tumour_burden_pct, n_tumours,
+    largest_tumour_diameter_mm``) and, when the classes include a lesion class, ``out_dir/<lesion>s.csv``
+    (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, x_mm, y_mm, z_mm``).
+
+    Returns:
+        The rows of ``volumes.csv``.
+    """
+    out_dir = Path(out_dir)
+    items = volume_inputs(input_path)
+    names = [name for name, _ in items]
+    rows, lesion_rows = [], []
+    for index, (name, source) in enumerate(items, start=1):
+        if names.count(name) > 1:
+            name = f"{name}_{index}"
+        log(f"  volume {index}/{len(items)}: {source}")
+        result = segment_and_measure(predictor, source, out_dir / "labels" / f"{name}.nii.gz", postprocess_3d, name)
+        z, y, x = result.volume.spacing_zyx
+        row: dict[str, Any] = {
+            "volume": name,
+            "input": str(source),
+            "labels": f"labels/{name}.nii.gz",
+            "slices": int(result.labels.shape[0]),
+            "spacing_z_mm": z,
+            "spacing_y_mm": y,
+            "spacing_x_mm": x,
+            **result.measurements,
+        }
+        rows.append(row)
+        lesion_rows += [{"volume": name, **lesion} for lesion in result.lesions]
+    write_table(out_dir / "volumes.csv", rows)
+    lesion = label_roles(_class_names(predictor, 1)).lesion_name
+    if lesion is not None:
+        table = out_dir / f"{lesion if lesion.endswith('s') else lesion + 's'}.csv"
+        if lesion_rows:
+            write_table(table, lesion_rows)
+        else:
+            atomic_write_text(table, f"volume,{lesion},volume_ml,diameter_mm,x_mm,y_mm,z_mm\n")
+    return rows

@@ -66,6 +66,50 @@ def fit_ellipse(points_xy: np.ndarray) -> Ellipse:
     return Ellipse(float(cx), float(cy), float(width) / 2, float(height) / 2, math.radians(angle_deg))
 
 
+def point_distances(ellipse: Ellipse, points_xy: np.ndarray) -> np.ndarray:
+    """Approximate distance (pixels) of each ``(x, y)`` point to the ellipse's outline.
+
+    Uses the first-order (Sampson) approximation: the implicit function's value over its gradient's
+    norm, accurate for points near the outline.
+    """
+    points = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
+    cos, sin = math.cos(ellipse.angle), math.sin(ellipse.angle)
+    dx, dy = points[:, 0] - ellipse.cx, points[:, 1] - ellipse.cy
+    u, v = dx * cos + dy * sin, -dx * sin + dy * cos
+    a2, b2 = max(ellipse.a, 1e-6) ** 2, max(ellipse.b, 1e-6) ** 2
+    value = u**2 / a2 + v**2 / b2 - 1.0
+    gradient = 2.0 * np.sqrt((u / a2) ** 2 + (v / b2) ** 2)
+    return np.abs(value) / np.maximum(gradient, 1e-12)
+
+
+def fit_ellipse_trimmed(points_xy: np.ndarray, keep: float = 0.9, rounds: int = 2) -> Ellipse:
+    """Least-squares ellipse refitted without the contour points that fit it worst.
+
+    A mask edge that bulges (a neighbouring structure merged into the head) or is cut (shadowing)
+    pulls a plain least-squares fit; dropping the worst ``1 - keep`` of the points and refitting,
+    ``rounds`` times, follows the rest of the outline.
+
+    Args:
+        points_xy: ``(N, 2)`` contour points.
+        keep: share of points kept in each refit (0.5-1).
+        rounds: refits after the first fit.
+
+    Raises:
+        ValueError: fewer than 5 points, or ``keep`` outside [0.5, 1].
+    """
+    if not 0.5 <= keep <= 1.0:
+        raise ValueError(f"keep must lie in [0.5, 1], got {keep}")
+    points = np.asarray(points_xy, dtype=np.float32).reshape(-1, 2)
+    ellipse = fit_ellipse(points)
+    for _ in range(rounds):
+        distances = point_distances(ellipse, points)
+        kept = points[distances <= np.quantile(distances, keep)]
+        if len(kept) < 5:
+            break
+        ellipse = fit_ellipse(kept)
+    return ellipse
+
+
 def fit_ellipse_to_outline(outline: np.ndarray) -> Ellipse:
     """Fits an ellipse through the pixels of a drawn outline (e.g. an HC18 annotation).
 

@@ -1,11 +1,20 @@
-"""Checkpoints that rebuild their model without the config file, written atomically."""
+"""Checkpoints that rebuild their model without the config file, written atomically.
+
+A checkpoint holds tensors and plain data only (dict, list, tuple, str, int, float, bool, None):
+:func:`save_checkpoint` converts NumPy values to tensors or Python numbers and refuses anything
+else, and :func:`load_checkpoint` reads with ``torch.load(weights_only=True)``, so a planted
+pickle cannot run code when a checkpoint is loaded.
+"""
 
 from __future__ import annotations
 
 import io
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,35 +22,106 @@ from medseg.errors import RunDirError
 from medseg.io import atomic_write_bytes
 from medseg.models import create_model
 
+_PLAIN = (str, int, float, bool, type(None))
+_UNSUPPORTED = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
+
+
+def plain_state(value: Any, where: str = "state") -> Any:
+    """``value`` with NumPy arrays as tensors and NumPy scalars as Python numbers.
+
+    Raises:
+        TypeError: a value that is neither a tensor nor plain data (names its key path).
+    """
+    if isinstance(value, np.generic):  # before the plain types: np.float64 is a float subclass
+        return value.item()
+    if isinstance(value, (torch.Tensor, *_PLAIN)):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(
+            np.ascontiguousarray(value).astype(np.int64 if value.dtype == np.uint32 else value.dtype)
+        )
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain_state(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        items = [plain_state(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"{where}: a checkpoint holds tensors and plain data only, not {type(value).__name__}")
+
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Writes ``state`` with ``torch.save`` to a temporary file renamed into place.
+    """Writes ``state`` (made plain by :func:`plain_state`) with ``torch.save``, atomically.
 
     ``state`` holds at least ``model`` (name, params, in_channels, classes) and ``state_dict``.
     """
     buffer = io.BytesIO()
-    torch.save(state, buffer)
+    torch.save(plain_state(state), buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Reads a checkpoint onto the CPU.
+    """Reads a checkpoint onto the CPU with ``torch.load(weights_only=True)``: no code runs.
 
     Raises:
-        RunDirError: missing or unreadable file.
+        RunDirError: missing or unreadable file, or a file holding anything but tensors and plain data.
     """
     path = Path(path)
     if not path.is_file():
         raise RunDirError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = _UNSUPPORTED.search(str(exc))
+        if found is None:
+            raise RunDirError(
+                f"{path}: unreadable checkpoint (damaged, not a PyTorch file, or holding data that is not "
+                "loaded for safety)"
+            ) from None
+        what = f" ({found.group(1)})"
+        raise RunDirError(
+            f"{path}: refused: the checkpoint holds Python objects{what}, not only tensors and plain data "
+            "(a tampered file, or one written by another program); it was not loaded"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
-        raise RunDirError(f"{path}: unreadable checkpoint ({exc})") from None
+        raise RunDirError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(state, dict) or not isinstance(state.get("model"), dict) or "state_dict" not in state:
+        raise RunDirError(f"{path}: not a medseg checkpoint (no model spec and state_dict)")
+    return state
 
 
-def model_from_checkpoint(state: dict[str, Any]) -> nn.Module:
-    """Rebuilds the model stored in a checkpoint, in eval mode."""
+def checkpoint_path(run_dir: str | Path, name: str) -> Path:
+    """The checkpoint file ``name`` of a run: ``best``, ``last`` or a ``.pt`` path inside ``run_dir``.
+
+    A bare name means ``run_dir/checkpoints/<name>.pt``; a path is taken relative to ``run_dir``.
+    The resolved file (links followed) must lie inside ``run_dir``.
+
+    Raises:
+        RunDirError: the name leads outside the run folder (``..``, an absolute path elsewhere, a link).
+    """
+    run_dir = Path(run_dir)
+    given = Path(name)
+    if given.is_absolute() or len(given.parts) > 1:
+        candidate = given if given.is_absolute() else run_dir / given
+    else:
+        candidate = run_dir / "checkpoints" / (name if name.endswith(".pt") else f"{name}.pt")
+    root = run_dir.resolve()
+    resolved = candidate.resolve()
+    if not name or not resolved.is_relative_to(root):
+        raise RunDirError(f"--checkpoint {name!r}: must name a checkpoint inside the run folder {run_dir}")
+    return candidate
+
+
+def model_from_checkpoint(state: dict[str, Any], where: str | Path = "checkpoint") -> nn.Module:
+    """Rebuilds the model stored in a checkpoint, in eval mode.
+
+    Raises:
+        RunDirError: the stored model spec or weights do not fit together.
+    """
     spec = state["model"]
-    model = create_model(spec["name"], in_channels=spec["in_channels"], classes=spec["classes"], **spec["params"])
-    model.load_state_dict(state["state_dict"])
+    try:
+        model = create_model(spec["name"], in_channels=spec["in_channels"], classes=spec["classes"], **spec["params"])
+        model.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise RunDirError(f"{where}: the stored model cannot be rebuilt ({str(exc).splitlines()[0][:200]})") from None
     return model.eval()

@@ -44,7 +44,7 @@ def checkpoint_state(state: TrainState, hooks: list[Callback]) -> dict[str, Any]
         "epoch": state.epoch,
         "best_score": state.best_score,
         "best_epoch": state.best_epoch,
-        "monitor": state.config.train.monitor,
+        "monitor": state.monitor,
         "train_seconds": state.train_seconds,
         "world_size": state.place.ctx.world_size,
         "config": state.config.to_dict(),

@@ -37,7 +37,7 @@ from medseg.training.callbacks import (
     TimeLimit,
 )
 from medseg.training.checkpointing import Checkpointer, restore_state
-from medseg.training.optim import TimeBudgetCosine
+from medseg.training.optim import TimeBudgetCosine, effective_monitor
 from medseg.training.state import TrainState, build_state
 
 AUGMENT_RANK_STRIDE = 7919  # offsets each rank's augmentation seed (rank 0 keeps the single-process one)
@@ -51,6 +51,7 @@ class FitResult:
     train_seconds: float
     stopped_early: bool
     stop_reason: str = ""  # "", "max_minutes", "early_stopping" or a callback's own
+    monitor: str = ""  # the metric best_score is of (train_loss when a val_* monitor had no validation set)
 
 
 def seed_everything(seed: int) -> None:
@@ -73,7 +74,7 @@ def default_callbacks(config: Config, state: TrainState) -> list[Callback]:
     if train_cfg.max_minutes is not None:
         callbacks.append(TimeLimit(state, train_cfg.max_minutes))
     if train_cfg.early_stopping_patience is not None:
-        monitor = train_cfg.early_stopping_monitor or train_cfg.monitor
+        monitor = effective_monitor(train_cfg.early_stopping_monitor or train_cfg.monitor, state.val_loader is not None)
         callbacks.append(EarlyStopping(monitor, train_cfg.early_stopping_patience, train_cfg.early_stopping_min_delta))
     if train_cfg.tensorboard and state.place.ctx.is_main:
         callbacks.append(TensorBoardLogger(state.run_dir / "tensorboard"))
@@ -105,6 +106,11 @@ def fit(
         torch.set_num_threads(config.train.threads)
     seed_everything(config.train.seed)
     state = build_state(config, train_cases, val_cases, Path(run_dir))
+    if state.monitor != config.train.monitor:
+        distributed.log_main(
+            f"no validation cases: the best checkpoint and the schedule follow {state.monitor}, "
+            f"not {config.train.monitor}"
+        )
     hooks = default_callbacks(config, state) + list(callbacks or [])
     checkpointer = Checkpointer(state, hooks)
     writers = [HistoryRecorder(state), checkpointer, EpochLog(state)]  # they see the epoch after every hook
@@ -138,7 +144,9 @@ def fit(
         hook.on_fit_end(state.net)
     distributed.barrier()
     reason = stopper.stop_reason if stopper is not None else ""
-    return FitResult(state.best_score, state.best_epoch, state.epoch, state.train_seconds, stopper is not None, reason)
+    return FitResult(
+        state.best_score, state.best_epoch, state.epoch, state.train_seconds, stopper is not None, reason, state.monitor
+    )
 
 
 def train_epoch(state: TrainState, hooks: list[Callback]) -> None:
@@ -203,7 +211,8 @@ def train_step(state: TrainState, images: torch.Tensor, masks: torch.Tensor) -> 
 
 def _step_scheduler(state: TrainState, scores: dict[str, float]) -> None:
     if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        state.scheduler.step(scores.get(state.config.train.monitor, scores["train_loss"]))
+        if state.monitor in scores:  # epochs without validation leave a val_* plateau alone
+            state.scheduler.step(scores[state.monitor])
     elif state.scheduler is not None:
         state.scheduler.step()
 

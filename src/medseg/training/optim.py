@@ -19,6 +19,18 @@ def higher_is_better(metric: str) -> bool:
     return "loss" not in metric
 
 
+def effective_monitor(monitor: str, has_validation: bool) -> str:
+    """The metric a run can actually watch: ``monitor``, or ``train_loss`` when it needs a validation set
+    that the run does not have (``val_*`` without validation cases).
+
+    The best checkpoint, the ``plateau`` schedule and early stopping then follow the training loss,
+    so a run without validation never keeps an untrained model as its "best" (``-inf``).
+    """
+    if not has_validation and monitor.startswith("val_"):
+        return "train_loss"
+    return monitor
+
+
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD with momentum (``cfg.optimizer``), with ``cfg.lr`` and ``cfg.weight_decay``."""
     name = cfg.optimizer.lower()
@@ -71,7 +83,7 @@ class TimeBudgetCosine:
         self.budget, self.eta_min, self.base_lrs = state["budget"], state["eta_min"], state["base_lrs"]
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any | None:
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, monitor: str | None = None) -> Any | None:
     """Per-epoch schedule (``cfg.scheduler``), stepped once after every epoch.
 
     - ``none``: constant learning rate.
@@ -82,8 +94,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any |
     - ``polyp_step``: the polyp study's schedule: divide by 10 after epoch ``start`` (30) and again
       every ``every`` (5) epochs; ``factor`` (0.1) is the multiplier.
     - ``poly``: polynomial decay ``(1 - epoch / total_iters) ** power`` (defaults ``cfg.epochs``, 1.0).
-    - ``plateau``: multiply by ``factor`` (0.1) when ``cfg.monitor`` has not improved for
-      ``patience`` (10) epochs; ``mode`` follows the metric (max for Dice, min for losses).
+    - ``plateau``: multiply by ``factor`` (0.1) when ``monitor`` (default ``cfg.monitor``; see
+      :func:`effective_monitor` for runs without validation) has not improved for ``patience`` (10)
+      epochs; ``mode`` follows the metric (max for Dice, min for losses).
 
     ``cfg.scheduler_params`` go to the PyTorch scheduler (e.g. ``step_size``, ``gamma``).
 
@@ -112,7 +125,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> Any |
         if name == "poly":
             return sched.PolynomialLR(optimizer, total_iters=params.pop("total_iters", cfg.epochs), **params)
         if name == "plateau":
-            params.setdefault("mode", "max" if higher_is_better(cfg.monitor) else "min")
+            params.setdefault("mode", "max" if higher_is_better(monitor or cfg.monitor) else "min")
             return sched.ReduceLROnPlateau(optimizer, **params)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"train.scheduler_params for {name!r}: {exc}") from None

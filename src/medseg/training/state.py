@@ -24,7 +24,7 @@ from medseg.losses import DeepSupervisionLoss, create_loss
 from medseg.models import create_model, output_channels
 from medseg.training import distributed
 from medseg.training.history import History
-from medseg.training.optim import build_optimizer, build_scheduler, higher_is_better
+from medseg.training.optim import build_optimizer, build_scheduler, effective_monitor, higher_is_better
 
 
 @dataclass
@@ -47,6 +47,7 @@ class TrainState:
     val_loader: DataLoader | None
     history: History
     best_score: float
+    monitor: str  # train.monitor, or train_loss when it needs validation cases the run does not have
     best_epoch: int = 0
     start_epoch: int = 1
     epoch: int = 0
@@ -68,9 +69,9 @@ class TrainState:
         return self.optimizer.param_groups[0]["lr"]
 
     def update_best(self, scores: dict[str, float]) -> None:
-        """Sets ``improved`` (and the best score and epoch) from this epoch's ``train.monitor``."""
-        score = scores.get(self.config.train.monitor)
-        better = higher_is_better(self.config.train.monitor)
+        """Sets ``improved`` (and the best score and epoch) from this epoch's :attr:`monitor` score."""
+        score = scores.get(self.monitor)
+        better = higher_is_better(self.monitor)
         self.improved = score is not None and (score > self.best_score if better else score < self.best_score)
         if self.improved:
             self.best_score, self.best_epoch = score, self.epoch
@@ -112,6 +113,7 @@ def build_state(config: Config, train_cases: list[Case], val_cases: list[Case], 
     except ValueError as exc:
         raise ConfigError(f"train.deep_supervision: {exc}") from None
     optimizer = build_optimizer(model.parameters(), train_cfg)
+    monitor = effective_monitor(train_cfg.monitor, val_loader is not None)
     amp = train_cfg.amp and place.device.type == "cuda"
     return TrainState(
         config=config,
@@ -122,12 +124,13 @@ def build_state(config: Config, train_cases: list[Case], val_cases: list[Case], 
         model_spec=model_spec,
         loss_fn=loss_fn,
         optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, train_cfg),
+        scheduler=build_scheduler(optimizer, train_cfg, monitor),
         scaler=torch.amp.GradScaler("cuda") if amp else None,
         generator=generator,
         train_set=train_set,
         train_loader=train_loader,
         val_loader=val_loader,
         history=History(run_dir / "history.csv"),
-        best_score=-math.inf if higher_is_better(train_cfg.monitor) else math.inf,
+        best_score=-math.inf if higher_is_better(monitor) else math.inf,
+        monitor=monitor,
     )

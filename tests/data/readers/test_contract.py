@@ -18,6 +18,7 @@ PHANTOMS = {
     "msd": ("msd_root", {}, {0, 1, 2}),
     "dicom": ("dicom_root", {}, {0, 1}),
     "ircadb": ("ircadb_root", {}, {0, 1, 2}),
+    "ct": ("ircadb_root", {}, {0, 1, 2}),  # recognises the layout (LiTS and MSD: tests/data/readers/test_ct.py)
     "lidc": ("lidc_root", {"crop_size": 32}, {0, 1}),
     "bone_scan": ("bone_root", {}, {0, 1, 2, 3}),
     "nnunet": ("nnunet_root", {}, {0, 1}),

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from medseg.data.phantoms.ct import write_ircadb_patient
 from medseg.data.readers import read_dataset
 from medseg.data.readers.ircadb import convert_ircadb, is_liver_tumour, read_ircadb_patient
-from medseg.data.volumes import load_nifti
+from medseg.data.volumes.nifti import load_nifti
 from medseg.errors import DataError
 
 from ..conftest import real_dataset
@@ -59,6 +59,15 @@ def test_lits_errors(tmp_path, lits_root):
     assert read_dataset("nifti", tmp_path, require_masks=False)[0].mask is None
     with pytest.raises(DataError, match="no volume-4"):
         read_dataset("nifti", lits_root, volumes=[4])
+
+
+def test_lits_segmentation_of_another_shape_names_the_file(tmp_path, lits_root):
+    (tmp_path / "volume-1.nii.gz").write_bytes((lits_root / "volume-0.nii.gz").read_bytes())
+    image = nib.load(lits_root / "volume-0.nii.gz")
+    small = np.zeros((image.shape[0], image.shape[1], image.shape[2] - 2), np.uint8)
+    nib.save(nib.Nifti1Image(small, image.affine), tmp_path / "segmentation-1.nii.gz")
+    with pytest.raises(DataError, match=r"segmentation-1\.nii\.gz: segmentation of shape .* differs from its volume"):
+        read_dataset("nifti", tmp_path)
 
 
 def test_msd(msd_root):
@@ -148,7 +157,7 @@ def test_convert_ircadb_phantom_via_cli(tmp_path):
 
 @pytest.mark.realdata
 def test_real_ircadb_converts_129_slices_with_the_liver_volume_of_its_mask(tmp_path):
-    from medseg.data.volumes import dicom_files_in_zip, read_dicom_series
+    from medseg.data.volumes.dicom import dicom_files_in_zip, read_dicom_series
 
     folder = real_dataset("3dircadb") / "3Dircadb1.1"
     with zipfile.ZipFile(folder / "PATIENT_DICOM.zip") as archive:

@@ -16,7 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from medseg.data.volumes import LPS_TO_RAS, save_nifti
+from medseg.data.volumes.base import LPS_TO_RAS
+from medseg.data.volumes.nifti import save_nifti
 from medseg.io import atomic_write_bytes, atomic_write_text
 
 LIVER_HU, TUMOUR_HU, TISSUE_HU, FAT_HU, BONE_HU, AIR_HU = 60.0, 15.0, 40.0, -100.0, 700.0, -1000.0
@@ -72,6 +73,38 @@ def liver_phantom(
         hu[tumour] = TUMOUR_HU
     hu += rng.normal(0, 8, size=shape).astype(np.float32) * (hu > AIR_HU + 1)
     return np.round(hu).astype(np.int16), labels
+
+
+def sphere_phantom(
+    shape: tuple[int, int, int] = (48, 96, 96),
+    spacing_zyx: tuple[float, float, float] = (1.5, 0.8, 0.8),
+    liver_radius_mm: float = 30.0,
+    tumours: Sequence[tuple[tuple[float, float, float], float]] = (((0.0, 8.0, -8.0), 10.0), ((0.0, -12.0, 12.0), 6.0)),
+) -> tuple[np.ndarray, np.ndarray]:
+    """A noise-free CT volume with spheres of known radius: a spherical liver and spherical tumours in it.
+
+    Sphere centres are in mm from the volume's centre ``(z, y, x)``; a voxel belongs to a sphere when its
+    centre lies inside. Known truth: volumes ``4/3 pi r^3``, diameters ``2 r``.
+
+    Args:
+        shape: ``(Z, Y, X)``.
+        spacing_zyx: voxel size in mm.
+        liver_radius_mm: the liver sphere's radius (centred).
+        tumours: ``((dz, dy, dx) mm from the centre, radius mm)`` per tumour (label 2, HU 15).
+
+    Returns:
+        ``(Z, Y, X)`` int16 HU (air, tissue 40, liver 60, tumours 15) and uint8 labels (0/1/2).
+    """
+    axes = [(np.arange(n, dtype=np.float32) - (n - 1) / 2) * float(s) for n, s in zip(shape, spacing_zyx, strict=True)]
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    hu = np.full(shape, TISSUE_HU, np.float32)
+    labels = np.zeros(shape, np.uint8)
+    liver = z**2 + y**2 + x**2 <= liver_radius_mm**2
+    hu[liver], labels[liver] = LIVER_HU, 1
+    for (dz, dy, dx), radius in tumours:
+        tumour = (z - dz) ** 2 + (y - dy) ** 2 + (x - dx) ** 2 <= radius**2
+        hu[tumour], labels[tumour] = TUMOUR_HU, 2
+    return hu.astype(np.int16), labels
 
 
 def display_affine(spacing_zyx: Sequence[float], shape: Sequence[int]) -> np.ndarray:

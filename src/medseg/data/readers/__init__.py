@@ -6,33 +6,71 @@ and one import line below.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
 from medseg.data.case import Case
-from medseg.errors import ConfigError
+from medseg.errors import ConfigError, DataError, OptionError
 from medseg.registry import Registry
 
 READERS: Registry = Registry("reader")
 
 
-def read_dataset(layout: str, root: str | Path, **kwargs: Any) -> list[Case]:
-    """Reads the dataset at ``root`` with the reader registered for ``layout``.
+def read_dataset(
+    layout: str, root: str | Path, max_pixels: int | None = None, max_label: int | None = None, **kwargs: Any
+) -> list[Case]:
+    """Reads the dataset at ``root`` with the reader registered for ``layout``; every case is checked
+    (:func:`medseg.data.checks.check_case`).
+
+    Args:
+        max_pixels: refuse images larger than this before decoding (None: the default limit).
+        max_label: highest allowed mask label (None: any).
+        kwargs: reader options (``data.reader`` in a config).
 
     Raises:
-        ConfigError: unknown layout.
-        DataError: missing or inconsistent files (names the file).
+        ConfigError: unknown layout or reader options.
+        DataError: missing, unreadable or inconsistent files (names the file).
     """
+    from medseg.data.checks import case_guard, check_case
+    from medseg.data.io import pixel_limit
+
     try:
         reader = READERS.get(layout)
     except KeyError as exc:
-        raise ConfigError(str(exc.args[0])) from None
-    return reader(Path(root), **kwargs)
+        raise ConfigError(f"data.layout: {exc.args[0]}") from None
+    signature = inspect.signature(reader)
+    try:
+        signature.bind(Path(root), **kwargs)
+    except TypeError:
+        known = [
+            n for n in list(signature.parameters)[1:] if signature.parameters[n].kind != inspect.Parameter.VAR_KEYWORD
+        ]
+        unknown = sorted(set(kwargs) - set(known)) if known else sorted(kwargs)
+        raise ConfigError(
+            f"data.reader: option {unknown[0] if unknown else sorted(kwargs)!r} is not one of the {layout!r} "
+            f"reader's ({', '.join(known) or 'none'})"
+        ) from None
+    root = Path(root)
+    if not root.exists():
+        raise DataError(root, "dataset folder not found")
+    with pixel_limit(max_pixels):
+        try:
+            cases = reader(root, **kwargs)
+        except (ValueError, TypeError) as exc:  # readers' own argument checks
+            raise OptionError(f"data.reader ({layout}): {exc}") from None
+    checked = []
+    for case in cases:
+        with case_guard():
+            check_case(case, max_label)
+            checked.append(case)
+    return checked
 
 
 # Registration happens on import.
 from medseg.data.readers import (  # noqa: E402,F401
     bone_scan,
+    ct,
     cvc,
     dicom,
     folder,

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard
 from medseg.data.io import IMAGE_SUFFIXES, read_binary_mask
 from medseg.data.readers import READERS
 from medseg.data.readers.folder import read_image_and_mask
@@ -97,10 +98,13 @@ def read_cvc_clinicdb(
     table = parse_sequence_table(root / readme) or OFFICIAL_SEQUENCES
     cases = []
     for image_path in files:
-        image, mask = read_image_and_mask(image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color)
-        frame = int(image_path.stem) if image_path.stem.isdigit() else None
-        sequence = sequence_of(frame, table) if frame is not None else None
-        group = f"seq{sequence:02d}" if sequence is not None else f"frame{image_path.stem}"
-        meta = {"spacing_mm": None, "group": group, "sequence": sequence, "frame": frame, "reference": {}}
-        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+        with case_guard():
+            image, mask = read_image_and_mask(
+                image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color
+            )
+            frame = int(image_path.stem) if image_path.stem.isdigit() else None
+            sequence = sequence_of(frame, table) if frame is not None else None
+            group = f"seq{sequence:02d}" if sequence is not None else f"frame{image_path.stem}"
+            meta = {"spacing_mm": None, "group": group, "sequence": sequence, "frame": frame, "reference": {}}
+            cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases

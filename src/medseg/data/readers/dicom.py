@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import Volume, dicom_files_in_folder, read_dicom_series
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.dicom import dicom_files_in_folder, read_dicom_series
+from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
 
@@ -93,14 +96,16 @@ def read_dicom(
         raise DataError(root, "DICOM folder not found")
     cases: list[Case] = []
     for name, image_dir, mask_dir in _series_folders(root, images, masks):
-        if mask_dir is None and require_masks:
-            raise DataError(image_dir.parent, f"no {masks}/ mask series beside {image_dir.name}/")
-        volume = read_dicom_series(dicom_files_in_folder(image_dir), image_dir)
-        labels = None
-        if mask_dir is not None:
-            mask = read_dicom_series(dicom_files_in_folder(mask_dir), mask_dir, rescale=False)
-            labels = mask_series_labels(mask, volume, mask_dir, mask_mode)
-        cases += slicing.cases(volume, labels, name, name)
+        with case_guard():
+            if mask_dir is None and require_masks:
+                raise DataError(image_dir.parent, f"no {masks}/ mask series beside {image_dir.name}/")
+            volume = read_dicom_series(dicom_files_in_folder(image_dir), image_dir)
+            check_spacing(volume.spacing_zyx, image_dir)
+            labels = None
+            if mask_dir is not None:
+                mask = read_dicom_series(dicom_files_in_folder(mask_dir), mask_dir, rescale=False)
+                labels = mask_series_labels(mask, volume, mask_dir, mask_mode)
+            cases += slicing.cases(volume, labels, name, name)
     return cases
 
 
@@ -115,14 +120,13 @@ def convert_dicom(
     Returns:
         ``(volume path, segmentation path or None)`` per series.
     """
-    from medseg.data.volumes import save_nifti
-
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise DataError(src, "DICOM folder not found")
     written = []
     for index, (_, image_dir, mask_dir) in enumerate(_series_folders(src, images, masks)):
         volume = read_dicom_series(dicom_files_in_folder(image_dir), image_dir)
+        check_spacing(volume.spacing_zyx, image_dir)
         image_path = save_nifti(volume.to_xyz(), volume.affine, out / f"volume-{index}.nii.gz")
         label_path = None
         if mask_dir is not None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.io import IMAGE_SUFFIXES, list_images, read_image
+from medseg.data.checks import case_guard
+from medseg.data.io import IMAGE_SUFFIXES, list_images, read_image, read_mask
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.data.readers import READERS
 from medseg.errors import DataError
@@ -28,14 +30,20 @@ def find_mask(mask_dir: Path, stem: str) -> Path | None:
     return None
 
 
-def read_mask_labels(path: Path, mode: str = "auto", threshold: int = 127) -> np.ndarray:
+def read_mask_labels(
+    path: Path, mode: str = "auto", threshold: int = 127, palette: dict[Any, Any] | None = None
+) -> np.ndarray:
     """Reads a mask as an ``(H, W)`` uint8 label map.
 
     Args:
         mode: ``"binary"`` (``> threshold`` -> 1), ``"labels"`` (values as they are) or ``"auto"``
             (binary when the file's maximum exceeds the number of plausible classes, i.e. > 20).
+        palette: ``{label: [r, g, b]}`` of colour masks (see :func:`medseg.data.io.read_mask`);
+            without it a colour mask is an error.
     """
-    raw = read_image(path)
+    if palette is not None:
+        return read_mask(path, palette).astype(np.uint8)
+    raw = read_mask(path)
     if mode == "binary" or (mode == "auto" and raw.max() > 20):
         return (raw > threshold).astype(np.uint8)
     if mode not in ("auto", "labels"):
@@ -82,6 +90,7 @@ def read_folder(
     images: str = "images",
     masks: str = "masks",
     require_masks: bool = True,
+    palette: dict[Any, Any] | None = None,
 ) -> list[Case]:
     """Reads ``root/images/*`` with ``root/masks/<same stem>.*``.
 
@@ -89,6 +98,7 @@ def read_folder(
         color: read RGB ``(H, W, 3)``; otherwise grey ``(H, W)``.
         mask_mode: see :func:`read_mask_labels`.
         require_masks: error on an image without mask; otherwise such cases get ``mask=None``.
+        palette: ``{label: [r, g, b]}`` for colour masks (red on black: ``{1: [255, 0, 0]}``).
 
     Raises:
         DataError: missing folders, no images, a missing mask, a mask whose size differs.
@@ -100,13 +110,20 @@ def read_folder(
         raise DataError(mask_dir, "masks folder not found")
     spacing = _read_spacing(root / "pixel_size.csv")
     cases = []
+    if mask_mode not in ("auto", "binary", "labels"):
+        raise ValueError(f"mask_mode must be auto, binary or labels, got {mask_mode!r}")
     for image_path in image_files:
-        image, mask = read_image_and_mask(
-            image_path, mask_dir, lambda path: read_mask_labels(path, mask_mode), color, require_masks
-        )
-        size = spacing.get(image_path.name, 1.0)
-        meta = {"spacing_mm": (size, size), "group": image_path.stem, "reference": {}}
-        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+        with case_guard():
+            image, mask = read_image_and_mask(
+                image_path,
+                mask_dir,
+                lambda path: read_mask_labels(path, mask_mode, palette=palette),
+                color,
+                require_masks,
+            )
+            size = spacing.get(image_path.name, 1.0)
+            meta = {"spacing_mm": (size, size), "group": image_path.stem, "reference": {}}
+            cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases
 
 

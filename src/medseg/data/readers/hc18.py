@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.io import read_image
+from medseg.data.checks import case_guard
+from medseg.data.io import read_image, read_mask
 from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers import READERS
 from medseg.errors import DataError
@@ -64,20 +65,21 @@ def read_hc18(root: Path, subset: str = "train", limit: int | None = None) -> li
     table = read_pixel_size_csv(csv_path)
     cases = []
     for image_path in images:
-        row = table.get(image_path.name)
-        if row is None:
-            raise DataError(csv_path, f"no row for {image_path.name}")
-        image = read_image(image_path)
-        mask = None
-        if subset == "train":
-            mask = _mask_from_annotation(image_path, image.shape)
-        reference = {"hc_mm": row["hc_mm"]} if "hc_mm" in row else {}
-        meta = {
-            "spacing_mm": (row["pixel_size"], row["pixel_size"]),
-            "group": subject_of(image_path.name),
-            "reference": reference,
-        }
-        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+        with case_guard():
+            row = table.get(image_path.name)
+            if row is None:
+                raise DataError(csv_path, f"no row for {image_path.name}")
+            image = read_image(image_path)
+            mask = None
+            if subset == "train":
+                mask = _mask_from_annotation(image_path, image.shape)
+            reference = {"hc_mm": row["hc_mm"]} if "hc_mm" in row else {}
+            meta = {
+                "spacing_mm": (row["pixel_size"], row["pixel_size"]),
+                "group": subject_of(image_path.name),
+                "reference": reference,
+            }
+            cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases
 
 
@@ -85,7 +87,7 @@ def _mask_from_annotation(image_path: Path, shape: tuple[int, ...]) -> np.ndarra
     annotation_path = image_path.with_name(f"{image_path.stem}_Annotation.png")
     if not annotation_path.is_file():
         raise DataError(annotation_path, f"annotation missing for {image_path.name}")
-    outline = read_image(annotation_path)
+    outline = read_mask(annotation_path)
     if outline.shape != shape[:2]:
         raise DataError(
             annotation_path, f"annotation size {outline.shape[::-1]} differs from image size {shape[1::-1]}"

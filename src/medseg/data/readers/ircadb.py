@@ -22,17 +22,13 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.readers.dicom import mask_series_labels
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import (
-    DicomFile,
-    Volume,
-    dicom_files_in_folder,
-    dicom_files_in_zip,
-    read_dicom_series,
-    save_nifti,
-)
+from medseg.data.volumes.base import Volume
+from medseg.data.volumes.dicom import DicomFile, dicom_files_in_folder, dicom_files_in_zip, read_dicom_series
+from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
 _PATIENT = re.compile(r"^3Dircadb\d*\.(\d+)$", re.IGNORECASE)
@@ -151,8 +147,10 @@ def read_ircadb(
         folders = folders[:limit]
     cases: list[Case] = []
     for folder in folders:
-        volume, labels, used = read_ircadb_patient(folder)
-        cases += slicing.cases(volume, labels, folder.name, folder.name, {"structures": used})
+        with case_guard():
+            volume, labels, used = read_ircadb_patient(folder)
+            check_spacing(volume.spacing_zyx, folder)
+            cases += slicing.cases(volume, labels, folder.name, folder.name, {"structures": used})
     return cases
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard
 from medseg.data.io import list_images, read_binary_mask
 from medseg.data.readers import READERS
 from medseg.data.readers.folder import read_image_and_mask
@@ -44,7 +45,10 @@ def read_kvasir(root: Path, color: bool = True, threshold: int = 127, limit: int
         images = images[:limit]
     cases = []
     for image_path in images:
-        image, mask = read_image_and_mask(image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color)
-        meta = {"spacing_mm": None, "group": image_path.stem, "reference": {}}
-        cases.append(Case(image_path.stem, image, mask, meta, image_path))
+        with case_guard():
+            image, mask = read_image_and_mask(
+                image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color
+            )
+            meta = {"spacing_mm": None, "group": image_path.stem, "reference": {}}
+            cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases

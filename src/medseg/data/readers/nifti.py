@@ -20,17 +20,22 @@ volume, with in-plane spacing and the volume's affine in ``meta``.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_spacing
 from medseg.data.readers import READERS
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes import DISPLAY_AXCODES, load_nifti, nifti_stem
+from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
+from medseg.data.volumes.nifti import load_nifti, nifti_stem
 from medseg.errors import DataError
 
 _LITS_VOLUME = re.compile(r"^volume-(\d+)\.nii(\.gz)?$", re.IGNORECASE)
@@ -45,17 +50,58 @@ def read_labelled_volume(
     orientation: Any = DISPLAY_AXCODES,
     channels: list[int] | None = None,
     extra_meta: dict[str, Any] | None = None,
+    multichannel: bool = False,
 ) -> list[Case]:
-    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`."""
+    """Reads one image volume (and its label volume) into slice cases; see :meth:`SliceOptions.cases`.
+
+    Raises:
+        DataError: a label volume whose shape differs from the image volume (names the label file).
+    """
+    volume = _load(image_path, orientation, channels=channels is not None or multichannel)
     labels = None
     if label_path is not None:
-        labels = load_nifti(label_path, orientation, labels=True).array
-    volume = load_nifti(image_path, orientation)
+        label_volume = _load(label_path, orientation, labels=True)
+        if label_volume.array.shape != volume.array.shape[:3]:
+            raise DataError(
+                label_path,
+                f"segmentation of shape {label_volume.source_shape} differs from its volume "
+                f"{image_path.name} of shape {volume.source_shape[:3]}",
+            )
+        labels = label_volume.array
     if channels is not None:
         if volume.array.ndim != 4:
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
         volume.array = np.ascontiguousarray(volume.array[..., channels])
     return slicing.cases(volume, labels, name, name, extra_meta)
+
+
+def _load(path: Path, orientation: Any, **options: Any) -> Volume:
+    """:func:`load_nifti` with the checks of the boundary: readable data, 3D (or 4D channels), a finite
+    positive voxel size and at least one voxel."""
+    try:
+        volume = load_nifti(path, orientation, **options)
+        stored = _stored_voxel_size(path)
+    except (OSError, EOFError, zlib.error, ValueError, MemoryError) as exc:  # truncated or corrupt data
+        raise DataError(path, f"NIfTI data cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if volume.array.ndim not in (3, 4) or 0 in volume.array.shape[:3]:
+        raise DataError(path, f"expected a 3D volume with voxels, got shape {volume.array.shape}")
+    check_spacing(stored, path)  # nibabel silently reads a stored 0 as 1
+    check_spacing(volume.spacing_zyx, path)
+    return volume
+
+
+def _stored_voxel_size(path: Path) -> tuple[float, float, float]:
+    """``pixdim[1:4]`` as stored in the NIfTI-1/2 header, before nibabel replaces zeros by 1."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        head = handle.read(540)
+    for order in "<>":
+        size = struct.unpack(f"{order}i", head[:4])[0]
+        if size == 348:
+            return struct.unpack(f"{order}3f", head[80:92])
+        if size == 540:
+            return struct.unpack(f"{order}3d", head[112:136])
+    raise DataError(path, "not a NIfTI-1 or NIfTI-2 header")
 
 
 @READERS.register("nifti")
@@ -112,9 +158,10 @@ def read_lits(
     cases: list[Case] = []
     for number in numbers:
         label_path = labels.get(number)
-        if label_path is None and require_masks:
-            raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
-        cases += read_labelled_volume(images[number], label_path, nifti_stem(images[number]), slicing, orientation)
+        with case_guard():
+            if label_path is None and require_masks:
+                raise DataError(images[number], f"no segmentation-{number}.nii[.gz] for this volume")
+            cases += read_labelled_volume(images[number], label_path, nifti_stem(images[number]), slicing, orientation)
     return cases
 
 
@@ -183,7 +230,10 @@ def read_msd(
         entries = entries[:limit]
     cases: list[Case] = []
     for image_path, label_path in entries:
-        if subset == "train" and (label_path is None or not label_path.is_file()):
-            raise DataError(label_path or image_path, "label volume not found for this training image")
-        cases += read_labelled_volume(image_path, label_path, nifti_stem(image_path), slicing, orientation, channels)
+        with case_guard():
+            if subset == "train" and (label_path is None or not label_path.is_file()):
+                raise DataError(label_path or image_path, "label volume not found for this training image")
+            cases += read_labelled_volume(
+                image_path, label_path, nifti_stem(image_path), slicing, orientation, channels, multichannel=True
+            )
     return cases

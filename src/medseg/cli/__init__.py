@@ -1,8 +1,10 @@
-"""``medseg <command>``: parses arguments and calls library functions, nothing else."""
+"""``medseg <command>``: parses arguments and calls library functions, nothing else.
+
+The report commands (``report``, ``compare``) are in :mod:`medseg.cli.reports`.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from medseg.errors import MedsegError, RunDirError
+from medseg.cli.tables import qc_flag_table, summary_table
+from medseg.errors import MedsegError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
 # Wide enough for the tables when output goes to a file or pipe (rich would assume 80 columns).
@@ -26,23 +29,8 @@ def _fail(error: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _check_output_dir(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(path.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{path}: output directory exists and is not empty; pass --overwrite to replace it")
-        shutil.rmtree(path)
-
-
-def print_summary(title: str, summary: dict[str, dict[str, float]]) -> None:
-    from medseg.experiments.evaluate import HEADLINE
-
-    table = Table(title=title)
-    for column in ("metric", "mean", "std", "median", "n"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for key, stats in summary.items():
-        if key.startswith(HEADLINE):
-            table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
-    console.print(table)
+def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
+    console.print(summary_table(title, summary, prefix))
 
 
 @app.command()
@@ -70,7 +58,7 @@ def train(
         _fail(error)
     if is_main_process():  # under torchrun, rank 0 reports
         console.print(
-            f"best {cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
+            f"best {result.monitor or cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
             f"{result.train_seconds / 60:.1f} min training; run in {out}"
         )
 
@@ -82,52 +70,96 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
+    qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
-    from medseg.data.splits import load_split, select
-    from medseg.experiments.evaluate import evaluate_cases
-    from medseg.experiments.train import load_cases
-    from medseg.inference import load_predictor
+    from medseg.experiments.evaluate import evaluate_run
+    from medseg.experiments.report import write_evaluation_report
 
     try:
-        predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
-        cases = load_cases(predictor.config, data)
-        if split != "all":
-            saved = load_split(run_dir / "split.json")
-            if split not in saved:
-                raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
-            cases = select(cases, saved[split])
-        out = run_dir / "evaluation" / split
-        _, summary = evaluate_cases(predictor, cases, out)
+        out, rows, summary, volume_rows, volume_summary, qc_table = evaluate_run(
+            run_dir, data, split, checkpoint, tta, qc, qc_share
+        )
+        report = write_evaluation_report(run_dir, split)
     except MedsegError as error:
         _fail(error)
-    print_summary(f"{run_dir} on {split} ({len(cases)} images)", summary)
+    print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
+    if qc_table:
+        console.print(qc_flag_table(qc_table))
     console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
+    console.print(f"report: {report}", highlight=False)
 
 
 @app.command()
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
-    input_dir: Annotated[Path, typer.Argument(help="folder of images (or an HC18 root with test_set/)")],
-    out: Annotated[Path, typer.Option(help="output folder for masks, overlays and measurements.csv")],
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
-    overwrite: Annotated[bool, typer.Option(help="replace an existing output folder")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
+    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
+    sliding_window: Annotated[
+        bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
 ) -> None:
-    """Predict masks at the original image size, with measurements."""
-    from medseg.inference import load_predictor
-    from medseg.inference.folder import predict_folder
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
+    from medseg.experiments.predict import predict_run
+    from medseg.inference.volume import is_volume_input
 
     try:
-        if pixel_size is None and (input_dir / "test_set_pixel_size.csv").is_file():
-            pixel_size = input_dir / "test_set_pixel_size.csv"
-        predictor = load_predictor(run_dir, checkpoint, tta=tta)
-        _check_output_dir(out, overwrite)
-        rows = predict_folder(predictor, input_dir, out, pixel_size)
+        volumes = is_volume_input(input_path)
+        rows = predict_run(
+            run_dir,
+            input_path,
+            out,
+            pixel_size,
+            checkpoint,
+            tta,
+            overwrite,
+            resume,
+            postprocess_3d,
+            backend,
+            threads,
+            sliding_window,
+            batch_size,
+            qc,
+        )
     except MedsegError as error:
         _fail(error)
-    console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+        flagged = sum(row.get("qc_flag") == "review" for row in rows)
+        if any("qc_flag" in row for row in rows):
+            console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
 
 
 @app.command()
@@ -137,27 +169,13 @@ def demo(
     epochs: Annotated[int | None, typer.Option(help="override the demo's epoch count")] = None,
 ) -> None:
     """Generate synthetic fetal-head ultrasound, train briefly, evaluate, print a summary."""
-    from medseg.config import load_config
-    from medseg.data.splits import select
-    from medseg.data.synthetic import write_fetal_head_dataset
-    from medseg.experiments.evaluate import evaluate_cases
-    from medseg.experiments.train import load_cases, train_run
-    from medseg.inference import Predictor
+    from medseg.experiments.demo import run_demo
 
     try:
-        _check_output_dir(out, overwrite)
-        data_dir = write_fetal_head_dataset(out / "data", n_subjects=40, seed=0)
-        console.print(f"synthetic HC18-layout data: {data_dir}")
-        cfg = load_config("demo", [f"train.epochs={epochs}"] if epochs else [])
-        run_dir = out / "run"
-        train_run(cfg, data_dir, run_dir)
-        predictor = Predictor.from_run(run_dir)
-        split = json.loads((run_dir / "split.json").read_text())
-        cases = select(load_cases(predictor.config, data_dir), split["test"])
-        _, summary = evaluate_cases(predictor, cases, run_dir / "evaluation" / "test")
+        run_dir, n_test, summary = run_demo(out, overwrite, epochs)
     except MedsegError as error:
         _fail(error)
-    print_summary(f"demo: synthetic test split ({len(cases)} images)", summary)
+    print_summary(f"demo: synthetic test split ({n_test} images)", summary)
     dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
     console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
 
@@ -281,65 +299,70 @@ def convert(
     layout: Annotated[str | None, typer.Option(help="nnunet: medseg reader of SRC (kvasir, nifti, ..)")] = None,
     option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
     labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier conversion in OUT (once the new one is done)")
+    ] = False,
 ) -> None:
     """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
-    import yaml
-
-    from medseg.errors import ConfigError
+    from medseg.experiments.convert import convert_dataset
 
     try:
-        if kind == "ircadb":
-            from medseg.data.readers.ircadb import convert_ircadb
-
-            written = [p for pair in convert_ircadb(src, out) for p in pair]
-        elif kind == "dicom":
-            from medseg.data.readers.dicom import convert_dicom
-
-            written = [p for pair in convert_dicom(src, out) for p in pair if p is not None]
-        elif kind == "nnunet":
-            from medseg.data.nnunet import export_nnunet
-            from medseg.data.readers import read_dataset
-
-            if layout is None:
-                raise ConfigError("convert nnunet needs --layout, the reader of SRC (e.g. kvasir)")
-            options = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in option or [] if "=" in item)}
-            cases = read_dataset(layout, src, **options)
-            written = [export_nnunet(cases, out, labels.split(",") if labels else None) / "dataset.json"]
-        else:
-            raise ConfigError(f"unknown conversion {kind!r}; known: dicom, ircadb, nnunet")
-    except (MedsegError, ValueError) as error:
+        options = _reader_options(option)
+        written = convert_dataset(kind, src, out, layout, options, labels.split(",") if labels else None, overwrite)
+    except MedsegError as error:
         _fail(error)
     for path in written:
         console.print(str(path), highlight=False)
 
 
-@app.command()
-def reproduce(
-    study: Annotated[str | None, typer.Argument(help="the study to run (see --list)")] = None,
-    out: Annotated[Path | None, typer.Option(help="study folder to create (runs and the table inside)")] = None,
-    data: Annotated[Path | None, typer.Option(help="dataset root (the study's help says which)")] = None,
-    quick: Annotated[bool, typer.Option(help="run on generated phantoms at tiny sizes, in minutes")] = False,
-    list_: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
-    overwrite: Annotated[bool, typer.Option(help="replace an earlier study folder")] = False,
-    resume: Annotated[bool, typer.Option(help="keep the finished runs of OUT and do the rest")] = False,
-    table_only: Annotated[bool, typer.Option(help="train nothing: rebuild the table from OUT's run folders")] = False,
-) -> None:
-    """Rerun a paper's experiment with one command and write its table."""
+def _reader_options(items: list[str] | None) -> dict:
+    import yaml
+
     from medseg.errors import ConfigError
-    from medseg.experiments.reproduce import StudyRequest, get_study, list_studies
+
+    options = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--option {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            options[key.strip()] = value
+    return options
+
+
+@app.command()
+def check(
+    data: Annotated[Path, typer.Argument(help="dataset root in its native layout")],
+    layout: Annotated[str, typer.Option(help="reader of DATA (hc18, kvasir, folder, nifti, dicom, ...)")],
+    option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
+    max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
+    classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
+) -> None:
+    """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
+    from medseg.data.checks import check_dataset
 
     try:
-        if list_ or study is None:
-            for entry in list_studies():
-                console.print(f"{entry.name:10s} {entry.summary}", highlight=False)
-            return
-        if out is None:
-            raise ConfigError("reproduce needs --out, the study folder to create")
-        table = get_study(study).run(StudyRequest(out, data, quick, overwrite, resume, table_only))
+        options = _reader_options(option)
+        cases, problems = check_dataset(
+            layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
+        )
     except MedsegError as error:
         _fail(error)
-    console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)
-    console.print(f"table: {table}", highlight=False)
+    for problem in problems:
+        console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"{len(cases)} cases read, {len(problems)} problems ({data}, layout {layout})", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+
+
+from medseg.cli import deploy as _deploy  # noqa: E402
+from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
+from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
+
+app.command()(_deploy.export)
+app.command()(_deploy.serve)
 
 
 def main() -> None:

@@ -1,0 +1,280 @@
+"""DICOM series: files from a folder or zip, slices sorted and checked, geometry as a RAS affine."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medseg.data.volumes.base import LPS_TO_RAS, Volume, check_finite
+from medseg.data.volumes.nifti import save_nifti
+from medseg.errors import DataError
+
+DicomFile = tuple[str, Callable[[], bytes]]  # (name, loader of the file's bytes)
+
+
+def dicom_files_in_folder(folder: str | Path) -> list[DicomFile]:
+    """Every regular file under ``folder`` (recursively) except DICOMDIR and hidden files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, "DICOM folder not found")
+    paths = sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
+    )
+    return [(str(p), p.read_bytes) for p in paths]
+
+
+def dicom_files_in_zip(archive: zipfile.ZipFile, prefix: str) -> list[DicomFile]:
+    """Files of ``archive`` whose names start with ``prefix`` (a folder inside the zip, ending in ``/``)."""
+    names = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
+    names = [n for n in names if not Path(n).name.startswith(".") and "__MACOSX" not in n]
+    return [(f"{archive.filename}:{n}", (lambda n=n: archive.read(n))) for n in sorted(names)]
+
+
+def _read_dicom(name: str, data: bytes) -> Any:
+    """The dataset of one file; None for a file that is not a DICOM image (notes, DICOMDIR, reports).
+
+    Raises:
+        DataError: a DICOM image file that is damaged or cut short (no or too little pixel data).
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data))
+    except InvalidDicomError:
+        ds = None  # no preamble: older files are often raw datasets
+    except Exception as exc:  # noqa: BLE001 - corrupt files raise many types
+        raise DataError(name, f"cannot be read as DICOM ({exc})") from None
+    if ds is not None:
+        if "PixelData" not in ds and ("Rows" in ds or _is_image_storage(ds)):
+            raise DataError(name, "truncated or damaged DICOM image: no pixel data")
+        return ds
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    except Exception:  # noqa: BLE001 - not DICOM after all
+        return None
+    if "Rows" not in ds:
+        return None
+    if "PixelData" not in ds:
+        raise DataError(name, "truncated or damaged DICOM image: no pixel data")
+    if "TransferSyntaxUID" not in ds.file_meta:
+        from pydicom import uid
+
+        implicit, little = ds.original_encoding
+        syntax = uid.ImplicitVRLittleEndian if implicit else uid.ExplicitVRLittleEndian
+        ds.file_meta.TransferSyntaxUID = syntax if little else uid.ExplicitVRBigEndian
+    return ds
+
+
+def _is_image_storage(ds: Any) -> bool:
+    """True when the file declares an image SOP class (CT Image Storage, MR Image Storage, ..)."""
+    meta = getattr(ds, "file_meta", None)
+    sop = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get("SOPClassUID")
+    return sop is not None and "Image Storage" in getattr(sop, "name", "")
+
+
+def read_dicom_series(files: Iterable[DicomFile], where: str | Path, rescale: bool = True) -> Volume:
+    """Reads one DICOM series into a :class:`Volume` in Hounsfield units.
+
+    Slices are sorted along the slice normal by ImagePositionPatient (falling back to InstanceNumber,
+    then the file name); stored values are mapped with RescaleSlope/RescaleIntercept.
+
+    Args:
+        files: ``(name, loader)`` pairs (:func:`dicom_files_in_folder`, :func:`dicom_files_in_zip`);
+            files that are not DICOM are skipped.
+        where: names the series in error messages.
+        rescale: apply slope/intercept (False for mask series: stored values, stored dtype).
+
+    Returns:
+        ``array`` ``(Z, Y, X)`` (int16 when slope and intercept are integral, else float32) and the
+        LPS->RAS affine that :func:`dicom_affine` computes. ``meta`` holds ``positions`` and
+        ``instance_numbers`` of the sorted slices.
+
+    Raises:
+        DataError: no DICOM image (names ``where``), a truncated or undecodable slice (names the file),
+            several series, mixed slice sizes, a missing or duplicated slice position, NaN/Inf values.
+    """
+    datasets = []
+    for name, load in files:
+        ds = _read_dicom(name, load())
+        if ds is not None and "PixelData" in ds:
+            datasets.append((name, ds))
+    kind = "zip archive" if str(where).lower().endswith(".zip") else "folder"
+    if not datasets:
+        raise DataError(where, f"no DICOM image files in this {kind}")
+    series = {str(ds.get("SeriesInstanceUID", "")) for _, ds in datasets}
+    if len(series) > 1:
+        raise DataError(where, f"{len(series)} DICOM series mixed in one {kind}; give one series")
+    datasets = sort_dicom_slices(datasets)
+    check_slice_positions(datasets, where)
+    shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in datasets}
+    if len(shapes) != 1:
+        raise DataError(where, f"slices of different sizes {sorted(shapes)} in one series")
+    slopes = [float(getattr(ds, "RescaleSlope", 1) or 1) for _, ds in datasets] if rescale else [1.0]
+    intercepts = [float(getattr(ds, "RescaleIntercept", 0) or 0) for _, ds in datasets] if rescale else [0.0]
+    integral = all(s == round(s) for s in slopes + intercepts)
+    slices = []
+    for index, (name, ds) in enumerate(datasets):
+        try:
+            pixels = ds.pixel_array
+        except Exception as exc:  # noqa: BLE001 - missing codecs, truncated data
+            raise DataError(name, f"pixel data cannot be decoded ({exc})") from None
+        if pixels.ndim != 2:
+            raise DataError(name, f"expected a single-frame 2D slice, got pixel data of shape {pixels.shape}")
+        slices.append(pixels.astype(np.float32) * slopes[index] + intercepts[index] if rescale else pixels)
+    array = np.stack(slices)
+    check_finite(array, where)
+    if rescale and integral and array.min() >= -32768 and array.max() <= 32767:
+        array = array.astype(np.int16)
+    affine = dicom_affine([ds for _, ds in datasets], where)
+    meta = {
+        "positions": [_position(ds) for _, ds in datasets],
+        "instance_numbers": [int(getattr(ds, "InstanceNumber", 0) or 0) for _, ds in datasets],
+        "names": [name for name, _ in datasets],
+    }
+    return Volume(array, affine, Path(str(where)), None, None, meta)
+
+
+def _orientation(ds: Any) -> np.ndarray:
+    values = getattr(ds, "ImageOrientationPatient", None)
+    if values is None or len(values) != 6:
+        return np.array([1.0, 0, 0, 0, 1.0, 0])
+    return np.array([float(v) for v in values])
+
+
+def _position(ds: Any) -> list[float] | None:
+    values = getattr(ds, "ImagePositionPatient", None)
+    return None if values is None or len(values) != 3 else [float(v) for v in values]
+
+
+def sort_dicom_slices(datasets: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Sorts ``(name, dataset)`` pairs by position along the slice normal, else InstanceNumber, else name."""
+    if all(_position(ds) is not None for _, ds in datasets):
+        iop = _orientation(datasets[0][1])
+        normal = np.cross(iop[:3], iop[3:])
+        return sorted(datasets, key=lambda item: float(np.dot(_position(item[1]), normal)))
+    if all(getattr(ds, "InstanceNumber", None) is not None for _, ds in datasets):
+        return sorted(datasets, key=lambda item: int(item[1].InstanceNumber))
+    return sorted(datasets, key=lambda item: _natural_key(item[0]))
+
+
+def check_slice_positions(datasets: list[tuple[str, Any]], where: str | Path) -> None:
+    """Checks sorted ``(name, dataset)`` slices for duplicated positions and missing slices.
+
+    Positions are ImagePositionPatient projected on the slice normal; series without positions are
+    not checked here.
+
+    Raises:
+        DataError: two slices at one position (both files named), or a gap of more than 1.5 times
+            the usual spacing (the files either side named).
+    """
+    if len(datasets) < 2 or any(_position(ds) is None for _, ds in datasets):
+        return
+    iop = _orientation(datasets[0][1])
+    normal = np.cross(iop[:3], iop[3:])
+    along = np.array([float(np.dot(_position(ds), normal)) for _, ds in datasets])
+    steps = np.diff(along)
+    spacing = float(np.median(steps))
+    for k, step in enumerate(steps):
+        if step <= max(1e-3, 1e-3 * abs(spacing)):
+            raise DataError(
+                where,
+                f"duplicated slice position {along[k]:.2f} mm: {_short(datasets[k][0], where)} and "
+                f"{_short(datasets[k + 1][0], where)}",
+            )
+    for k, step in enumerate(steps):
+        if step > 1.5 * spacing:
+            missing = int(round(step / spacing)) - 1
+            raise DataError(
+                where,
+                f"missing slice: {max(missing, 1)} slice(s) absent between {_short(datasets[k][0], where)} "
+                f"({along[k]:.2f} mm) and {_short(datasets[k + 1][0], where)} ({along[k + 1]:.2f} mm), "
+                f"slices {spacing:.3g} mm apart elsewhere",
+            )
+
+
+def _short(name: str, where: str | Path) -> str:
+    """A file's name relative to its series (``where``), as errors name it."""
+    prefix = str(where)
+    for sep in (":", "/", "\\"):
+        if name.startswith(prefix + sep):
+            return name[len(prefix) + 1 :]
+    return name
+
+
+def _natural_key(name: str) -> list[Any]:
+    import re
+
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def dicom_affine(datasets: Sequence[Any], where: str | Path = "series") -> np.ndarray:
+    """The NIfTI (RAS+) affine of sorted DICOM slices, for the array ``(Z, Y, X)``.transpose(2, 1, 0).
+
+    Column index ``x`` moves along the row direction cosines (ImageOrientationPatient[:3]) by the
+    column spacing (PixelSpacing[1]); row index ``y`` along [3:] by PixelSpacing[0]; slice index ``z``
+    by the step between first and last ImagePositionPatient.
+
+    Raises:
+        DataError: slice positions unevenly spaced (a missing slice).
+    """
+    first = datasets[0]
+    iop = _orientation(first)
+    spacing = getattr(first, "PixelSpacing", None) or [1.0, 1.0]
+    row_spacing, col_spacing = float(spacing[0]), float(spacing[1])
+    normal = np.cross(iop[:3], iop[3:])
+    positions = [_position(ds) for ds in datasets]
+    if all(p is not None for p in positions):
+        points = np.array(positions, dtype=np.float64)
+        origin = points[0]
+        if len(points) > 1:
+            step = (points[-1] - points[0]) / (len(points) - 1)
+            gaps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+            if gaps.min() <= 0 or (gaps.max() - gaps.min()) > 0.1 * np.linalg.norm(step):
+                raise DataError(
+                    where, f"slice positions are not evenly spaced (gaps {gaps.min():.3g}..{gaps.max():.3g} mm)"
+                )
+        else:
+            step = normal * float(getattr(first, "SliceThickness", 1.0) or 1.0)
+    else:
+        origin = np.zeros(3)
+        thickness = float(getattr(first, "SpacingBetweenSlices", None) or getattr(first, "SliceThickness", 1.0) or 1.0)
+        step = normal * thickness
+    lps = np.eye(4)
+    lps[:3, 0] = iop[:3] * col_spacing
+    lps[:3, 1] = iop[3:] * row_spacing
+    lps[:3, 2] = step
+    lps[:3, 3] = origin
+    return LPS_TO_RAS @ lps
+
+
+def load_dicom_series(path: str | Path) -> Volume:
+    """Reads a DICOM series from a folder, or from a zip holding one (e.g. ``PATIENT_DICOM.zip``).
+
+    Raises:
+        DataError: missing path, no DICOM images, inconsistent slices.
+    """
+    path = Path(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return read_dicom_series(dicom_files_in_zip(archive, ""), path)
+    return read_dicom_series(dicom_files_in_folder(path), path)
+
+
+def write_prediction_for_dicom(labels_zyx: np.ndarray, series: Volume | str | Path, out_path: str | Path) -> Path:
+    """Writes ``(Z, Y, X)`` labels predicted on a DICOM series as NIfTI aligned to the series.
+
+    The affine is the one :func:`dicom_affine` gives (the same as ``medseg convert`` writes).
+
+    Raises:
+        DataError: labels whose shape differs from the series.
+    """
+    volume = series if isinstance(series, Volume) else load_dicom_series(series)
+    if tuple(labels_zyx.shape) != tuple(volume.array.shape[:3]):
+        raise DataError(volume.source or ".", f"labels {labels_zyx.shape} differ from the series {volume.array.shape}")
+    return save_nifti(labels_zyx.transpose(2, 1, 0), volume.affine, out_path, np.uint8)

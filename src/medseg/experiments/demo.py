@@ -1,0 +1,39 @@
+"""``medseg demo``: synthetic fetal-head ultrasound, a short training and its evaluation, in one folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from medseg.config import load_config
+from medseg.data.splits import select
+from medseg.data.synthetic import write_fetal_head_dataset
+from medseg.experiments.evaluate import evaluate_cases
+from medseg.experiments.rundir import OutputDir
+from medseg.experiments.train import load_cases, train_run
+from medseg.inference import Predictor
+from medseg.io import log
+
+
+def run_demo(
+    out: str | Path, overwrite: bool = False, epochs: int | None = None
+) -> tuple[Path, int, dict[str, dict[str, float]]]:
+    """Writes ``out/data`` (synthetic HC18 layout) and ``out/run`` (a trained, evaluated run).
+
+    Returns:
+        The run folder, the number of test images and the test summary.
+
+    Raises:
+        RunDirError: ``out`` refused (see :mod:`medseg.experiments.rundir`); ConfigError: bad ``epochs``.
+    """
+    cfg = load_config("demo", [f"train.epochs={epochs}"] if epochs is not None else [])
+    with OutputDir.create(out, "demo", overwrite=overwrite) as output:
+        data_dir = write_fetal_head_dataset(output.work / "data", n_subjects=40, seed=0)
+        log(f"synthetic HC18-layout data: {Path(out) / 'data'}")
+        run_dir = output.work / "run"
+        train_run(cfg, data_dir, run_dir)
+        predictor = Predictor.from_run(run_dir)
+        split = json.loads((run_dir / "split.json").read_text())
+        cases = select(load_cases(predictor.config, data_dir), split["test"])
+        _, summary = evaluate_cases(predictor, cases, run_dir / "evaluation" / "test")
+    return Path(out) / "run", len(cases), summary

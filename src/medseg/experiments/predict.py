@@ -1,0 +1,87 @@
+"""``medseg predict``: a run's model over a folder of images, into a medseg output folder."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from medseg.data.pixel_sizes import read_pixel_size_csv
+from medseg.data.readers.hc18 import TEST_CSV
+from medseg.errors import RunDirError
+from medseg.experiments.rundir import OutputDir, check_output_dir
+from medseg.inference.backends import open_predictor
+from medseg.inference.folder import input_images, predict_folder
+from medseg.inference.qc import load_calibration
+from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
+
+
+def predict_run(
+    run_dir: str | Path,
+    input_dir: str | Path,
+    out: str | Path,
+    pixel_size: str | Path | None = None,
+    checkpoint: str = "best",
+    tta: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    postprocess_3d: bool | None = None,
+    backend: str = "auto",
+    threads: int | None = None,
+    sliding_window: bool | None = None,
+    batch_size: int | None = None,
+    qc: bool | None = None,
+) -> list[dict[str, Any]]:
+    """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
+
+    Volumes (NIfTI, DICOM series, zips: :func:`medseg.inference.volume.is_volume_input`) go to
+    :func:`medseg.inference.volume.predict_volumes`. The run, the checkpoint, the inputs and the
+    pixel-size CSV are checked before ``out`` is
+    created. ``out`` is a medseg output folder (:mod:`medseg.experiments.rundir`): with
+    ``resume`` an interrupted prediction continues where it stopped (same run, checkpoint and
+    inputs); with ``overwrite`` an earlier prediction is replaced once the new one is complete.
+    With ``qc`` (default ``eval.qc``) 2D predictions carry the QC signals and, when the run has a
+    calibration (``medseg evaluate RUN --split val``), the ``qc_flag``.
+
+    Returns:
+        The rows of ``measurements.csv``.
+
+    Raises:
+        RunDirError: the run or ``out`` is refused; DataError: unreadable inputs.
+    """
+    run_dir, input_dir, out = Path(run_dir), Path(input_dir), Path(out)
+    volumes = is_volume_input(input_dir)
+    if volumes:
+        volume_inputs(input_dir)  # refuse a bad input before touching OUT
+    elif pixel_size is None and (input_dir / TEST_CSV).is_file():
+        pixel_size = input_dir / TEST_CSV
+    inputs = [run_dir, input_dir, pixel_size]
+    marker = check_output_dir(out, "predict", inputs, overwrite, resume)
+    info = {
+        "run_dir": str(run_dir.resolve()),
+        "input_dir": str(input_dir.resolve()),
+        "checkpoint": checkpoint,
+        "tta": tta,
+        "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else None,
+    }
+    if resume and marker is not None:
+        changed = [k for k, v in info.items() if marker.get("info", {}).get(k, v) != v]
+        if changed:
+            raise RunDirError(f"{out}: was predicted with another {changed[0]}; resume with the same arguments")
+        if marker.get("complete") and (out / "measurements.csv").is_file():
+            with (out / "measurements.csv").open(newline="") as handle:
+                return list(csv.DictReader(handle))
+    # backend, threads, sliding_window, batch_size: see medseg.inference.backends.open_predictor
+    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
+    if not volumes:
+        input_images(input_dir)  # a folder without images fails here, before the output exists
+    if pixel_size is not None:
+        read_pixel_size_csv(Path(pixel_size))
+    with OutputDir.create(out, "predict", inputs, overwrite, resume, info=info) as output:
+        if volumes:
+            return predict_volumes(predictor, input_dir, output.work, postprocess_3d)
+        qc = predictor.config.eval.qc if qc is None else qc
+        calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None
+        return predict_folder(
+            predictor, input_dir, output.work, pixel_size, resume=resume, qc=qc, calibration=calibration
+        )

@@ -1,0 +1,57 @@
+"""Choosing how to run a model: PyTorch from a run directory, or ONNX Runtime from an export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medseg.errors import ConfigError, ExportError
+from medseg.inference.export import find_export
+from medseg.inference.onnx_backend import load_onnx_predictor
+from medseg.inference.predictor import Predictor, load_predictor
+from medseg.io import log
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def open_predictor(
+    source: str | Path,
+    backend: str = "auto",
+    checkpoint: str = "best",
+    tta: bool = False,
+    threads: int | None = None,
+    sliding_window: bool | None = None,
+    batch_size: int | None = None,
+) -> Predictor:
+    """A predictor for ``source``: a run directory, a cross-validation directory or an exported ``.onnx``.
+
+    Args:
+        backend: ``"onnx"`` (ONNX Runtime on the CPU), ``"torch"`` (PyTorch, CUDA when available) or
+            ``"auto"``: ONNX Runtime for an ``.onnx`` file, or when ``RUN_DIR/model.onnx`` was exported
+            from the same checkpoint file; PyTorch otherwise.
+        threads: ONNX Runtime intra-op threads (None: its default).
+
+    Raises:
+        ConfigError: unknown backend, or ``torch`` asked of an ``.onnx`` file.
+        ExportError: ``onnx`` asked of a run directory without an up-to-date export.
+        RunDirError: not a run directory.
+    """
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+    source = Path(source)
+    options = {"tta": tta, "sliding_window": sliding_window, "batch_size": batch_size}
+    if source.suffix == ".onnx":
+        if backend == "torch":
+            raise ConfigError(
+                f"{source}: an ONNX model runs on ONNX Runtime; give the run directory for --backend torch"
+            )
+        return load_onnx_predictor(source, threads, **options)
+    exported = find_export(source, checkpoint) if backend != "torch" else None
+    if backend == "onnx" and exported is None:
+        raise ExportError(
+            f"{source}: no up-to-date {source / 'model.onnx'} for checkpoint {checkpoint!r}; "
+            f"run: medseg export {source}{'' if checkpoint == 'best' else ' --checkpoint ' + checkpoint}"
+        )
+    if exported is not None:
+        log(f"using the ONNX Runtime export {exported}")
+        return load_onnx_predictor(exported, threads, **options)
+    return load_predictor(source, checkpoint, **options)

@@ -1,0 +1,67 @@
+"""medseg predict into its output folder: completeness marker, resume, overwrite, file modes."""
+
+import os
+import stat
+
+import pytest
+
+from medseg.errors import RunDirError
+from medseg.experiments.predict import predict_run
+from medseg.experiments.rundir import read_marker
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_prediction_resumes_without_redoing_images(tiny_run, hc18_synthetic, tmp_path, monkeypatch):
+    import medseg.inference.folder as folder
+
+    out = tmp_path / "pred"
+    calls = []
+    real_overlay = folder.overlay
+
+    def overlay_then_stop(image, mask, *rest):
+        calls.append(1)
+        if len(calls) == 2:
+            raise _Stop  # the process dies while writing the second image
+        return real_overlay(image, mask, *rest)
+
+    monkeypatch.setattr(folder, "overlay", overlay_then_stop)
+    with pytest.raises(_Stop):
+        predict_run(tiny_run, hc18_synthetic, out)
+    assert read_marker(out)["complete"] is False and len(list((out / ".progress").iterdir())) == 1
+    with pytest.raises(RunDirError, match="--resume"):
+        predict_run(tiny_run, hc18_synthetic, out)
+    with pytest.raises(RunDirError, match="another checkpoint"):
+        predict_run(tiny_run, hc18_synthetic, out, checkpoint="last", resume=True)
+    calls.clear()
+    monkeypatch.setattr(folder, "overlay", lambda image, mask, *rest: calls.append(1) or real_overlay(image, mask))
+    rows = predict_run(tiny_run, hc18_synthetic, out, resume=True)
+    n_images = len(list((hc18_synthetic / "test_set").glob("*.png")))
+    assert len(rows) == n_images and len(calls) == n_images - 1  # the finished image is not redone
+    assert read_marker(out)["complete"] and not (out / ".progress").exists()
+    assert (out / "measurements.csv").read_text().count("\n") == n_images + 1
+
+
+def test_overwrite_failing_half_way_keeps_the_old_prediction(tiny_run, hc18_synthetic, tmp_path, monkeypatch):
+    import medseg.inference.folder as folder
+
+    out = tmp_path / "pred"
+    predict_run(tiny_run, hc18_synthetic, out)
+    before = (out / "measurements.csv").read_bytes()
+    monkeypatch.setattr(folder, "overlay", lambda *a: (_ for _ in ()).throw(_Stop()))
+    with pytest.raises(_Stop):
+        predict_run(tiny_run, hc18_synthetic, out, overwrite=True)
+    assert (out / "measurements.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pred"]
+
+
+def test_output_files_follow_the_umask(tiny_run, hc18_synthetic, tmp_path):
+    old = os.umask(0o022)
+    try:
+        predict_run(tiny_run, hc18_synthetic, tmp_path / "pred")
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "pred" / "measurements.csv", next((tmp_path / "pred" / "masks").iterdir())):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
