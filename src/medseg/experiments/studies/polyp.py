@@ -22,6 +22,7 @@ paper's random split by frame is also run, labelled leaky, so the two can be com
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import shutil
@@ -40,8 +41,7 @@ from medseg.experiments.reproduce import StudyRequest, register_study
 from medseg.experiments.train import train_run
 from medseg.inference import Predictor
 from medseg.io import atomic_write_text, log, write_table
-from medseg.models import count_parameters
-from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
+from medseg.models import count_parameters, create_model, output_channels
 
 MODELS = ("mobile_unet", "unet", "res_unet", "unet_plus_plus")
 MODEL_TITLES = {
@@ -197,14 +197,17 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
     best = run_dir / "checkpoints" / "best.pt"
     if not best.is_file():
         return row
-    state = load_checkpoint(best)
-    row["parameters"] = count_parameters(model_from_checkpoint(state))
-    row["image_size"] = "x".join(str(v) for v in state["config"]["data"]["image_size"])
+    # Sizes from the run's config: the table never needs to load (or trust) a checkpoint.
+    config = load_config(run_dir / "config.yaml")
+    classes = output_channels(config.data.num_classes, config.model.out_channels)
+    model = create_model(config.model.name, in_channels=config.data.channels, classes=classes, **config.model.params)
+    row["parameters"] = count_parameters(model)
+    row["image_size"] = "x".join(str(v) for v in config.data.image_size)
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     result = info.get("result")
     if result:
         # Epochs count passes over the training images, also when train.iterations_per_epoch cut them short.
-        train = state["config"]["train"]
+        train = dataclasses.asdict(config.train)
         passes = float(result["epochs_run"])
         n_train = info.get("cases", {}).get("train")
         if train.get("iterations_per_epoch") and n_train:
