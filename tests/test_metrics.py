@@ -39,5 +39,15 @@ def test_case_metrics_and_summary():
     row = case_metrics(ref, ref, ["background", "head"], (0.1, 0.1))
     assert row["dice_head"] == row["iou_background"] == row["pixel_accuracy"] == 1.0
     assert row["hd_mm_head"] == 0.0
+
+
+def test_hausdorff_column_names_its_unit():
+    ref = np.zeros((20, 30), int)
+    ref[5:10, 5:10] = 1
+    pred = np.roll(ref, 3, axis=1)
+    in_mm = case_metrics(pred, ref, ["background", "polyp"], (0.5, 0.5))
+    in_px = case_metrics(pred, ref, ["background", "polyp"], None)
+    assert in_mm["hd_mm_polyp"] == pytest.approx(1.5) and "hd_px_polyp" not in in_mm
+    assert in_px["hd_px_polyp"] == pytest.approx(3.0) and "hd_mm_polyp" not in in_px
     summary = summarize([{"x": 1.0}, {"x": 3.0}, {"x": math.nan}])
     assert summary["x"]["mean"] == 2.0 and summary["x"]["n"] == 2

@@ -57,6 +57,8 @@ class AugmentConfig:
     scale: float = 0.1  # zoom range +/-
     intensity: float = 0.1  # contrast / brightness jitter
     noise: float = 0.0  # Gaussian noise std (in normalised units)
+    color: float = 0.0  # per-channel scale and shift jitter (colour and brightness, normalised units)
+    grid_distortion: float = 0.0  # grid distortion limit (MONAI RandGridDistortion); 0: off
     prob: float = 0.5
 
 

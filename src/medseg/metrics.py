@@ -2,7 +2,8 @@
 
 One place computes the confusion counts; Dice, IoU (Jaccard), precision, recall and accuracy
 derive from them. A score whose denominator is empty (class absent from both prediction and
-reference) is NaN, not 0 or 1. Distances are in millimetres using the case's pixel spacing.
+reference) is NaN, not 0 or 1. Distances are in millimetres using the case's pixel spacing, or in
+pixels when the spacing is unknown; the column name says which (``hd_mm_<class>`` / ``hd_px_<class>``).
 """
 
 from __future__ import annotations
@@ -86,14 +87,17 @@ def case_metrics(
     prediction: np.ndarray,
     reference: np.ndarray,
     class_names: list[str],
-    spacing_mm: tuple[float, float] = (1.0, 1.0),
+    spacing_mm: tuple[float, float] | None = (1.0, 1.0),
     hausdorff: bool = True,
     hausdorff_percentile: float | None = None,
 ) -> dict[str, float]:
     """All metrics for one case, keyed ``"<metric>_<class>"`` (e.g. ``dice_head``, ``hd_mm_head``).
 
-    Hausdorff distances are computed for foreground classes only.
+    Hausdorff distances are computed for foreground classes only: ``hd_mm_<class>`` with a pixel
+    spacing, ``hd_px_<class>`` (in pixels) when ``spacing_mm`` is None.
     """
+    unit = "px" if spacing_mm is None else "mm"
+    spacing = (1.0, 1.0) if spacing_mm is None else spacing_mm
     row: dict[str, float] = {}
     for label, name in enumerate(class_names):
         counts = confusion(prediction, reference, label)
@@ -103,7 +107,7 @@ def case_metrics(
         row[f"recall_{name}"] = counts.recall
         row[f"accuracy_{name}"] = counts.accuracy
         if hausdorff and label > 0:
-            row[f"hd_mm_{name}"] = hausdorff_mm(prediction, reference, label, spacing_mm, hausdorff_percentile)
+            row[f"hd_{unit}_{name}"] = hausdorff_mm(prediction, reference, label, spacing, hausdorff_percentile)
     row["pixel_accuracy"] = float(np.mean(prediction == reference))
     return row
 

@@ -16,7 +16,18 @@ from medseg.losses import create_loss
 RECIPES = Path(medseg.__file__).parent / "recipes"
 
 
-@pytest.mark.parametrize("name", ["lung_attention_unet_grid", "polyp_mobile_unet", "liver_res_attention_unet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "lung_attention_unet_grid",
+        "polyp_mobile_unet",
+        "polyp_mobile_unet_paper",
+        "polyp_unet",
+        "polyp_res_unet",
+        "polyp_unet_plus_plus",
+        "liver_res_attention_unet",
+    ],
+)
 def test_recipe_loads_and_its_loss_builds(name):
     config = load_config(RECIPES / f"{name}.yaml")
     assert config.name == name
@@ -43,8 +54,8 @@ def test_bone_scan_recipe():
     assert config.data.reader == {"view": "anterior", "scheme": 4} and not config.postprocess.largest_component
 
 
-def test_polyp_recipe():
-    config = load_config(RECIPES / "polyp_mobile_unet.yaml")
+def test_polyp_paper_recipe():
+    config = load_config(RECIPES / "polyp_mobile_unet_paper.yaml")
     assert (config.model.name, config.model.out_channels, config.data.layout) == ("mobile_unet", 1, "kvasir")
     assert config.data.image_size == [256, 256] and not config.data.keep_aspect and config.data.channels == 3
     assert (config.train.optimizer, config.train.lr, config.train.loss) == ("adam", 1e-3, "dice")
@@ -52,6 +63,15 @@ def test_polyp_recipe():
     assert config.train.scheduler_params == {"start": 30, "every": 5, "factor": 0.1}
     assert (config.data.val_fraction, config.data.test_fraction) == (0.1, 0.1)  # 80/10/10
     assert config.augment.flip and config.augment.rotate_deg > 0
+
+
+def test_polyp_recipe_changes_only_the_training():
+    paper = load_config(RECIPES / "polyp_mobile_unet_paper.yaml")
+    config = load_config(RECIPES / "polyp_mobile_unet.yaml")
+    assert (config.model.name, config.model.out_channels) == (paper.model.name, paper.model.out_channels)
+    assert config.data == paper.data  # same input and the same 80/10/10 split
+    assert (config.train.loss, config.train.scheduler) == ("bce_dice", "cosine")
+    assert config.augment.color > 0 and config.augment.grid_distortion > 0 and config.augment.scale > 0
 
 
 def test_liver_recipes_mark_the_study_and_medseg_settings():

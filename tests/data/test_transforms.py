@@ -38,3 +38,25 @@ def test_normalize_ignores_padding():
     assert normalize(image, "minmax", valid)[0][valid].max() == pytest.approx(1)
     with pytest.raises(ValueError, match="unknown normalisation"):
         normalize(image, "bogus")
+
+
+def test_endoscopy_augmentation_moves_image_and_mask_together():
+    import torch
+
+    from medseg.config import AugmentConfig
+    from medseg.data.dataset import build_augmentation
+
+    transform = build_augmentation(
+        AugmentConfig(flip=False, rotate_deg=0, scale=0, intensity=0, color=0.3, grid_distortion=0.3, prob=1.0), None
+    )
+    transform.set_random_state(0)
+    image = torch.zeros(3, 64, 64)
+    mask = torch.zeros(1, 64, 64)
+    image[:, 16:48, 16:48] = 1.0
+    mask[:, 16:48, 16:48] = 1.0
+    out = transform({"image": image, "mask": mask})
+    assert set(torch.unique(torch.as_tensor(out["mask"])).tolist()) == {0.0, 1.0}  # labels stay labels
+    assert not torch.equal(torch.as_tensor(out["mask"]), mask)  # the grid moved the mask
+    inside = torch.as_tensor(out["mask"])[0] > 0
+    channel_means = torch.as_tensor(out["image"])[:, inside].mean(dim=1)
+    assert channel_means.std() > 0  # channel-wise jitter changes the colour, not only the brightness

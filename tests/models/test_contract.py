@@ -18,6 +18,7 @@ TINY: dict[str, dict] = {
     "unet": {"channels": [4, 8, 16]},
     "attention_unet": {"channels": [4, 8, 16]},
     "res_attention_unet": {"channels": [4, 8, 16]},
+    "res_unet": {"channels": [4, 8, 16]},
     "unet_plus_plus": {"channels": [4, 8, 16]},
     "mobile_unet": {"filters": 8, "depth": 2, "bridge_blocks": 1},
 }

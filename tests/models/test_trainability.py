@@ -26,6 +26,7 @@ TRAINABLE: dict[str, dict] = {
     "attention_unet": {"channels": [8, 16, 32]},
     "res_attention_unet": {"channels": [4, 8, 16]},
     "unet_plus_plus": {"channels": [4, 8, 16], "deep_supervision": False},
+    "res_unet": {"channels": [4, 8, 16]},
     "mobile_unet": {"filters": 8, "depth": 2},
 }
 # The RGB model sees the grey images repeated over three channels and predicts one logit.

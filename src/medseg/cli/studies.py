@@ -20,6 +20,7 @@ def reproduce(
     list_: Annotated[bool, typer.Option("--list", help="list the studies and exit")] = False,
     overwrite: Annotated[bool, typer.Option(help="replace an earlier study folder")] = False,
     resume: Annotated[bool, typer.Option(help="keep the finished runs of OUT and do the rest")] = False,
+    table_only: Annotated[bool, typer.Option(help="train nothing: rebuild the table from OUT's run folders")] = False,
 ) -> None:
     """Rerun a paper's experiment with one command and write its table."""
     from medseg.errors import ConfigError
@@ -32,7 +33,7 @@ def reproduce(
             return
         if out is None:
             raise ConfigError("reproduce needs --out, the study folder to create")
-        table = get_study(study).run(StudyRequest(out, data, quick, overwrite, resume))
+        table = get_study(study).run(StudyRequest(out, data, quick, overwrite, resume, table_only))
     except MedsegError as error:
         _fail(error)
     console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)

@@ -21,13 +21,13 @@ class Meta(MutableMapping[str, Any]):
     while unset.
 
     Attributes:
-        spacing_mm: ``(row, col)`` millimetres per pixel.
+        spacing_mm: ``(row, col)`` millimetres per pixel; ``None`` when the dataset publishes none.
         group: subject / patient / video sequence; splits never separate a group.
         reference: reference measurements, e.g. ``{"hc_mm": 171.2}``.
         extra: the layout's own facts (``affine``, ``slice_index``, ``sequence``, ...).
     """
 
-    spacing_mm: tuple[float, float] = (1.0, 1.0)
+    spacing_mm: tuple[float, float] | None = (1.0, 1.0)
     group: str | None = None
     reference: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -50,7 +50,7 @@ class Meta(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         if key == "spacing_mm":
-            self.spacing_mm = (float(value[0]), float(value[1]))
+            self.spacing_mm = None if value is None else (float(value[0]), float(value[1]))
         elif key == "group":
             self.group = None if value is None else str(value)
         elif key == "reference":
@@ -83,8 +83,9 @@ class Case:
         image: ``(H, W)`` grey or ``(H, W, C)`` multi-channel array, any numeric dtype.
         mask: ``(H, W)`` integer label map (0 background, 1.. classes) or ``None`` when unlabelled.
         meta: a :class:`Meta` (a dict given here is converted): ``spacing_mm`` as ``(row, col)``
-            millimetres per pixel, ``group`` (subject / patient / video sequence, used by splits),
-            ``reference`` measurements (e.g. ``{"hc_mm": 171.2}``) and the layout's own facts.
+            millimetres per pixel (``None`` when the dataset publishes none, e.g. endoscopy
+            frames), ``group`` (subject / patient / video sequence, used by splits), ``reference``
+            measurements (e.g. ``{"hc_mm": 171.2}``) and the layout's own facts.
         source: path of the image file the case was read from.
     """
 
@@ -99,8 +100,13 @@ class Case:
 
     @property
     def spacing_mm(self) -> tuple[float, float]:
-        """``(row, col)`` pixel spacing in millimetres (1.0 when unknown)."""
-        return self.meta.spacing_mm
+        """``(row, col)`` pixel spacing in millimetres (1.0 when unknown: see :attr:`has_spacing`)."""
+        return self.meta.spacing_mm if self.meta.spacing_mm is not None else (1.0, 1.0)
+
+    @property
+    def has_spacing(self) -> bool:
+        """Whether the pixel spacing is known; distances are then in mm, otherwise in pixels."""
+        return self.meta.spacing_mm is not None
 
     @property
     def group(self) -> str:

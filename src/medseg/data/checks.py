@@ -74,7 +74,8 @@ def check_case(case: Case, max_label: int | None = None) -> None:
         raise DataError(where, f"image of shape {image.shape} is not a 2D grey or multi-channel image")
     if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
         raise DataError(where, "image holds NaN or infinite values")
-    check_spacing(case.meta.get("spacing_mm", (1.0, 1.0)), where)
+    if case.meta.get("spacing_mm", (1.0, 1.0)) is not None:  # None: the dataset publishes no spacing
+        check_spacing(case.meta["spacing_mm"], where)
     if case.mask is None:
         return
     if case.mask.shape != image.shape[:2]:

@@ -80,6 +80,21 @@ def build_augmentation(aug: AugmentConfig, patch_size: list[int] | None) -> mt.C
             mt.RandScaleIntensityd("image", factors=aug.intensity, prob=aug.prob),
             mt.RandShiftIntensityd("image", offsets=aug.intensity, prob=aug.prob),
         ]
+    if aug.color > 0:
+        steps += [
+            mt.RandScaleIntensityd("image", factors=aug.color, prob=aug.prob, channel_wise=True),
+            mt.RandShiftIntensityd("image", offsets=aug.color, prob=aug.prob, channel_wise=True),
+        ]
+    if aug.grid_distortion > 0:
+        steps.append(
+            mt.RandGridDistortiond(
+                keys,
+                prob=aug.prob,
+                distort_limit=aug.grid_distortion,
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            )
+        )
     if aug.noise > 0:
         steps.append(mt.RandGaussianNoised("image", prob=aug.prob, std=aug.noise))
     if patch_size:

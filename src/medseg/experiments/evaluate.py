@@ -83,7 +83,7 @@ def evaluate_cases(
                 prediction.mask,
                 case.mask,
                 config.data.class_names,
-                case.spacing_mm,
+                case.spacing_mm if case.has_spacing else None,
                 config.eval.hausdorff,
                 config.eval.hausdorff_percentile,
             )
@@ -145,7 +145,7 @@ def evaluate_with_qc(
     return rows, summary, table
 
 
-HEADLINE = ("dice_", "iou_", "hd_mm_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy", "precision_", "recall_")
+HEADLINE = ("dice_", "iou_", "hd_mm_", "hd_px_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy", "precision_", "recall_")
 
 
 def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> dict[str, dict[str, float]]:

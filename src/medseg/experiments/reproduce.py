@@ -25,6 +25,7 @@ class StudyRequest:
         quick: run on generated phantoms at tiny sizes, in minutes.
         overwrite: replace an earlier study folder written by medseg.
         resume: keep finished runs of an interrupted study and continue the rest.
+        table_only: train nothing; rebuild the study's table from the run folders in ``out``.
     """
 
     out: Path
@@ -32,6 +33,7 @@ class StudyRequest:
     quick: bool = False
     overwrite: bool = False
     resume: bool = False
+    table_only: bool = False
 
 
 @dataclass(frozen=True)

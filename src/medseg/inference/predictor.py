@@ -51,6 +51,9 @@ class Predictor:
         device: torch device for modules (``"auto"``: CUDA when available).
         tta: also predict the horizontally flipped image and average.
         sliding_window: override ``config.infer.sliding_window``.
+        scales: multi-scale inference (whole-image mode): the network input is
+            ``config.data.image_size`` times each scale, and the probabilities, mapped back to the
+            image's own size, are averaged.
         batch_size: override ``config.infer.batch_size`` (images, or windows, per forward pass).
     """
 
@@ -62,6 +65,7 @@ class Predictor:
         tta: bool = False,
         sliding_window: bool | None = None,
         batch_size: int | None = None,
+        scales: Sequence[float] = (1.0,),
     ) -> None:
         self.models = list(models) if isinstance(models, list) else [models]
         self.config = config
@@ -69,6 +73,9 @@ class Predictor:
         self.tta = tta
         self.sliding_window = config.infer.sliding_window if sliding_window is None else sliding_window
         self.batch_size = max(1, int(batch_size or config.infer.batch_size))
+        if not scales or any(s <= 0 for s in scales):
+            raise ValueError(f"scales must be positive, got {tuple(scales)}")
+        self.scales = tuple(float(s) for s in scales)
         for model in self.models:
             if isinstance(model, nn.Module):
                 model.eval().to(self.device)
@@ -114,9 +121,12 @@ class Predictor:
             total = scores if total is None else total + scores
         return (total / len(self.models)).float()
 
-    def _prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+    def _prepare(self, image: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Letterbox]:
         if not self.sliding_window:
-            return prepare_image(image, self.config.data)
+            data = self.config.data
+            if scale != 1.0:
+                data = dataclasses.replace(data, image_size=[max(8, round(s * scale)) for s in data.image_size])
+            return prepare_image(image, data)
         # At the image's own resolution: the letterbox target is the (cropped) image itself, scale 1.
         data = self.config.data
         region = crop_region(image, data.crop, data.crop_foreground)
@@ -150,12 +160,16 @@ class Predictor:
                 )
                 results.append(unletterbox(torch.as_tensor(scores)[0].numpy(), box))
             return results
-        for start in range(0, len(prepared), self.batch_size):
-            chunk = prepared[start : start + self.batch_size]
-            x = torch.from_numpy(np.stack([array for array, _ in chunk]))
-            scores = self._scores(x).cpu().numpy()
-            results += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
-        return results
+        for scale in self.scales:
+            at_size = prepared if scale == 1.0 else [self._prepare(image, scale) for image in images]
+            at_scale: list[np.ndarray] = []
+            for start in range(0, len(at_size), self.batch_size):
+                chunk = at_size[start : start + self.batch_size]
+                x = torch.from_numpy(np.stack([array for array, _ in chunk]))
+                scores = self._scores(x).cpu().numpy()
+                at_scale += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
+            results = at_scale if not results else [a + b for a, b in zip(results, at_scale, strict=True)]
+        return [r / len(self.scales) for r in results]
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Softmax probabilities ``(classes, H, W)`` float32 of one ``(H, W)`` / ``(H, W, C)`` image."""

@@ -69,6 +69,7 @@ from medseg.models import (  # noqa: E402
     attention_unet,  # noqa: F401
     mobile_unet,  # noqa: F401
     res_attention_unet,  # noqa: F401
+    res_unet,  # noqa: F401
     unet,  # noqa: F401
     unet_plus_plus,  # noqa: F401
 )

@@ -76,7 +76,7 @@ def read_cvc_clinicdb(
         readme: name of the README holding the sequence table.
 
     Returns:
-        Cases ``id = frame number`` with ``meta = {spacing_mm: (1, 1), group: "seqNN", sequence, frame}``
+        Cases ``id = frame number`` with ``meta = {spacing_mm: None, group: "seqNN", sequence, frame}``
         (a frame outside the table is its own group ``frameN``).
 
     Raises:
@@ -105,6 +105,6 @@ def read_cvc_clinicdb(
             frame = int(image_path.stem) if image_path.stem.isdigit() else None
             sequence = sequence_of(frame, table) if frame is not None else None
             group = f"seq{sequence:02d}" if sequence is not None else f"frame{image_path.stem}"
-            meta = {"spacing_mm": (1.0, 1.0), "group": group, "sequence": sequence, "frame": frame, "reference": {}}
+            meta = {"spacing_mm": None, "group": group, "sequence": sequence, "frame": frame, "reference": {}}
             cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases

@@ -5,7 +5,8 @@ root/images/<id>.jpg     RGB frame, sizes vary (332x487 .. 1920x1072)
 root/masks/<id>.jpg      polyp mask, JPEG: values are not exactly 0/255, binarised at > 127
 root/kavsir_bboxes.json  bounding boxes (optional, not needed for segmentation)
 ```
-No patient identifiers are published, so every image is its own group; pixel spacing is unknown (1 mm).
+No patient identifiers are published, so every image is its own group; pixel spacing is unknown
+(``None``: distances are reported in pixels).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def read_kvasir(root: Path, color: bool = True, threshold: int = 127, limit: int
         limit: read only the first ``limit`` images (sorted by name).
 
     Returns:
-        Cases with uint8 images, ``(H, W)`` uint8 0/1 masks, ``meta = {spacing_mm: (1, 1), group: id}``.
+        Cases with uint8 images, ``(H, W)`` uint8 0/1 masks, ``meta = {spacing_mm: None, group: id}``.
 
     Raises:
         DataError: missing folders, an image without mask, a mask of another size.
@@ -48,6 +49,6 @@ def read_kvasir(root: Path, color: bool = True, threshold: int = 127, limit: int
             image, mask = read_image_and_mask(
                 image_path, mask_dir, lambda path: read_binary_mask(path, threshold), color
             )
-            meta = {"spacing_mm": (1.0, 1.0), "group": image_path.stem, "reference": {}}
+            meta = {"spacing_mm": None, "group": image_path.stem, "reference": {}}
             cases.append(Case(image_path.stem, image, mask, meta, image_path))
     return cases

@@ -1,0 +1,68 @@
+"""Inference ablation on a trained polyp run: plain, flip TTA, and multi-scale, on one split.
+
+Scores the same checkpoint on the run's own split (use ``val`` to choose; ``test`` only to report)
+at each image's own size. Prints one row per variant and writes ``RUN_DIR/inference_<split>.csv``.
+
+    python bench/polyp_inference_ablation.py RUN_DIR --data ../shared/data/kvasir-seg [--split val] \
+        [--leaky-frames]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from medseg.config import load_config
+from medseg.data.readers import read_dataset
+from medseg.data.splits import load_split, select
+from medseg.experiments.evaluate import evaluate_cases
+from medseg.experiments.studies.polyp import regroup_by_frame
+from medseg.inference import Predictor
+from medseg.io import write_table
+
+VARIANTS = {
+    "plain": {"tta": False, "scales": (1.0,)},
+    "flip TTA": {"tta": True, "scales": (1.0,)},
+    "scales 0.75/1/1.25": {"tta": False, "scales": (0.75, 1.0, 1.25)},
+    "flip TTA + scales 0.75/1/1.25": {"tta": True, "scales": (0.75, 1.0, 1.25)},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--leaky-frames", action="store_true", help="the run used the random-frame CVC split")
+    args = parser.parse_args()
+
+    run_dir = Path(args.run_dir)
+    config = load_config(run_dir / "config.yaml")
+    cases = read_dataset(config.data.layout, args.data, **config.data.reader)
+    if args.leaky_frames:
+        cases = regroup_by_frame(cases)
+    chosen = select(cases, load_split(run_dir / "split.json")[args.split])
+    rows = []
+    for name in args.variants.split(","):
+        started = time.perf_counter()
+        predictor = Predictor.from_run(run_dir, "best", device="cpu", **VARIANTS[name])
+        predictor.config.eval.hausdorff = False  # Dice and IoU only: distances are slow at full size
+        _, summary = evaluate_cases(predictor, chosen, None, overlays=False)
+        rows.append(
+            {
+                "split": args.split,
+                "inference": name,
+                "images": len(chosen),
+                "dice": summary["dice_polyp"]["mean"],
+                "iou": summary["iou_polyp"]["mean"],
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
+        print(rows[-1], flush=True)
+        write_table(run_dir / f"inference_{args.split}.csv", rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""The polyp study: Improved Attention MobileU-Net against U-Net, ResU-Net and U-Net++ on Kvasir-SEG
+and CVC-ClinicDB.
+
+``medseg reproduce polyp --data DIR --out OUT`` where ``DIR`` holds ``kvasir-seg/`` and
+``cvc-clinicdb/`` trains every model of :data:`MODELS` (sizes in its recipe,
+``src/medseg/recipes/polyp_<model>.yaml``) on every split of :data:`SPLITS`, evaluates it on that
+split's held-out test images and writes ``OUT/table.md`` and ``OUT/table.csv``: parameters, F1
+(Dice), IoU, precision, recall and Hausdorff distance (pixels: these datasets publish no pixel
+spacing) per model and split, beside the paper's figures.
+
+Layout: ``OUT/<split>/<model>/`` is an ordinary run folder (``medseg evaluate`` and ``medseg
+predict`` work on it) with its test evaluation in ``test/``. ``--table-only`` trains nothing: it
+scores finished runs not yet tested (when ``--data`` is given) and rebuilds the table from whatever
+run folders exist; ``--resume`` keeps finished runs, continues interrupted ones and
+runs the rest. ``--quick`` runs the same code on generated endoscopy phantoms at tiny sizes.
+
+Splits: Kvasir-SEG has no patient identifiers, so its split is by image (80/10/10, seeded).
+CVC-ClinicDB frames of one video sequence show the same polyp, so its split is by sequence; the
+paper's random split by frame is also run, labelled leaky, so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from medseg.config import Config, load_config
+from medseg.data.case import Case
+from medseg.data.readers import read_dataset
+from medseg.data.splits import load_split, select, split_cases
+from medseg.errors import DataError, RunDirError
+from medseg.experiments.evaluate import evaluate_cases
+from medseg.experiments.reproduce import StudyRequest, register_study
+from medseg.experiments.train import train_run
+from medseg.inference import Predictor
+from medseg.io import atomic_write_text, log, write_table
+from medseg.models import count_parameters, create_model, output_channels
+
+MODELS = ("mobile_unet", "unet", "res_unet", "unet_plus_plus")
+MODEL_TITLES = {
+    "mobile_unet": "Improved Attention MobileU-Net",
+    "unet": "U-Net",
+    "res_unet": "ResU-Net",
+    "unet_plus_plus": "U-Net++",
+}
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """One dataset and how it is split into train / validation / test."""
+
+    name: str
+    title: str
+    folder: str  # inside --data
+    layout: str
+    val_fraction: float
+    test_fraction: float
+    by_frame: bool = False  # ignore the video sequences (the paper's split: leaky)
+
+
+SPLITS = (
+    SplitSpec("kvasir", "Kvasir-SEG, held-out images (80/10/10, seed 0)", "kvasir-seg", "kvasir", 0.1, 0.1),
+    SplitSpec("cvc", "CVC-ClinicDB, held-out video sequences", "cvc-clinicdb", "cvc_clinicdb", 0.12, 0.2),
+    SplitSpec(
+        "cvc_random_frames",
+        "CVC-ClinicDB, random frames (LEAKY: frames of one polyp on both sides, as in the paper)",
+        "cvc-clinicdb",
+        "cvc_clinicdb",
+        0.1,
+        0.1,
+        by_frame=True,
+    ),
+)
+
+# The paper's figures (percent) for the models this table has: F1 and IoU on its own splits.
+PAPER = {
+    ("mobile_unet", "kvasir"): {"parameters": 574_579, "f1": 86.59, "iou": 78.87},
+    ("mobile_unet", "cvc_random_frames"): {"parameters": 574_579, "f1": 92.36, "iou": 86.50},
+}
+
+QUICK_PARAMS = {
+    "mobile_unet": {"filters": 4, "depth": 2, "bridge_blocks": 2},
+    "unet": {"channels": [4, 8, 16]},
+    "res_unet": {"channels": [4, 8, 16]},
+    "unet_plus_plus": {"channels": [4, 8, 16]},
+}
+QUICK_OVERRIDES = [
+    "data.image_size=[32,32]",
+    "train.epochs=2",
+    "train.batch_size=4",
+    "train.threads=1",
+    "train.tensorboard=false",
+    "train.scheduler=none",
+]
+COLUMNS = ("dice", "iou", "precision", "recall", "hd_px")
+# How the test images are predicted: chosen on the validation split (docs/polyp.md).
+TEST_INFERENCE: dict[str, Any] = {"tta": True, "scales": (1.0,)}  # flip TTA: +0.020 val Dice; scales: no gain
+
+
+def study_config(model: str, spec: SplitSpec, quick: bool) -> Config:
+    """The model's recipe with the split's data settings (and tiny sizes with ``quick``)."""
+    overrides = [
+        f"data.layout={spec.layout}",
+        f"data.val_fraction={spec.val_fraction}",
+        f"data.test_fraction={spec.test_fraction}",
+    ]
+    if quick:
+        overrides += QUICK_OVERRIDES
+    config = load_config(f"polyp_{model}", overrides)
+    if quick:
+        config.model.params = dict(QUICK_PARAMS[model])
+    return replace(config, name=f"polyp_{spec.name}_{model}")
+
+
+def regroup_by_frame(cases: list[Case]) -> list[Case]:
+    """The same cases, each its own group: a split of these is a random split by frame."""
+    return [Case(c.id, c.image, c.mask, {**c.meta, "group": c.id}, c.source) for c in cases]
+
+
+def run_finished(run_dir: Path) -> bool:
+    """A run whose training ended (``run.json`` holds its result)."""
+    info = run_dir / "run.json"
+    return info.is_file() and "result" in json.loads(info.read_text())
+
+
+def train_and_test(
+    config: Config, data_path: Path, cases: list[Case], spec: SplitSpec, run_dir: Path, resume: bool
+) -> None:
+    """Trains (or resumes, or keeps) the run, then evaluates its best checkpoint on the test split."""
+    if not run_finished(run_dir):
+        can_resume = resume and (run_dir / "checkpoints" / "last.pt").is_file()
+        split = None
+        if not can_resume:
+            split = split_cases(cases, spec.val_fraction, spec.test_fraction, config.data.split_seed)
+        log(f"polyp study: {'resuming' if can_resume else 'training'} {run_dir}")
+        train_run(config, data_path, run_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split)
+    if resume and (run_dir / "test" / "metrics.json").is_file():
+        return
+    score_run(run_dir, cases)
+
+
+def score_run(run_dir: Path, cases: list[Case]) -> None:
+    """Scores the run's best checkpoint on its own held-out test images (``run_dir/test``)."""
+    split = load_split(run_dir / "split.json")
+    predictor = Predictor.from_run(run_dir, "best", device="cpu", **TEST_INFERENCE)
+    log(f"polyp study: testing {run_dir} on {len(split['test'])} held-out images")
+    evaluate_cases(predictor, select(cases, split["test"]), run_dir / "test", overlays=False)
+    atomic_write_text(run_dir / "test" / "inference.json", json.dumps({**TEST_INFERENCE, "checkpoint": "best"}))
+
+
+def score_untested_runs(request: StudyRequest) -> None:
+    """``--table-only`` with data: tests the finished runs that have no test scores yet (no training)."""
+    root = request.out / "phantoms" if request.quick else request.data
+    if root is None:
+        return
+    cache: dict[str, list[Case]] = {}
+    for spec in SPLITS:
+        for model in MODELS:
+            run_dir = request.out / spec.name / model
+            if not run_finished(run_dir) or (run_dir / "test" / "metrics.json").is_file():
+                continue
+            if spec.folder not in cache:
+                cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
+            score_run(run_dir, regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder])
+
+
+def _mean(summary: dict[str, Any], key: str) -> float:
+    return float(summary.get(key, {}).get("mean", math.nan))
+
+
+def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
+    """One table row from ``out/<split>/<model>``; NaN metrics and a status when not measured."""
+    run_dir = out / spec.name / model
+    paper = PAPER.get((model, spec.name), {})
+    row: dict[str, Any] = {
+        "split": spec.name,
+        "model": model,
+        "parameters": math.nan,
+        "image_size": "",
+        "epochs": math.nan,
+        "seconds_per_epoch": math.nan,
+        "test_images": math.nan,
+        "inference": "",
+        **{column: math.nan for column in COLUMNS},
+        "paper_parameters": paper.get("parameters", math.nan),
+        "paper_f1": paper.get("f1", math.nan),
+        "paper_iou": paper.get("iou", math.nan),
+        "status": "not run",
+    }
+    best = run_dir / "checkpoints" / "best.pt"
+    if not best.is_file():
+        return row
+    # Sizes from the run's config: the table never needs to load (or trust) a checkpoint.
+    config = load_config(run_dir / "config.yaml")
+    classes = output_channels(config.data.num_classes, config.model.out_channels)
+    model = create_model(config.model.name, in_channels=config.data.channels, classes=classes, **config.model.params)
+    row["parameters"] = count_parameters(model)
+    row["image_size"] = "x".join(str(v) for v in config.data.image_size)
+    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    result = info.get("result")
+    if result:
+        # Epochs count passes over the training images, also when train.iterations_per_epoch cut them short.
+        train = dataclasses.asdict(config.train)
+        passes = float(result["epochs_run"])
+        n_train = info.get("cases", {}).get("train")
+        if train.get("iterations_per_epoch") and n_train:
+            passes *= train["iterations_per_epoch"] * train["batch_size"] / n_train
+        row["epochs"] = round(passes, 1)
+        row["seconds_per_epoch"] = result["train_seconds"] / max(passes, 1e-9)
+    row["status"] = "trained, not tested" if result else "training (unfinished)"
+    metrics = run_dir / "test" / "metrics.json"
+    if metrics.is_file():
+        summary = json.loads(metrics.read_text())
+        for column in ("dice", "iou", "precision", "recall"):
+            row[column] = _mean(summary, f"{column}_polyp")
+        row["hd_px"] = _mean(summary, "hd_px_polyp")
+        row["test_images"] = summary.get("dice_polyp", {}).get("n", math.nan)
+        inference = run_dir / "test" / "inference.json"
+        if inference.is_file():
+            mode = json.loads(inference.read_text())
+            row["inference"] = (
+                " + ".join(
+                    (["flip TTA"] if mode.get("tta") else [])
+                    + (
+                        ["scales " + "/".join(f"{s:g}" for s in mode["scales"])]
+                        if len(mode.get("scales", [1])) > 1
+                        else []
+                    )
+                )
+                or "plain"
+            )
+        row["status"] = "measured" if result else "measured (training unfinished)"
+    return row
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def write_table_files(out: Path, rows: list[dict[str, Any]], quick: bool) -> Path:
+    """Writes ``table.csv`` (every column) and ``table.md`` (one section per split)."""
+    write_table(out / "table.csv", rows)
+    lines = [
+        "# Polyp study: MobileU-Net, U-Net, ResU-Net and U-Net++ on Kvasir-SEG and CVC-ClinicDB",
+        "",
+        "Held-out test images of each split; mean over images. Dice = F1. Hausdorff distance in "
+        "pixels (px) of the original images: these datasets publish no pixel spacing. Paper: the "
+        "published F1 / IoU (%), on the paper's own split. Seconds per epoch were measured on "
+        "whatever machine ran the study (see docs/polyp.md).",
+    ]
+    if quick:
+        lines += ["", "**--quick: generated phantoms at tiny sizes; these numbers say nothing about the models.**"]
+    for spec in SPLITS:
+        lines += ["", f"## {spec.title}", ""]
+        lines.append(
+            "| model | parameters | input | epochs | s/epoch | test images | inference | Dice (F1) | IoU | "
+            "precision | recall | HD (px) | paper F1 | paper IoU | status |"
+        )
+        lines.append("|" + "---|" * 15)
+        for row in rows:
+            if row["split"] != spec.name:
+                continue
+            cells = [
+                MODEL_TITLES[row["model"]],
+                _fmt(row["parameters"]),
+                row["image_size"] or "-",
+                _fmt(row["epochs"], 1),
+                _fmt(row["seconds_per_epoch"], 0),
+                _fmt(row["test_images"]),
+                row["inference"] or "-",
+                *(_fmt(row[c]) for c in ("dice", "iou", "precision", "recall")),
+                _fmt(row["hd_px"], 1),
+                _fmt(row["paper_f1"], 2),
+                _fmt(row["paper_iou"], 2),
+                row["status"],
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    path = out / "table.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def prepare_study_dir(request: StudyRequest) -> None:
+    """Creates ``request.out`` or checks that it may be reused.
+
+    Raises:
+        RunDirError: the folder holds files and neither overwrite, resume nor table-only was asked,
+            or overwrite was asked for a folder that is not a polyp study.
+    """
+    out = request.out
+    marker = out / "study.json"
+    busy = out.exists() and any(out.iterdir())
+    if request.table_only:
+        if not out.is_dir():
+            raise RunDirError(f"{out}: no study folder to build a table from")
+        return
+    if busy and not (request.overwrite or request.resume):
+        raise RunDirError(f"{out}: study folder exists and is not empty; pass --overwrite or --resume")
+    if busy and request.overwrite and not request.resume:
+        if not marker.is_file():
+            raise RunDirError(f"{out}: not written by medseg reproduce polyp (no study.json); not replacing it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not marker.is_file():
+        atomic_write_text(
+            marker,
+            json.dumps({"study": "polyp", "quick": request.quick, "created": time.strftime("%Y-%m-%d %H:%M:%S")}),
+        )
+
+
+def data_root(request: StudyRequest) -> Path:
+    """The folder holding the datasets: ``--data``, or phantoms written into the study folder."""
+    if request.quick:
+        from medseg.data.phantoms.endoscopy import write_cvc_dataset, write_kvasir_dataset
+
+        root = request.out / "phantoms"
+        if not (root / "kvasir-seg").is_dir():
+            write_kvasir_dataset(root / "kvasir-seg", n_images=20, seed=0)
+        if not (root / "cvc-clinicdb").is_dir():
+            write_cvc_dataset(root / "cvc-clinicdb", frames_per_sequence=(3,) * 8, layout="jpg", seed=0)
+        return root
+    if request.data is None:
+        raise DataError(".", "the polyp study needs --data, a folder holding kvasir-seg/ and cvc-clinicdb/")
+    for spec in SPLITS:
+        if not (request.data / spec.folder).is_dir():
+            raise DataError(request.data / spec.folder, "dataset folder not found (the polyp study needs it)")
+    return request.data
+
+
+@register_study(
+    "polyp", "MobileU-Net vs U-Net, ResU-Net, U-Net++ on Kvasir-SEG and CVC-ClinicDB (--data: their parent)"
+)
+def run_polyp_study(request: StudyRequest) -> Path:
+    """Trains and tests every model on every split (or only rebuilds the table); returns ``table.md``."""
+    prepare_study_dir(request)
+    if request.table_only:
+        score_untested_runs(request)
+    else:
+        root = data_root(request)
+        cache: dict[str, list[Case]] = {}
+        for spec in SPLITS:
+            if spec.folder not in cache:
+                cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
+            cases = regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder]
+            for model in MODELS:
+                config = study_config(model, spec, request.quick)
+                run_dir = request.out / spec.name / model
+                train_and_test(config, root / spec.folder, cases, spec, run_dir, request.resume)
+    rows = [table_row(request.out, model, spec) for spec in SPLITS for model in MODELS]
+    return write_table_files(request.out, rows, request.quick)
+
+
+def read_table(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a study's ``table.csv``."""
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -1,0 +1,101 @@
+"""The polyp study end to end on endoscopy phantoms (``--quick``), and its table rebuilt from run folders."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from typer.testing import CliRunner
+
+from medseg.cli import app
+from medseg.errors import RunDirError
+from medseg.experiments.reproduce import StudyRequest, get_study
+from medseg.experiments.studies.polyp import MODELS, SPLITS, regroup_by_frame, study_config
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("polyp") / "study"
+    result = runner.invoke(app, ["reproduce", "polyp", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def _rows(out):
+    with (out / "table.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_quick_study_measures_every_model_on_every_split(quick_study):
+    out, printed = quick_study
+    rows = _rows(out)
+    assert {(r["split"], r["model"]) for r in rows} == {(s.name, m) for s in SPLITS for m in MODELS}
+    for row in rows:
+        assert row["status"] == "measured", row
+        assert 0 <= float(row["dice"]) <= 1 and 0 <= float(row["iou"]) <= float(row["dice"]) + 1e-9
+        assert int(row["parameters"]) > 0 and float(row["seconds_per_epoch"]) > 0
+        assert (out / row["split"] / row["model"] / "test" / "per_case.csv").is_file()
+    # Endoscopy has no pixel spacing: distances are in pixels, and nothing claims millimetres.
+    assert "hd_px" in rows[0] and not any("mm" in key for key in rows[0])
+    table = (out / "table.md").read_text()
+    assert "HD (px)" in table and "mm" not in table and "LEAKY" in table
+    assert "held-out video sequences" in printed and "random frames" in printed
+
+
+def test_splits_keep_sequences_apart_except_the_leaky_one(quick_study):
+    out, _ = quick_study
+    from medseg.data.readers import read_dataset
+    from medseg.data.splits import load_split
+
+    cases = {c.id: c.group for c in read_dataset("cvc_clinicdb", out / "phantoms" / "cvc-clinicdb")}
+    sequence_split = load_split(out / "cvc" / "mobile_unet" / "split.json")
+    train_groups = {cases[i] for i in sequence_split["train"]}
+    assert not train_groups & {cases[i] for i in sequence_split["test"]}
+    random_split = load_split(out / "cvc_random_frames" / "mobile_unet" / "split.json")
+    assert {cases[i] for i in random_split["train"]} & {cases[i] for i in random_split["test"]}  # leaks
+    assert len(random_split["test"]) == round(0.1 * len(cases))
+
+
+def test_table_is_rebuilt_from_the_run_folders(quick_study):
+    out, _ = quick_study
+    before = _rows(out)
+    (out / "table.md").unlink()
+    (out / "table.csv").unlink()
+    result = runner.invoke(app, ["reproduce", "polyp", "--out", str(out), "--table-only"])
+    assert result.exit_code == 0, result.output
+    assert _rows(out) == before
+    # A finished run without test scores is tested (no training) when the data is at hand.
+    untested = out / "kvasir" / "unet"
+    for path in sorted((untested / "test").iterdir()):
+        path.unlink()
+    result = runner.invoke(app, ["reproduce", "polyp", "--quick", "--out", str(out), "--table-only"])
+    assert result.exit_code == 0, result.output
+    assert (untested / "test" / "metrics.json").is_file() and _rows(out) == before
+
+
+def test_study_folder_is_never_replaced_silently(quick_study):
+    out, _ = quick_study
+    with pytest.raises(RunDirError, match="--overwrite or --resume"):
+        get_study("polyp").run(StudyRequest(out, quick=True))
+    stranger = out.parent / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="not written by medseg"):
+        get_study("polyp").run(StudyRequest(stranger, quick=True, overwrite=True))
+    assert (stranger / "notes.txt").read_text() == "mine"
+
+
+def test_missing_dataset_is_named(tmp_path):
+    (tmp_path / "kvasir-seg").mkdir()
+    result = runner.invoke(app, ["reproduce", "polyp", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code != 0 and "cvc-clinicdb" in result.output
+
+
+def test_study_configs_state_sizes_and_splits():
+    kvasir, cvc = SPLITS[0], SPLITS[1]
+    assert study_config("mobile_unet", kvasir, quick=False).data.image_size == [256, 256]
+    assert study_config("unet", cvc, quick=False).data.layout == "cvc_clinicdb"
+    assert study_config("unet", cvc, quick=False).model.params["channels"] == [32, 64, 128, 256, 512]
+    assert regroup_by_frame([]) == []
