@@ -145,7 +145,17 @@ def evaluate_with_qc(
     return rows, summary, table
 
 
-HEADLINE = ("dice_", "iou_", "hd_mm_", "hd_px_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy", "precision_", "recall_")
+HEADLINE = (
+    "dice_",
+    "iou_",
+    "hd_mm_",
+    "hd_px_",
+    "hc_absdiff_mm",
+    "hc_diff_mm",
+    "pixel_accuracy",
+    "precision_",
+    "recall_",
+)
 
 
 def headline(summary: dict[str, dict[str, float]], class_names: list[str]) -> dict[str, dict[str, float]]:

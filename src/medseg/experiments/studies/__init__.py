@@ -4,6 +4,8 @@ A new study is one module here (decorated with :func:`medseg.experiments.reprodu
 plus one import line below.
 """
 
-from medseg.experiments.studies import bone  # noqa: F401
-from medseg.experiments.studies import lung  # noqa: F401
-from medseg.experiments.studies import polyp  # noqa: F401
+from medseg.experiments.studies import (
+    bone,  # noqa: F401
+    lung,  # noqa: F401
+    polyp,  # noqa: F401
+)
