@@ -218,13 +218,15 @@ def roofline(size: int, batch: int, repeats: int) -> dict[str, float]:
 
 
 _MEMORY_PROBE = """
-import resource, sys, time, torch
+import sys, torch
 from bench.speed import SMALL_UNET, medseg_model, resident_batches, train_step_rate
 torch.set_num_threads(int(sys.argv[3]))
 size, batch = int(sys.argv[1]), int(sys.argv[2])
 model = medseg_model("unet", SMALL_UNET)
 rate = train_step_rate(model, resident_batches(batch, size), 3, batch)
-print(rate, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+# VmHWM: this process's own peak (ru_maxrss would carry over the parent's from before exec)
+peak_kb = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(rate, peak_kb)
 """
 
 
