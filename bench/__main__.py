@@ -197,11 +197,18 @@ def run(settings: Settings, threads: int) -> str:
         seconds = speed.epoch_seconds(epoch_cases[:count], settings.epoch_size, settings.batch)
         lines.append(f"| {count} | {seconds:.1f} | {100 * seconds / count:.2f} |")
 
-    lines += ["", "## GPU", ""]
+    lines += ["", "## GPU: training through the data pipeline vs the model-step bound", ""]
     if torch.cuda.is_available():
-        lines.append("A CUDA device is present, but this benchmark measures the CPU path only so far.")
+        from bench import gpu
+
+        gpu_lines, worst_gpu = gpu.section(steps=max(5, settings.train_steps * 3))
+        lines += gpu_lines
+        targets.append(("GPU training >= 80% of the model-step bound (worst model)", _verdict(worst_gpu, 0.8)))
     else:
-        lines.append("No CUDA device on this machine: the loader-vs-model-step ratio on a GPU was not measured.")
+        lines.append(
+            "No CUDA device on this machine. `python -m bench.gpu` measures this section where there is one; "
+            "its last run is in [BENCHMARKS_GPU.md](BENCHMARKS_GPU.md)."
+        )
 
     lines += ["", "## Targets", "", "| target | result |", "|---|---|"]
     lines += [f"| {name} | {verdict} |" for name, verdict in targets]

@@ -24,3 +24,39 @@ def test_bench_quick_writes_every_section(tmp_path):
     targets = page.split("## Targets")[1]
     assert targets.count("| met") + targets.count("| missed") == 4
     assert "| mobile_unet | " in page and "| attention_unet | 32 | " in page
+
+
+def test_gpu_section_runs_at_toy_sizes_on_a_cpu():
+    from bench import gpu
+
+    lines, worst = gpu.section(size=32, batch=2, steps=1, workers=(0,), cases=4, device="cpu", tiny=True)
+    assert worst > 0 and sum(line.startswith("| ") for line in lines) == 1 + len(gpu.MODELS)
+    assert all(f"| {name} |" in "\n".join(lines) for name in gpu.MODELS)
+
+
+def test_parallel_study_runner_on_phantoms(tmp_path):
+    out = tmp_path / "study"
+    subprocess.run(
+        [
+            sys.executable,
+            "bench/polyp_parallel.py",
+            "--out",
+            str(out),
+            "--runs",
+            "kvasir/mobile_unet",
+            "cvc/unet",
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--set",
+            "train.epochs=1",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    table = (out / "table.md").read_text()
+    assert table.count("| measured |") == 2
+    assert (out / "logs" / "kvasir_mobile_unet.log").is_file()

@@ -83,7 +83,7 @@ class TrainConfig:
     scheduler_params: dict[str, Any] = field(default_factory=dict)
     monitor: str = "val_dice"  # metric choosing the best checkpoint
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int | None = None  # data-loading processes; None: 0 on a CPU, up to 8 on a GPU (see loaders)
     threads: int | None = None  # torch CPU threads; None: PyTorch's default
     device: str = "auto"  # auto | cpu | cuda
     max_minutes: float | None = None  # stop after this much training time
@@ -281,7 +281,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.monitor", lambda v: v in MONITORS, f"one of {', '.join(MONITORS)}"),
     ("train.early_stopping_monitor", _optional(lambda v: v in MONITORS), f"null or one of {', '.join(MONITORS)}"),
     ("train.device", lambda v: v in DEVICES or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
-    ("train.num_workers", lambda v: v >= 0, "at least 0"),
+    ("train.num_workers", _optional(lambda v: v >= 0), "null or at least 0"),
     ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
     ("train.max_minutes", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
     ("train.iterations_per_epoch", _optional(lambda v: v >= 1), "null or at least 1"),

@@ -21,6 +21,13 @@ def reproduce(
     overwrite: Annotated[bool, typer.Option(help="replace an earlier study folder")] = False,
     resume: Annotated[bool, typer.Option(help="keep the finished runs of OUT and do the rest")] = False,
     table_only: Annotated[bool, typer.Option(help="train nothing: rebuild the table from OUT's run folders")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="run only this part of the study (repeatable; e.g. kvasir/mobile_unet)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE config override for every run (repeatable; e.g. train.device=cuda)"),
+    ] = None,
 ) -> None:
     """Rerun a paper's experiment with one command and write its table."""
     from medseg.errors import ConfigError
@@ -33,7 +40,9 @@ def reproduce(
             return
         if out is None:
             raise ConfigError("reproduce needs --out, the study folder to create")
-        table = get_study(study).run(StudyRequest(out, data, quick, overwrite, resume, table_only))
+        table = get_study(study).run(
+            StudyRequest(out, data, quick, overwrite, resume, table_only, tuple(only or ()), tuple(set_ or ()))
+        )
     except MedsegError as error:
         _fail(error)
     console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)

@@ -26,6 +26,10 @@ class StudyRequest:
         overwrite: replace an earlier study folder written by medseg.
         resume: keep finished runs of an interrupted study and continue the rest.
         table_only: train nothing; rebuild the study's table from the run folders in ``out``.
+        only: run only these parts of the study (e.g. ``kvasir/mobile_unet`` for the polyp study;
+            the study's docstring says which names it knows); empty: all of it.
+        overrides: ``key=value`` config overrides applied to every run of the study (e.g.
+            ``train.device=cuda``), after the study's own settings.
     """
 
     out: Path
@@ -34,6 +38,18 @@ class StudyRequest:
     overwrite: bool = False
     resume: bool = False
     table_only: bool = False
+    only: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+
+
+def refuse_selection(request: StudyRequest, study: str) -> None:
+    """For studies that run as one piece: ``--only`` and ``--set`` are errors, not silently ignored.
+
+    Raises:
+        ConfigError: ``request.only`` or ``request.overrides`` is not empty.
+    """
+    if request.only or request.overrides:
+        raise ConfigError(f"the {study} study takes neither --only nor --set; it runs as one piece")
 
 
 @dataclass(frozen=True)

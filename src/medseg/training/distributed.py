@@ -139,23 +139,46 @@ def place(device: str, global_batch: int) -> Placement:
     where = resolve_device(device)
     if ctx.distributed and where.type == "cuda":
         where = torch.device("cuda", ctx.local_rank)
+    if where.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # training sizes are fixed: let cuDNN time and keep its fastest kernels
     return Placement(ctx, where, local_batch_size(global_batch, ctx.world_size))
 
 
+def default_workers(place: Placement) -> int:
+    """Loader processes when ``train.num_workers`` is null: none on a CPU, where augmentation in the
+    training process costs less than the workers' share of the cores; on a GPU up to 8 per process,
+    leaving one core to the training process (measured: ``bench/gpu.py``, BENCHMARKS.md)."""
+    if place.device.type != "cuda":
+        return 0
+    cores = (os.cpu_count() or 2) // max(1, place.ctx.world_size)
+    return max(1, min(8, cores - 1))
+
+
 def loaders(
-    place: Placement, train_set: Dataset, sampler: Sampler[int], val_set: Dataset | None, num_workers: int = 0
+    place: Placement,
+    train_set: Dataset,
+    sampler: Sampler[int],
+    val_set: Dataset | None,
+    num_workers: int | None = None,
 ) -> tuple[DataLoader, DataLoader | None]:
     """Training and validation loaders holding this rank's share of each global batch and of the validation set.
 
     The incomplete last training batch is dropped when the set holds more than one global batch.
+    ``num_workers`` None: :func:`default_workers`. On a GPU, batches come in pinned memory.
     """
+    workers = default_workers(place) if num_workers is None else num_workers
     ctx, batch = place.ctx, place.local_batch * place.ctx.world_size
     drop_last = len(train_set) > batch  # type: ignore[arg-type]
     if ctx.distributed:
         sampler = GlobalBatchShard(sampler, batch, ctx.rank, ctx.world_size, drop_last)
         drop_last = False  # the shard holds whole local batches only
     train = DataLoader(
-        train_set, batch_size=place.local_batch, sampler=sampler, num_workers=num_workers, drop_last=drop_last
+        train_set,
+        batch_size=place.local_batch,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=drop_last,
+        pin_memory=place.device.type == "cuda",
     )
     if val_set is None:
         return train, None

@@ -99,3 +99,56 @@ def test_study_configs_state_sizes_and_splits():
     assert study_config("unet", cvc, quick=False).data.layout == "cvc_clinicdb"
     assert study_config("unet", cvc, quick=False).model.params["channels"] == [32, 64, 128, 256, 512]
     assert regroup_by_frame([]) == []
+
+
+def test_only_selects_parts_of_the_study_and_rejects_unknown_names():
+    from medseg.errors import ConfigError
+    from medseg.experiments.studies.polyp import selected_runs
+
+    assert len(selected_runs(())) == len(SPLITS) * len(MODELS)
+    assert [(s.name, m) for s, m in selected_runs(("kvasir/unet",))] == [("kvasir", "unet")]
+    assert {s.name for s, _ in selected_runs(("cvc",))} == {"cvc"}
+    assert {m for _, m in selected_runs(("mobile_unet",))} == {"mobile_unet"}
+    for bad in ("kvasir/vgg", "nowhere", "nowhere/unet"):
+        with pytest.raises(ConfigError, match="--only"):
+            selected_runs((bad,))
+
+
+def test_set_overrides_reach_every_run_config():
+    spec = SPLITS[0]
+    config = study_config("unet", spec, quick=True, extra=("train.batch_size=3", "train.device=cpu"))
+    assert config.train.batch_size == 3 and config.train.device == "cpu"
+
+
+def test_only_and_set_from_the_command_line(tmp_path):
+    out = tmp_path / "part"
+    result = runner.invoke(
+        app,
+        ["reproduce", "polyp", "--quick", "--out", str(out), "--only", "kvasir/mobile_unet", "--set", "train.epochs=1"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = {(r["split"], r["model"]): r for r in _rows(out)}
+    assert rows["kvasir", "mobile_unet"]["status"] == "measured" and float(rows["kvasir", "mobile_unet"]["epochs"]) == 1
+    assert rows["cvc", "unet"]["status"] == "not run"
+    bad = runner.invoke(app, ["reproduce", "polyp", "--quick", "--out", str(tmp_path / "x"), "--set", "train.nope=1"])
+    assert bad.exit_code != 0 and "nope" in bad.output
+
+
+def test_table_keeps_scores_of_runs_whose_checkpoints_were_pruned(quick_study, tmp_path):
+    import shutil
+
+    from medseg.experiments.studies.polyp import table_row
+
+    out, _ = quick_study
+    copy = tmp_path / "copy"
+    shutil.copytree(out / "kvasir" / "unet", copy / "kvasir" / "unet", ignore=shutil.ignore_patterns("*.pt"))
+    row = table_row(copy, "unet", SPLITS[0])
+    assert row["status"] == "measured" and row["dice"] == table_row(out, "unet", SPLITS[0])["dice"]
+
+
+def test_studies_that_run_as_one_piece_refuse_only_and_set(tmp_path):
+    from medseg.errors import ConfigError
+
+    for name in ("lung", "bone"):
+        with pytest.raises(ConfigError, match="--only nor --set"):
+            get_study(name).run(StudyRequest(tmp_path / name, quick=True, only=("x",)))

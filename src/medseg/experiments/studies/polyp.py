@@ -13,6 +13,10 @@ predict`` work on it) with its test evaluation in ``test/``. ``--table-only`` tr
 scores finished runs not yet tested (when ``--data`` is given) and rebuilds the table from whatever
 run folders exist; ``--resume`` keeps finished runs, continues interrupted ones and
 runs the rest. ``--quick`` runs the same code on generated endoscopy phantoms at tiny sizes.
+``--only SPLIT/MODEL`` (or ``--only SPLIT``, ``--only MODEL``; repeatable) runs part of the study,
+so that several processes can share the work (``bench/polyp_parallel.py`` runs every part at once
+on one GPU); ``--set KEY=VALUE`` overrides the recipes' settings for every run (e.g.
+``train.device=cuda``).
 
 Splits: Kvasir-SEG has no patient identifiers, so its split is by image (80/10/10, seeded).
 CVC-ClinicDB frames of one video sequence show the same polyp, so its split is by sequence; the
@@ -21,7 +25,6 @@ paper's random split by frame is also run, labelled leaky, so the two can be com
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -35,7 +38,7 @@ from medseg.config import Config, load_config
 from medseg.data.case import Case
 from medseg.data.readers import read_dataset
 from medseg.data.splits import load_split, select, split_cases
-from medseg.errors import DataError, RunDirError
+from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, register_study
 from medseg.experiments.train import train_run
@@ -104,8 +107,9 @@ COLUMNS = ("dice", "iou", "precision", "recall", "hd_px")
 TEST_INFERENCE: dict[str, Any] = {"tta": True, "scales": (1.0,)}  # flip TTA: +0.020 val Dice; scales: no gain
 
 
-def study_config(model: str, spec: SplitSpec, quick: bool) -> Config:
-    """The model's recipe with the split's data settings (and tiny sizes with ``quick``)."""
+def study_config(model: str, spec: SplitSpec, quick: bool, extra: tuple[str, ...] = ()) -> Config:
+    """The model's recipe with the split's data settings (tiny sizes with ``quick``), then ``extra``
+    overrides (``--set``)."""
     overrides = [
         f"data.layout={spec.layout}",
         f"data.val_fraction={spec.val_fraction}",
@@ -113,10 +117,36 @@ def study_config(model: str, spec: SplitSpec, quick: bool) -> Config:
     ]
     if quick:
         overrides += QUICK_OVERRIDES
-    config = load_config(f"polyp_{model}", overrides)
+    config = load_config(f"polyp_{model}", overrides + list(extra))
     if quick:
         config.model.params = dict(QUICK_PARAMS[model])
     return replace(config, name=f"polyp_{spec.name}_{model}")
+
+
+def selected_runs(only: tuple[str, ...]) -> list[tuple[SplitSpec, str]]:
+    """The ``(split, model)`` pairs that ``--only`` names (every pair when empty).
+
+    Raises:
+        ConfigError: a name that is neither a split, a model nor ``split/model``.
+    """
+    pairs = [(spec, model) for spec in SPLITS for model in MODELS]
+    if not only:
+        return pairs
+    splits, models = {spec.name for spec in SPLITS}, set(MODELS)
+    chosen: set[tuple[str, str]] = set()
+    for name in only:
+        split, _, model = name.partition("/")
+        if model:
+            if split not in splits or model not in models:
+                raise ConfigError(f"--only {name}: splits are {sorted(splits)}, models {sorted(models)}")
+            chosen.add((split, model))
+        elif split in splits:
+            chosen.update((split, m) for m in MODELS)
+        elif split in models:
+            chosen.update((s, split) for s in splits)
+        else:
+            raise ConfigError(f"--only {name}: neither a split {sorted(splits)} nor a model {sorted(models)}")
+    return [(spec, model) for spec, model in pairs if (spec.name, model) in chosen]
 
 
 def regroup_by_frame(cases: list[Case]) -> list[Case]:
@@ -149,7 +179,7 @@ def train_and_test(
 def score_run(run_dir: Path, cases: list[Case]) -> None:
     """Scores the run's best checkpoint on its own held-out test images (``run_dir/test``)."""
     split = load_split(run_dir / "split.json")
-    predictor = Predictor.from_run(run_dir, "best", device="cpu", **TEST_INFERENCE)
+    predictor = Predictor.from_run(run_dir, "best", device="auto", **TEST_INFERENCE)
     log(f"polyp study: testing {run_dir} on {len(split['test'])} held-out images")
     evaluate_cases(predictor, select(cases, split["test"]), run_dir / "test", overlays=False)
     atomic_write_text(run_dir / "test" / "inference.json", json.dumps({**TEST_INFERENCE, "checkpoint": "best"}))
@@ -194,8 +224,9 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
         "paper_iou": paper.get("iou", math.nan),
         "status": "not run",
     }
-    best = run_dir / "checkpoints" / "best.pt"
-    if not best.is_file():
+    metrics = run_dir / "test" / "metrics.json"
+    # A run folder whose checkpoints were pruned (or copied without them) still has its scores.
+    if not (run_dir / "checkpoints" / "best.pt").is_file() and not metrics.is_file():
         return row
     # Sizes from the run's config: the table never needs to load (or trust) a checkpoint.
     config = load_config(run_dir / "config.yaml")
@@ -215,7 +246,6 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
         row["epochs"] = round(passes, 1)
         row["seconds_per_epoch"] = result["train_seconds"] / max(passes, 1e-9)
     row["status"] = "trained, not tested" if result else "training (unfinished)"
-    metrics = run_dir / "test" / "metrics.json"
     if metrics.is_file():
         summary = json.loads(metrics.read_text())
         for column in ("dice", "iou", "precision", "recall"):
@@ -349,21 +379,17 @@ def run_polyp_study(request: StudyRequest) -> Path:
     if request.table_only:
         score_untested_runs(request)
     else:
+        runs = selected_runs(request.only)
+        configs = {
+            (spec.name, model): study_config(model, spec, request.quick, request.overrides) for spec, model in runs
+        }
         root = data_root(request)
         cache: dict[str, list[Case]] = {}
-        for spec in SPLITS:
+        for spec, model in runs:
             if spec.folder not in cache:
                 cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
             cases = regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder]
-            for model in MODELS:
-                config = study_config(model, spec, request.quick)
-                run_dir = request.out / spec.name / model
-                train_and_test(config, root / spec.folder, cases, spec, run_dir, request.resume)
+            run_dir = request.out / spec.name / model
+            train_and_test(configs[spec.name, model], root / spec.folder, cases, spec, run_dir, request.resume)
     rows = [table_row(request.out, model, spec) for spec in SPLITS for model in MODELS]
     return write_table_files(request.out, rows, request.quick)
-
-
-def read_table(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a study's ``table.csv``."""
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
