@@ -406,6 +406,9 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
         ("train.scheduler=sometimes", "train.scheduler"),
         ("train.threads=0", "train.threads"),
         ("eval.hausdorff_percentile=150", "eval.hausdorff_percentile"),
+        ("augment.color=-0.1", "augment.color"),
+        ("augment.grid_distortion=1.5", "augment.grid_distortion"),
+        ("train.num_workers=-1", "train.num_workers"),
     ]
     for item in bad_values:
         override, key, *more = item

@@ -271,6 +271,8 @@ RULES: list[tuple[str, Any, str]] = [
     ("augment.scale", _finite(0), "a finite value >= 0"),
     ("augment.intensity", _finite(0), "a finite value >= 0"),
     ("augment.noise", _finite(0), "a finite value >= 0"),
+    ("augment.color", _finite(0), "a finite value >= 0"),
+    ("augment.grid_distortion", _finite(0, 1), "in [0, 1)"),
     ("train.epochs", lambda v: v >= 1, "at least 1"),
     ("train.batch_size", lambda v: v >= 1, "at least 1"),
     ("train.lr", _finite(0, low_open=True), "a finite value > 0"),
