@@ -64,15 +64,27 @@ def training_loader(cases: list, size: int, batch: int, workers: int = 0, seed: 
 
 
 def monai_equivalent(name: str, channels: list[int]) -> torch.nn.Module:
-    """MONAI's network of the same family and widths (2D, 1 channel in, 2 classes out)."""
-    from monai.networks.nets import AttentionUnet, UNet
+    """MONAI's network of the same family and widths (2D, 1 channel in, 2 classes out).
+
+    ``unet``: MONAI's ``UNet`` (strided convolutions, residual units); ``basic_unet``: MONAI's
+    ``BasicUNet``, the original U-Net layout (two 3x3 convolutions per level, max-pooling), the
+    same computation as medseg's ``unet``.
+    """
+    from monai.networks.nets import AttentionUnet, BasicUNet, UNet
 
     strides = [2] * (len(channels) - 1)
     if name == "unet":
         return UNet(2, 1, 2, channels=channels, strides=strides, num_res_units=2)
+    if name == "basic_unet":
+        return BasicUNet(2, 1, 2, features=(*channels, channels[0]))
     if name == "attention_unet":
         return AttentionUnet(2, 1, 2, channels=channels, strides=strides)
     raise ValueError(f"no MONAI equivalent for {name}")
+
+
+def training_gflops(model: torch.nn.Module, size: int) -> float:
+    """Forward GFLOPs per image at ``size`` x ``size`` (training costs about three times this)."""
+    return count_flops(model, torch.randn(1, 1, size, size)) / 1e9
 
 
 def medseg_model(name: str, channels: list[int]) -> torch.nn.Module:
@@ -118,18 +130,27 @@ def resident_batches(batch: int, size: int) -> Callable[[], tuple[torch.Tensor, 
 
 
 def compare_training(name: str, size: int, batch: int, steps: int, rounds: int, cases: list) -> dict[str, float]:
-    """medseg vs MONAI training images/s through the real data pipeline, interleaved ``rounds`` times."""
+    """medseg vs MONAI training images/s through the real data pipeline, interleaved ``rounds`` times.
+
+    For ``unet`` MONAI's ``BasicUNet`` (the same layout as medseg's U-Net) is measured too
+    (``basic``, ``basic_ratio``). ``*_gflops``: forward GFLOPs per image of each network.
+    """
     torch.manual_seed(0)
-    ours, theirs = medseg_model(name, SMALL_UNET), monai_equivalent(name, SMALL_UNET)
-    rates: dict[str, list[float]] = {"medseg": [], "monai": []}
+    models = {"medseg": medseg_model(name, SMALL_UNET), "monai": monai_equivalent(name, SMALL_UNET)}
+    if name == "unet":
+        models["basic"] = monai_equivalent("basic_unet", SMALL_UNET)
+    rates: dict[str, list[float]] = {label: [] for label in models}
     for round_index in range(rounds):
-        for label, model in (("medseg", ours), ("monai", theirs)):
+        for label, model in models.items():
             loader = training_loader(cases, size, batch, seed=round_index)
             rates[label].append(train_step_rate(model, loader_batches(loader), steps, batch))
     result = {label: statistics.median(values) for label, values in rates.items()}
+    for label, model in models.items():
+        result[f"{label}_parameters"] = sum(p.numel() for p in model.parameters())
+        result[f"{label}_gflops"] = training_gflops(model, size)
     result["ratio"] = result["medseg"] / result["monai"]
-    result["medseg_parameters"] = sum(p.numel() for p in ours.parameters())
-    result["monai_parameters"] = sum(p.numel() for p in theirs.parameters())
+    if "basic" in result:
+        result["basic_ratio"] = result["medseg"] / result["basic"]
     return result
 
 
