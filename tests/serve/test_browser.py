@@ -6,7 +6,6 @@ Uses the system's chromium (``.ci/run`` installs Debian's package); nothing is d
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,21 +17,12 @@ import pytest
 
 import medseg
 
+from ..browser import chromium_installed, launch
 from .conftest import phantom_png
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PIXEL_SIZE_MM = 0.15
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).is_file(), reason="chromium is not installed")
+pytestmark = pytest.mark.skipif(not chromium_installed(), reason="chromium is not installed")
 
 
 def _free_port() -> int:
@@ -77,7 +67,7 @@ def test_page_measures_the_phantom_head_and_shows_the_overlay(server_url):
     image, circumference_px = phantom_png(seed=6)
     true_hc_mm = circumference_px * PIXEL_SIZE_MM
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = launch(playwright)
         try:
             page = browser.new_page()
             page.goto(server_url)
