@@ -6,6 +6,7 @@ ellipse refitted without the worst-fitting 10% / 20% of the edge points. Choose 
 
     python bench/hc18_postprocess_ablation.py RUN_DIR --data ../shared/data/hc18 [--split test] [--tta]
         [--scales 0.9,1,1.1]   (multi-scale inference: probabilities at each input scale, averaged)
+        [--thresholds 0.6,0.7] (also: the ellipse fit on head probability > t instead of the argmax)
 """
 
 from __future__ import annotations
@@ -40,17 +41,24 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--scales", default="1", help="comma-separated input scales, e.g. 0.9,1,1.1")
+    parser.add_argument("--thresholds", default="", help="comma-separated head-probability thresholds")
     args = parser.parse_args()
+    thresholds = [float(v) for v in args.thresholds.split(",") if v]
+    variants = dict(VARIANTS)
+    variants.update({f"ellipse fit, head probability > {t:g}": VARIANTS["ellipse fit"] for t in thresholds})
 
     scales = tuple(float(v) for v in args.scales.split(","))
     predictor = Predictor.from_run(args.run_dir, tta=args.tta, scales=scales)
     config = predictor.config
     cases = select(load_cases(config, args.data), load_split(f"{args.run_dir}/split.json")[args.split])
-    rows: dict[str, list[dict]] = {name: [] for name in VARIANTS}
+    rows: dict[str, list[dict]] = {name: [] for name in variants}
     started = time.perf_counter()
     for case in cases:
-        labels = predictor.probabilities(case.image).argmax(0).astype(np.uint8)
-        for name, post in VARIANTS.items():
+        probabilities = predictor.probabilities(case.image)
+        argmax = probabilities.argmax(0).astype(np.uint8)
+        for name, post in variants.items():
+            threshold = float(name.rsplit("> ", 1)[1]) if "probability >" in name else None
+            labels = argmax if threshold is None else (probabilities[1] > threshold).astype(np.uint8)
             mask, ellipse = postprocess(labels, post, config.data.num_classes)
             row = case_metrics(mask, case.mask, config.data.class_names, case.spacing_mm)
             variant_config = dataclasses.replace(config, postprocess=post)

@@ -16,6 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from medseg.reports.rundata import column as floats_of
+
 TRAIN, VAL, ITER = "#1f77b4", "#d62728", "#9ecae1"
 
 
@@ -34,18 +36,8 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _floats(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
-    values = []
-    for row in rows:
-        try:
-            values.append(float(row.get(key, "")))
-        except (TypeError, ValueError):
-            values.append(math.nan)
-    return np.array(values, dtype=np.float64)
-
-
 def _has(rows: Sequence[dict[str, Any]], key: str) -> bool:
-    return bool(rows) and bool(np.isfinite(_floats(rows, key)).any())
+    return bool(rows) and bool(np.isfinite(floats_of(rows, key)).any())
 
 
 def running_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -89,7 +81,7 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
     for column, (key, title) in enumerate(metrics):
         top, bottom = axes[0, column], axes[1, column]
         if _has(iterations, key):
-            x, y = _floats(iterations, "iteration"), _floats(iterations, key)
+            x, y = floats_of(iterations, "iteration"), floats_of(iterations, key)
             top.plot(x, y, color=ITER, linewidth=0.6, label="train (each iteration)")
             if key != "lr" and len(y) > 20:
                 top.plot(
@@ -105,8 +97,8 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
         for phase, color in (("train", TRAIN), ("val", VAL)):
             if _has(epochs[phase], key):
                 bottom.plot(
-                    _floats(epochs[phase], "epoch"),
-                    _floats(epochs[phase], key),
+                    floats_of(epochs[phase], "epoch"),
+                    floats_of(epochs[phase], key),
                     "o-",
                     color=color,
                     markersize=3,
@@ -114,7 +106,7 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
                 )
         bottom.set_title(f"{title} per epoch", fontsize=10)
         bottom.set_xlabel("epoch")
-        epoch_numbers = np.unique(_floats(epochs["train"] + epochs["val"], "epoch"))
+        epoch_numbers = np.unique(floats_of(epochs["train"] + epochs["val"], "epoch"))
         if 0 < epoch_numbers.size <= 10:
             bottom.set_xticks(epoch_numbers, [str(int(e)) for e in epoch_numbers])
         else:

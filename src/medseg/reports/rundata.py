@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def read_csv(path: Path) -> list[dict[str, str]]:
     return rows
 
 
-def column(rows: list[dict[str, Any]], key: str) -> np.ndarray:
+def column(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
     """``(N,)`` float64 of one column; empty or non-numeric cells are NaN."""
     values = []
     for row in rows:
