@@ -166,3 +166,34 @@ def test_volume_inputs(tmp_path, spheres):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(DataError, match=r"notes\.txt: not a volume"):
         volume_inputs(tmp_path / "notes.txt")
+
+
+class _LeftHalfTumours(_LiverTumourThreshold):
+    """Sees tumours only in the left half of a slice: a prediction that changes when the slice is flipped."""
+
+    def predict(self, image):
+        mask = super().predict(image).mask
+        right = mask[:, mask.shape[1] // 2 :]
+        right[right == 2] = 0
+        return SimpleNamespace(mask=mask)
+
+
+def test_volume_qc_spread_is_zero_for_a_flip_invariant_model_and_large_otherwise(tmp_path, spheres):
+    root = spheres[0]
+    steady = _LiverTumourThreshold()
+    steady.config.eval.qc = True
+    steady.tta = False
+    row = predict_volumes(steady, root / "nifti", tmp_path / "steady")[0]
+    assert row["qc_liver_ml_spread"] == 0 and row["qc_tumour_ml_spread"] == 0
+    assert row["qc_tumour_spread_pct"] == 0
+    flaky = _LeftHalfTumours()
+    flaky.config.eval.qc = True
+    flaky.tta = False
+    row = predict_volumes(flaky, root / "nifti", tmp_path / "flaky")[0]
+    # The two tumours (3.05 and 0.52 ml) lie on opposite sides: the flips see different ones.
+    assert row["qc_tumour_ml_spread"] > 1.0
+    assert row["qc_tumour_spread_pct"] > 50
+    # Without eval.qc no QC columns are written.
+    assert not any(
+        k.startswith("qc_") for k in predict_volumes(_LiverTumourThreshold(), root / "nifti", tmp_path / "off")[0]
+    )

@@ -64,3 +64,14 @@ def test_boundary_entropy_is_low_for_a_sharp_edge_and_high_for_a_blurred_one():
     high = boundary_entropy(blurred, head > 0)["qc_boundary_entropy"]
     assert low < 0.02 and high > 0.3
     assert math.isnan(boundary_entropy(sharp, np.zeros_like(head, bool))["qc_boundary_entropy"])
+
+
+def test_volume_spread_signals():
+    from medseg.measure.qc import volume_spread_signals
+
+    signals = volume_spread_signals(
+        [{"liver_ml": 100.0, "tumour_ml": 0.0, "n_tumours": 0}, {"liver_ml": 90.0, "tumour_ml": 2.0}]
+    )
+    assert signals["qc_liver_ml_spread"] == 10 and signals["qc_liver_spread_pct"] == 10
+    assert signals["qc_tumour_ml_spread"] == 2 and math.isnan(signals["qc_tumour_spread_pct"])
+    assert "qc_n_tumours_ml_spread" not in signals and volume_spread_signals([]) == {}

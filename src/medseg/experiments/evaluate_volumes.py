@@ -28,6 +28,7 @@ from medseg.data.case import Case
 from medseg.data.readers import read_dataset
 from medseg.inference import Predictor
 from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, json_safe, log, write_table
 from medseg.measure.volumes import label_roles
 from medseg.metrics import confusion, hausdorff_mm, summarize
@@ -125,6 +126,9 @@ def evaluate_volumes(
             "spacing_x_mm": spacing[2],
         }
         row.update(volume_metrics(prediction, reference, config.data.class_names, spacing))
+        if config.eval.qc:
+            images = np.stack([c.image for c in members])
+            row.update(volume_qc(predictor, images, prediction, spacing, config.postprocess.volume_3d))
         rows.append(row)
         log(f"  volume {volume_id}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.startswith("dice_")))
     summary = {f"{VOLUME_PREFIX}{k}": v for k, v in summarize(rows).items() if not k.startswith(("spacing", "slices"))}

@@ -25,6 +25,7 @@ from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
 from medseg.errors import DataError
 from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, log, write_table
 from medseg.measure.volumes import label_roles, measure_label_volume
 
@@ -109,12 +110,17 @@ def segment_and_measure(
         postprocess_3d: see :func:`segment_volume`.
 
     Returns:
-        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm).
+        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm; with the
+        config's ``eval.qc`` also the volume spreads of :func:`medseg.inference.volume_qc.volume_qc`).
     """
     volume = source if isinstance(source, Volume) else load_volume(source)
     labels = segment_volume(predictor, volume, postprocess_3d)
     class_names = _class_names(predictor, int(labels.max()) + 1)
     measurements, lesions = measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine)
+    config = getattr(predictor, "config", None)
+    if config is not None and config.eval.qc:
+        applied_3d = config.postprocess.volume_3d if postprocess_3d is None else postprocess_3d
+        measurements.update(volume_qc(predictor, volume.array, labels, volume.spacing_zyx, applied_3d))
     written = write_labels(labels, volume, label_path) if label_path is not None else None
     if name is None:
         name = nifti_stem(volume.source) if volume.source is not None else "volume"

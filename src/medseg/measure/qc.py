@@ -113,3 +113,26 @@ def boundary_entropy(probabilities: np.ndarray, mask: np.ndarray, width: int = 2
     p = np.clip(probabilities[:, band], 1e-7, 1.0)
     entropy = -(p * np.log(p)).sum(axis=0)
     return {"qc_boundary_entropy": float(entropy.mean())}
+
+
+def volume_spread_signals(measurements: list[dict[str, float]]) -> dict[str, float]:
+    """Disagreement of one volume's structure volumes across several predictions of it.
+
+    Args:
+        measurements: one dict per prediction (plain first, then e.g. flipped ones), each with the
+            ``<structure>_ml`` keys of :func:`medseg.measure.volumes.measure_label_volume`.
+
+    Returns:
+        Per structure ``qc_<structure>_ml_spread`` (largest minus smallest volume, ml) and
+        ``qc_<structure>_spread_pct`` (that spread against the first prediction's volume, %;
+        NaN when it is empty).
+    """
+    signals: dict[str, float] = {}
+    keys = [key for key in measurements[0] if key.endswith("_ml")] if measurements else []
+    for key in keys:
+        values = np.array([float(m[key]) for m in measurements])
+        spread = float(values.max() - values.min())
+        structure = key[: -len("_ml")]
+        signals[f"qc_{structure}_ml_spread"] = spread
+        signals[f"qc_{structure}_spread_pct"] = 100.0 * spread / values[0] if values[0] > 0 else math.nan
+    return signals
