@@ -144,3 +144,26 @@ def test_two_process_ddp_matches_single_process(fetal_data, tmp_path):
         "run.json",
         "split.json",
     ]
+
+
+def test_loader_processes_draw_different_augmentations():
+    """Workers start as copies of the dataset; each must reseed, or they augment in step."""
+    import numpy as np
+    from torch.utils.data import SequentialSampler
+
+    from medseg.config import AugmentConfig, DataConfig
+    from medseg.data.case import Case
+    from medseg.data.dataset import SegmentationDataset
+    from medseg.training.distributed import loaders, place
+
+    rng = np.random.default_rng(0)
+    image = rng.random((32, 32)).astype(np.float32)
+    mask = (image > 0.5).astype(np.uint8)
+    cases = [Case(f"c{i}", image, mask, {}) for i in range(4)]
+    data = DataConfig(image_size=[32, 32], num_classes=2, class_names=["background", "fg"])
+    dataset = SegmentationDataset(cases, data, AugmentConfig(flip=True, rotate_deg=90, noise=0.5, prob=1.0))
+    dataset.set_random_state(0)
+    torch.manual_seed(0)
+    train, _ = loaders(place("cpu", 1), dataset, SequentialSampler(dataset), None, num_workers=2)
+    first, second = [batch["image"] for _, batch in zip(range(2), train, strict=False)]
+    assert not torch.equal(first, second)  # the same image, drawn by the two workers

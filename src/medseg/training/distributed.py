@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from medseg.device import resolve_device
 from medseg.errors import ConfigError
@@ -154,6 +154,15 @@ def default_workers(place: Placement) -> int:
     return max(1, min(8, cores - 1))
 
 
+def seed_worker(worker_id: int) -> None:
+    """Gives each loader process its own augmentation stream: the processes start as copies of the
+    dataset, random state included, and would otherwise draw the same augmentations in step. The
+    seed is PyTorch's per-worker seed, itself drawn from the seeded main process."""
+    info = get_worker_info()
+    if info is not None and hasattr(info.dataset, "set_random_state"):
+        info.dataset.set_random_state(info.seed % 2**32)
+
+
 def loaders(
     place: Placement,
     train_set: Dataset,
@@ -179,6 +188,7 @@ def loaders(
         num_workers=workers,
         drop_last=drop_last,
         pin_memory=place.device.type == "cuda",
+        worker_init_fn=seed_worker if workers > 0 else None,
     )
     if val_set is None:
         return train, None
