@@ -56,6 +56,16 @@ def test_evaluate_writes_per_case_and_summary(tiny_run, hc18_synthetic):
     assert "Metrics on the test split" in (out / "report.html").read_text()
 
 
+def test_evaluate_multi_scale_and_bad_scales(tiny_run, hc18_synthetic):
+    base = ["evaluate", str(tiny_run), "--data", str(hc18_synthetic), "--split", "val"]
+    result = runner.invoke(app, [*base, "--tta", "--scales", "0.9,1,1.1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tiny_run / "evaluation" / "val" / "metrics.json").read_text())["dice_head"]["n"] > 0
+    for bad in ("0,1", "big", "1,,2"):
+        result = runner.invoke(app, [*base, "--scales", bad])
+        assert result.exit_code != 0 and "--scales" in result.output, bad
+
+
 def test_predict_masks_at_original_size_with_hc18_columns(tiny_run, hc18_synthetic, tmp_path):
     out = tmp_path / "pred"
     result = runner.invoke(app, ["predict", str(tiny_run), str(hc18_synthetic), "--out", str(out)])

@@ -63,6 +63,23 @@ def train(
         )
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"0.9,1,1.1"`` -> ``(0.9, 1.0, 1.1)``.
+
+    Raises:
+        ConfigError: not a comma-separated list of positive numbers.
+    """
+    from medseg.errors import ConfigError
+
+    try:
+        scales = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or any(not s > 0 or s == float("inf") for s in scales):
+        raise ConfigError(f"--scales {text!r}: give positive numbers separated by commas, e.g. 0.9,1,1.1")
+    return scales
+
+
 @app.command()
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
@@ -72,6 +89,7 @@ def evaluate(
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
     qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
+    scales: Annotated[str, typer.Option(help="input scales averaged, e.g. 0.9,1,1.1 (multi-scale)")] = "1",
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.experiments.evaluate import evaluate_run
@@ -79,7 +97,7 @@ def evaluate(
 
     try:
         out, rows, summary, volume_rows, volume_summary, qc_table = evaluate_run(
-            run_dir, data, split, checkpoint, tta, qc, qc_share
+            run_dir, data, split, checkpoint, tta, qc, qc_share, parse_scales(scales)
         )
         report = write_evaluation_report(run_dir, split)
     except MedsegError as error:

@@ -171,11 +171,13 @@ def evaluate_run(
     tta: bool = False,
     qc: bool | None = None,
     qc_share: float | None = None,
+    scales: tuple[float, ...] = (1.0,),
 ) -> tuple[Path, list[dict[str, Any]], dict[str, Any], list[dict[str, Any]], dict[str, Any], list | None]:
     """Evaluates a run (or a cross-validation folder's ensemble) on a split saved in ``split.json``.
 
     Writes ``run_dir/evaluation/<split>/`` (``split`` is ``all`` or a name in ``split.json``). QC
     signals and the ``qc_flag`` (``qc``, default ``eval.qc``) as in :func:`evaluate_with_qc`.
+    ``scales``: multi-scale inference (the probabilities at each input scale, averaged).
 
     Returns:
         The output folder, per-case rows and summary, per-volume rows and summary (volume datasets),
@@ -194,7 +196,7 @@ def evaluate_run(
     run_dir = Path(run_dir)
     if not _PLAIN_NAME.fullmatch(split):
         raise ConfigError(f"--split {split!r}: use all or a split name (letters, digits, _ and -)")
-    predictor = load_predictor(run_dir, checkpoint, tta=tta)  # a cv directory: its folds as an ensemble
+    predictor = load_predictor(run_dir, checkpoint, tta=tta, scales=scales)  # a cv directory: its folds as an ensemble
     ids = None
     if split != "all":
         saved = load_split(run_dir / "split.json")
