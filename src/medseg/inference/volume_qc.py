@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.qc import FLIPS  # the same flips as the 2D QC signals
 from medseg.measure.qc import volume_spread_signals
 from medseg.measure.volumes import measure_label_volume
-
-FLIPS = (1, 0)  # slice axes: left-right, up-down
 
 
 def flipped_volume_labels(predictor: Any, array: np.ndarray, axis: int, postprocess_3d: bool) -> np.ndarray:
