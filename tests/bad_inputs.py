@@ -188,6 +188,34 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     shutil.copytree(run, damaged)
     (damaged / "checkpoints" / "best.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
     bad.append(Bad("damaged checkpoint", "checkpoint", predict(damaged, root / "p4"), RunDirError, ["best.pt"]))
+    # train.init_weights: the same loader and checks as every checkpoint, before the run folder exists
+    bad.append(
+        Bad(
+            "train.init_weights missing",
+            "checkpoint",
+            train(good, root / "t_init1", f"train.init_weights={root / 'no_such.pt'}"),
+            RunDirError,
+            ["no_such.pt", "not found"],
+        )
+    )
+    bad.append(
+        Bad(
+            "train.init_weights of another model",
+            "checkpoint",
+            train(good, root / "t_init2", f"train.init_weights={run}"),
+            RunDirError,
+            ["best.pt", "another model"],
+        )
+    )
+    bad.append(
+        Bad(
+            "train.init_weights pickle payload",
+            "checkpoint",
+            train(good, root / "t_init3", f"train.init_weights={root / 'hostile_predict'}"),
+            RunDirError,
+            ["best.pt", "refused"],
+        )
+    )
     bad.append(
         Bad(
             "--split ../../x",

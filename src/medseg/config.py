@@ -98,6 +98,7 @@ class TrainConfig:
     deep_supervision_weights: list[float] | None = None  # explicit weights, one per output
     sync_batchnorm: bool = False  # under torchrun: batch norm statistics over the global batch
     tensorboard: bool = True  # event files in RUN_DIR/tensorboard
+    init_weights: str | None = None  # warm start: a checkpoint (.pt) or run folder (its best.pt) of the same model
 
 
 @dataclass
@@ -285,6 +286,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.device", lambda v: v in DEVICES or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
     ("train.num_workers", _optional(lambda v: v >= 0), "null or at least 0"),
     ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.init_weights", _optional(lambda v: bool(v.strip())), "null or the path of a checkpoint or run folder"),
     ("train.max_minutes", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
     ("train.iterations_per_epoch", _optional(lambda v: v >= 1), "null or at least 1"),
     ("train.val_every", lambda v: v >= 1, "at least 1"),

@@ -138,3 +138,30 @@ def test_effective_monitor():
     assert effective_monitor("val_dice", has_validation=True) == "val_dice"
     assert effective_monitor("val_dice", has_validation=False) == "train_loss"
     assert effective_monitor("train_loss", has_validation=False) == "train_loss"
+
+
+def test_init_weights_starts_from_another_runs_best_checkpoint(fetal_data, tmp_path):
+    first = tmp_path / "first"
+    train_run(load_config("demo", TINY), fetal_data, first)
+    best = load_checkpoint(first / "checkpoints" / "best.pt")["state_dict"]
+    recorder = Recorder()
+    overrides = [*TINY, f"train.init_weights={first}", "train.epochs=1"]
+    train_run(load_config("demo", overrides), fetal_data, tmp_path / "second", callbacks=[recorder])
+    for key, value in best.items():
+        assert torch.equal(recorder.start[key], value), key
+    state = load_checkpoint(tmp_path / "second" / "checkpoints" / "last.pt")
+    assert state["epoch"] == 1  # the counters and schedule start afresh
+
+
+def test_init_weights_refuses_another_model_or_a_missing_file(fetal_data, tmp_path):
+    from medseg.errors import RunDirError
+
+    first = tmp_path / "first"
+    train_run(load_config("demo", [*TINY, "train.epochs=1"]), fetal_data, first)
+    other = load_config("demo", [*TINY, f"train.init_weights={first}", "model.name=res_unet"])
+    with pytest.raises(RunDirError, match=r"best\.pt: holds another model.*name 'unet' here 'res_unet'"):
+        train_run(other, fetal_data, tmp_path / "second")
+    assert not (tmp_path / "second" / "checkpoints").exists()
+    missing = load_config("demo", [*TINY, f"train.init_weights={tmp_path / 'nowhere.pt'}"])
+    with pytest.raises(RunDirError, match=r"nowhere\.pt: checkpoint not found"):
+        train_run(missing, fetal_data, tmp_path / "third")

@@ -19,10 +19,11 @@ from medseg.data.splits import Split, load_split, save_split, select, split_case
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
-from medseg.models.checkpoint import load_checkpoint
+from medseg.models.checkpoint import initial_weights, load_checkpoint
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, training_session
 from medseg.training.engine import FitResult, fit
+from medseg.training.state import model_spec_of
 
 
 def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, data_path: Any = None) -> None:
@@ -130,6 +131,8 @@ def train_run(
     if resume:
         config = load_config(run_dir / "config.yaml")
     check_names(config)
+    if config.train.init_weights and not resume:
+        initial_weights(model_spec_of(config), config.train.init_weights)  # before anything is read or written
     with training_session(config.train.device, config.train.batch_size) as ctx:  # checks the batch first
         cases = cases if cases is not None else load_cases(config, data_path)  # data checked before any write
         output = OutputDir.plan(run_dir, "train", [data_path], overwrite, resume, main=ctx.is_main)

@@ -125,3 +125,65 @@ def model_from_checkpoint(state: dict[str, Any], where: str | Path = "checkpoint
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise RunDirError(f"{where}: the stored model cannot be rebuilt ({str(exc).splitlines()[0][:200]})") from None
     return model.eval()
+
+
+def initial_weights_path(given: str | Path) -> Path:
+    """The checkpoint named by ``train.init_weights``: a ``.pt`` file, or a run folder's ``best.pt``.
+
+    Raises:
+        RunDirError: nothing there, or a run folder without ``checkpoints/best.pt``.
+    """
+    path = Path(given)
+    if path.is_dir():
+        best = path / "checkpoints" / "best.pt"
+        if not best.is_file():
+            raise RunDirError(f"{path}: a run folder without checkpoints/best.pt; name the .pt file to start from")
+        return best
+    if not path.is_file():
+        raise RunDirError(f"{path}: checkpoint not found")
+    return path
+
+
+def initial_weights(spec: dict[str, Any], given: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The weights ``train.init_weights`` names, checked against this run's model spec.
+
+    Args:
+        spec: this run's model spec (name, params, in_channels, classes); the checkpoint's must be equal.
+        given: a checkpoint file or a run folder (its ``checkpoints/best.pt``).
+
+    Returns:
+        The checkpoint file read and its ``state_dict``.
+
+    Raises:
+        RunDirError: unreadable checkpoint, or one holding another model (names what differs).
+    """
+    path = initial_weights_path(given)
+    state = load_checkpoint(path)
+    stored = state["model"]
+    differing = [key for key in ("name", "in_channels", "classes", "params") if stored.get(key) != spec[key]]
+    if differing:
+        what = ", ".join(f"{key} {stored.get(key)!r} here {spec[key]!r}" for key in differing)
+        raise RunDirError(f"{path}: holds another model than this run's ({what}); its weights cannot start this run")
+    return path, state["state_dict"]
+
+
+def load_initial_weights(net: nn.Module, spec: dict[str, Any], given: str | Path) -> Path:
+    """Copies the weights of another run into ``net`` (a warm start; optimiser and schedule start afresh).
+
+    Args:
+        net: the freshly built model of this run, described by ``spec``.
+        spec, given: as :func:`initial_weights`.
+
+    Returns:
+        The checkpoint file read.
+
+    Raises:
+        RunDirError: as :func:`initial_weights`, or weights that do not fit ``net``.
+    """
+    path, state_dict = initial_weights(spec, given)
+    try:
+        net.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[0][:200]
+        raise RunDirError(f"{path}: its weights do not fit this run's model ({reason})") from None
+    return path

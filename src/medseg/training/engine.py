@@ -105,7 +105,8 @@ def fit(
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     seed_everything(config.train.seed)
-    state = build_state(config, train_cases, val_cases, Path(run_dir))
+    resuming = resume and (Path(run_dir) / "checkpoints" / "last.pt").is_file()
+    state = build_state(config, train_cases, val_cases, Path(run_dir), warm_start=not resuming)
     if state.monitor != config.train.monitor:
         distributed.log_main(
             f"no validation cases: the best checkpoint and the schedule follow {state.monitor}, "
@@ -114,7 +115,7 @@ def fit(
     hooks = default_callbacks(config, state) + list(callbacks or [])
     checkpointer = Checkpointer(state, hooks)
     writers = [HistoryRecorder(state), checkpointer, EpochLog(state)]  # they see the epoch after every hook
-    if resume and checkpointer.last.is_file():
+    if resuming:
         restore_state(state, hooks, load_checkpoint(checkpointer.last))
         distributed.log_main(f"resuming from epoch {state.start_epoch - 1} ({checkpointer.last})")
     _log_start(state)

@@ -22,6 +22,7 @@ from medseg.data.dataset import SegmentationDataset
 from medseg.errors import ConfigError
 from medseg.losses import DeepSupervisionLoss, create_loss
 from medseg.models import create_model, output_channels
+from medseg.models.checkpoint import load_initial_weights
 from medseg.training import distributed
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler, effective_monitor, higher_is_better
@@ -77,10 +78,23 @@ class TrainState:
             self.best_score, self.best_epoch = score, self.epoch
 
 
-def build_state(config: Config, train_cases: list[Case], val_cases: list[Case], run_dir: Path) -> TrainState:
+def model_spec_of(config: Config) -> dict[str, Any]:
+    """What a checkpoint records to rebuild the model: name, params, in_channels, classes."""
+    return {
+        "name": config.model.name,
+        "params": dict(config.model.params),
+        "in_channels": config.data.channels,
+        "classes": output_channels(config.data.num_classes, config.model.out_channels),
+    }
+
+
+def build_state(
+    config: Config, train_cases: list[Case], val_cases: list[Case], run_dir: Path, warm_start: bool = True
+) -> TrainState:
     """Data loaders, model (DDP-wrapped under ``torchrun``), loss, optimiser, schedule and scaler.
 
     The global random generators must be seeded before: the model's initial weights draw from them.
+    With ``warm_start`` (not when resuming) the weights of ``train.init_weights`` replace them.
     """
     cfg, train_cfg = config, config.train
     place = distributed.place(train_cfg.device, train_cfg.batch_size)
@@ -95,14 +109,11 @@ def build_state(config: Config, train_cases: list[Case], val_cases: list[Case], 
     )
     train_loader, val_loader = distributed.loaders(place, train_set, sampler, val_set, train_cfg.num_workers)
 
-    classes = output_channels(cfg.data.num_classes, cfg.model.out_channels)
-    model_spec = {
-        "name": cfg.model.name,
-        "params": dict(cfg.model.params),
-        "in_channels": cfg.data.channels,
-        "classes": classes,
-    }
-    net = create_model(cfg.model.name, in_channels=cfg.data.channels, classes=classes, **cfg.model.params)
+    model_spec = model_spec_of(cfg)
+    net = create_model(cfg.model.name, in_channels=cfg.data.channels, classes=model_spec["classes"], **cfg.model.params)
+    if train_cfg.init_weights and warm_start:
+        source = load_initial_weights(net, model_spec, train_cfg.init_weights)
+        distributed.log_main(f"weights from {source} (optimiser and schedule start afresh)")
     model = distributed.wrap_model(net.to(place.device), place.ctx, place.device, train_cfg.sync_batchnorm)
     try:
         loss_fn = DeepSupervisionLoss(
