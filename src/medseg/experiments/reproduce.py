@@ -23,7 +23,9 @@ class StudyRequest:
         data: the dataset root, or a folder holding several datasets (the study's docstring says
             which); ``None`` with ``quick``.
         quick: run on generated phantoms at tiny sizes, in minutes.
-        overwrite: replace an earlier study folder written by medseg.
+        overwrite: replace an earlier study folder written by medseg (the polyp study, whose
+            parts can run separately: retrain the selected runs, each replaced only once its new
+            training has finished; the other runs stay).
         resume: keep finished runs of an interrupted study and continue the rest.
         table_only: train nothing; rebuild the study's table from the run folders in ``out``.
         only: run only these parts of the study (e.g. ``kvasir/mobile_unet`` for the polyp study;

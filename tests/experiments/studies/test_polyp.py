@@ -87,6 +87,49 @@ def test_study_folder_is_never_replaced_silently(quick_study):
     assert (stranger / "notes.txt").read_text() == "mine"
 
 
+def test_overwrite_retrains_only_the_selected_part_and_keeps_the_rest(quick_study, tmp_path):
+    import json
+    import shutil
+
+    out = tmp_path / "study"
+    shutil.copytree(quick_study[0], out)
+    kept = out / "cvc" / "unet" / "test" / "metrics.json"
+    kept_bytes, kept_time = kept.read_bytes(), kept.stat().st_mtime_ns
+    retrained = out / "kvasir" / "unet"
+    before = json.loads((retrained / "run.json").read_text())["result"]
+    command = ["reproduce", "polyp", "--quick", "--out", str(out), "--only", "kvasir/unet"]
+    refused = runner.invoke(app, command)
+    assert refused.exit_code != 0 and "--overwrite" in refused.output
+    result = runner.invoke(app, [*command, "--overwrite", "--set", "train.epochs=1"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((retrained / "run.json").read_text())["result"]["epochs_run"] == 1 != before["epochs_run"]
+    assert (retrained / "test" / "metrics.json").is_file()
+    assert kept.read_bytes() == kept_bytes and kept.stat().st_mtime_ns == kept_time  # other parts untouched
+    assert {(r["split"], r["model"]) for r in _rows(out) if r["status"] == "measured"} == {
+        (s.name, m) for s in SPLITS for m in MODELS
+    }
+
+
+def test_a_failed_retraining_leaves_the_earlier_run_in_place(quick_study, tmp_path, monkeypatch):
+    import shutil
+
+    import medseg.training.engine as engine
+
+    out = tmp_path / "study"
+    shutil.copytree(quick_study[0], out)
+    run = out / "kvasir" / "mobile_unet"
+    files = {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()}
+
+    def broken_epoch(state, hooks):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(engine, "train_epoch", broken_epoch)
+    command = ["reproduce", "polyp", "--quick", "--out", str(out), "--only", "kvasir/mobile_unet", "--overwrite"]
+    result = runner.invoke(app, command)
+    assert result.exit_code != 0
+    assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
+
+
 def test_missing_dataset_is_named(tmp_path):
     (tmp_path / "kvasir-seg").mkdir()
     result = runner.invoke(app, ["reproduce", "polyp", "--data", str(tmp_path), "--out", str(tmp_path / "o")])

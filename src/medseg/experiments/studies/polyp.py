@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,6 +40,7 @@ from medseg.data.splits import load_split, select, split_cases
 from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, register_study
+from medseg.experiments.rundir import claim
 from medseg.experiments.train import train_run
 from medseg.inference import Predictor
 from medseg.io import atomic_write_text, log, write_table
@@ -161,17 +161,40 @@ def run_finished(run_dir: Path) -> bool:
 
 
 def train_and_test(
-    config: Config, data_path: Path, cases: list[Case], spec: SplitSpec, run_dir: Path, resume: bool
+    config: Config,
+    data_path: Path,
+    cases: list[Case],
+    spec: SplitSpec,
+    run_dir: Path,
+    resume: bool,
+    overwrite: bool = False,
 ) -> None:
-    """Trains (or resumes, or keeps) the run, then evaluates its best checkpoint on the test split."""
-    if not run_finished(run_dir):
+    """Trains the run, then evaluates its best checkpoint on the test split.
+
+    ``resume`` keeps a finished run (and its test scores) and continues an interrupted one;
+    ``overwrite`` retrains a finished run, whose folder is replaced only once the new training has
+    finished (:func:`medseg.experiments.train.train_run`). Without either, only an empty place is
+    trained into.
+    """
+    finished = run_finished(run_dir)
+    if finished and not resume and not overwrite:
+        raise RunDirError(f"{run_dir}: a finished run; pass --overwrite to retrain it or --resume to keep it")
+    if not finished or (overwrite and not resume):
         can_resume = resume and (run_dir / "checkpoints" / "last.pt").is_file()
         split = None
         if not can_resume:
             split = split_cases(cases, spec.val_fraction, spec.test_fraction, config.data.split_seed)
         log(f"polyp study: {'resuming' if can_resume else 'training'} {run_dir}")
-        train_run(config, data_path, run_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split)
-    if resume and (run_dir / "test" / "metrics.json").is_file():
+        train_run(
+            config,
+            data_path,
+            run_dir,
+            overwrite=not can_resume and run_dir.exists(),
+            resume=can_resume,
+            cases=cases,
+            split=split,
+        )
+    elif resume and (run_dir / "test" / "metrics.json").is_file():
         return
     score_run(run_dir, cases)
 
@@ -183,6 +206,7 @@ def score_run(run_dir: Path, cases: list[Case]) -> None:
     log(f"polyp study: testing {run_dir} on {len(split['test'])} held-out images")
     evaluate_cases(predictor, select(cases, split["test"]), run_dir / "test", overlays=False)
     atomic_write_text(run_dir / "test" / "inference.json", json.dumps({**TEST_INFERENCE, "checkpoint": "best"}))
+    claim(run_dir, "test")  # the run's own: --overwrite may replace it with the run
 
 
 def score_untested_runs(request: StudyRequest) -> None:
@@ -324,7 +348,8 @@ def write_table_files(out: Path, rows: list[dict[str, Any]], quick: bool) -> Pat
 
 
 def prepare_study_dir(request: StudyRequest) -> None:
-    """Creates ``request.out`` or checks that it may be reused.
+    """Creates ``request.out`` or checks that it may be reused. Nothing is deleted here: with
+    ``--overwrite`` each selected run is replaced by its retrained self, the others stay.
 
     Raises:
         RunDirError: the folder holds files and neither overwrite, resume nor table-only was asked,
@@ -339,10 +364,8 @@ def prepare_study_dir(request: StudyRequest) -> None:
         return
     if busy and not (request.overwrite or request.resume):
         raise RunDirError(f"{out}: study folder exists and is not empty; pass --overwrite or --resume")
-    if busy and request.overwrite and not request.resume:
-        if not marker.is_file():
-            raise RunDirError(f"{out}: not written by medseg reproduce polyp (no study.json); not replacing it")
-        shutil.rmtree(out)
+    if busy and request.overwrite and not request.resume and not marker.is_file():
+        raise RunDirError(f"{out}: not written by medseg reproduce polyp (no study.json); not replacing it")
     out.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
         atomic_write_text(
@@ -390,6 +413,14 @@ def run_polyp_study(request: StudyRequest) -> Path:
                 cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
             cases = regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder]
             run_dir = request.out / spec.name / model
-            train_and_test(configs[spec.name, model], root / spec.folder, cases, spec, run_dir, request.resume)
+            train_and_test(
+                configs[spec.name, model],
+                root / spec.folder,
+                cases,
+                spec,
+                run_dir,
+                request.resume,
+                request.overwrite,
+            )
     rows = [table_row(request.out, model, spec) for spec in SPLITS for model in MODELS]
     return write_table_files(request.out, rows, request.quick)
