@@ -130,6 +130,20 @@ def test_a_failed_retraining_leaves_the_earlier_run_in_place(quick_study, tmp_pa
     assert {p.relative_to(run): p.read_bytes() for p in run.rglob("*") if p.is_file()} == files
 
 
+def test_a_warm_started_part_says_so_in_the_table(quick_study, tmp_path):
+    source = quick_study[0] / "kvasir" / "unet"
+    out = tmp_path / "continued"
+    result = runner.invoke(
+        app,
+        ["reproduce", "polyp", "--quick", "--out", str(out), "--only", "kvasir/unet"]
+        + ["--set", f"train.init_weights={source}", "--set", "train.epochs=1"],
+    )
+    assert result.exit_code == 0, result.output
+    row = {(r["split"], r["model"]): r for r in _rows(out)}["kvasir", "unet"]
+    assert row["status"] == "measured" and row["warm_start"] == str(source)
+    assert "1.0 (warm start)" in (out / "table.md").read_text()
+
+
 def test_missing_dataset_is_named(tmp_path):
     (tmp_path / "kvasir-seg").mkdir()
     result = runner.invoke(app, ["reproduce", "polyp", "--data", str(tmp_path), "--out", str(tmp_path / "o")])

@@ -247,6 +247,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
         "paper_f1": paper.get("f1", math.nan),
         "paper_iou": paper.get("iou", math.nan),
         "status": "not run",
+        "warm_start": "",
     }
     metrics = run_dir / "test" / "metrics.json"
     # A run folder whose checkpoints were pruned (or copied without them) still has its scores.
@@ -258,6 +259,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
     model = create_model(config.model.name, in_channels=config.data.channels, classes=classes, **config.model.params)
     row["parameters"] = count_parameters(model)
     row["image_size"] = "x".join(str(v) for v in config.data.image_size)
+    row["warm_start"] = config.train.init_weights or ""  # its epochs came on top of that run's
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     result = info.get("result")
     if result:
@@ -313,7 +315,8 @@ def write_table_files(out: Path, rows: list[dict[str, Any]], quick: bool) -> Pat
         "Held-out test images of each split; mean over images. Dice = F1. Hausdorff distance in "
         "pixels (px) of the original images: these datasets publish no pixel spacing. Paper: the "
         "published F1 / IoU (%), on the paper's own split. Seconds per epoch were measured on "
-        "whatever machine ran the study (see docs/polyp.md).",
+        "whatever machine ran the study (see docs/polyp.md). A warm start (`train.init_weights`) "
+        "continued another run: its epochs come on top of that run's (`warm_start` in table.csv).",
     ]
     if quick:
         lines += ["", "**--quick: generated phantoms at tiny sizes; these numbers say nothing about the models.**"]
@@ -331,7 +334,7 @@ def write_table_files(out: Path, rows: list[dict[str, Any]], quick: bool) -> Pat
                 MODEL_TITLES[row["model"]],
                 _fmt(row["parameters"]),
                 row["image_size"] or "-",
-                _fmt(row["epochs"], 1),
+                _fmt(row["epochs"], 1) + (" (warm start)" if row["warm_start"] else ""),
                 _fmt(row["seconds_per_epoch"], 0),
                 _fmt(row["test_images"]),
                 row["inference"] or "-",
