@@ -194,7 +194,7 @@ def test_only_and_set_from_the_command_line(tmp_path):
 def test_table_keeps_scores_of_runs_whose_checkpoints_were_pruned(quick_study, tmp_path):
     import shutil
 
-    from medseg.experiments.studies.polyp import table_row
+    from medseg.experiments.studies.polyp_table import table_row
 
     out, _ = quick_study
     copy = tmp_path / "copy"
