@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -130,6 +133,45 @@ def test_killed_workers_trial_is_queued_again(tmp_path):
     assert study.get_trials(False)[1].user_attrs["grid"] == {"train.lr": "1e-3"}
     live = next(search_store.claimed_trials(study, storage, grid=True, trials=None))
     assert live.user_attrs["host"] == socket.gethostname() and search_store.requeue_stale(study, storage) == []
+
+
+def test_a_second_worker_waits_until_the_first_has_queued_the_grid(tmp_path, monkeypatch):
+    import threading
+
+    grid = {"train.lr": ["1e-3", "1e-2"], "train.batch_size": ["2", "4"]}
+    storage = search_store.open_storage(search_store.storage_url(tmp_path, None))
+    study = search_store.open_study(storage, "s", "maximize", {"x": 1})
+    real_enqueue = study.enqueue_trial
+    threads: list[threading.Thread] = []
+    second: list[tuple[int, int]] = []  # (queued, trials waiting when it returned)
+
+    def second_worker():
+        queued = search_store.queue_grid(study, storage, grid)
+        second.append((queued, len(study.get_trials(False, states=(optuna.trial.TrialState.WAITING,)))))
+
+    def slow_enqueue(*args, **kwargs):  # the second worker starts while the first is between marker and queue
+        if not threads:
+            threads.append(threading.Thread(target=second_worker))
+            threads[0].start()
+            time.sleep(0.5)
+        real_enqueue(*args, **kwargs)
+
+    monkeypatch.setattr(study, "enqueue_trial", slow_enqueue)
+    assert search_store.queue_grid(study, storage, grid) == 4
+    threads[0].join(timeout=60)
+    assert second == [(0, 4)]  # it queued nothing, and returned only once all four were waiting
+
+
+def test_a_grid_whose_queueing_worker_died_is_queued_by_the_next(tmp_path, monkeypatch):
+    grid = {"train.lr": ["1e-3", "1e-2"]}
+    storage = search_store.open_storage(search_store.storage_url(tmp_path, None))
+    study = search_store.open_study(storage, "s", "maximize", {"x": 1})
+    points = search_store.grid_points(grid)
+    digest = hashlib.sha1(json.dumps(points, sort_keys=True).encode()).hexdigest()[:16]
+    optuna.create_study(storage=storage, study_name=f"s:grid:{digest}")  # marker made, then the worker died
+    monkeypatch.setattr(search_store, "QUEUE_WAIT_S", 0.5)
+    assert search_store.queue_grid(study, storage, grid) == 2
+    assert search_store.queue_grid(study, storage, grid) == 0
 
 
 def test_trial_of_a_worker_killed_while_claiming_is_queued_again(tmp_path, monkeypatch):

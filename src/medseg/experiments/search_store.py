@@ -43,6 +43,7 @@ from medseg.errors import ConfigError
 DEFAULT_DB = "search.db"
 CLAIM_GRACE_S = 30.0  # a running trial still without its worker's tag after this was claimed by a killed worker
 OPEN = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+QUEUE_WAIT_S = 30.0  # how long a worker waits for another worker to finish queueing the grid
 
 
 def storage_url(out_dir: Path, storage: str | None) -> str:
@@ -114,21 +115,38 @@ def grid_points(grid: dict[str, list[str]]) -> list[dict[str, str]]:
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
+def _grid_keys(study: optuna.Study, states: tuple[TrialState, ...] | None = OPEN) -> set[str]:
+    """The grid points that have a trial in ``states`` (``None``: in any state), as canonical JSON."""
+    return {json.dumps(t.user_attrs.get("grid"), sort_keys=True) for t in study.get_trials(False, states=states)}
+
+
 def queue_grid(study: optuna.Study, storage: optuna.storages.RDBStorage, grid: dict[str, list[str]]) -> int:
     """Queues the grid points that have no waiting, running or complete trial; returns how many.
 
-    Only one of several workers starting together queues them (see the module docstring).
+    Only one of several workers starting together queues them (see the module docstring); the
+    others wait until every point has a trial, so none finds the queue empty and stops while the
+    first worker is still filling it. A point still without any trial after ``QUEUE_WAIT_S`` (its
+    worker died while queueing) is queued by the waiting worker.
     """
     points = grid_points(grid)
+    keys = [json.dumps(point, sort_keys=True) for point in points]
     digest = hashlib.sha1(json.dumps(points, sort_keys=True).encode()).hexdigest()[:16]
     try:
         optuna.create_study(storage=storage, study_name=f"{study.study_name}:grid:{digest}")
-    except optuna.exceptions.DuplicatedStudyError:
-        return 0  # queued by another worker, or by an earlier run of the same command
-    present = {json.dumps(t.user_attrs.get("grid"), sort_keys=True) for t in study.get_trials(False, states=OPEN)}
+    except optuna.exceptions.DuplicatedStudyError:  # queued by another worker, or by an earlier run
+        deadline = time.monotonic() + QUEUE_WAIT_S
+        while not set(keys) <= _grid_keys(study, None):
+            if time.monotonic() > deadline:
+                return _enqueue_missing(study, points, keys, _grid_keys(study, None))
+            time.sleep(0.2)
+        return 0
+    return _enqueue_missing(study, points, keys, _grid_keys(study))
+
+
+def _enqueue_missing(study: optuna.Study, points: list[dict[str, str]], keys: list[str], present: set[str]) -> int:
     queued = 0
-    for point in points:
-        if json.dumps(point, sort_keys=True) not in present:
+    for point, key in zip(points, keys, strict=True):
+        if key not in present:
             study.enqueue_trial({}, user_attrs={"grid": point})
             queued += 1
     return queued
