@@ -112,6 +112,11 @@ def checkpoint_path(run_dir: str | Path, name: str) -> Path:
     return candidate
 
 
+def model_from_spec(spec: dict[str, Any]) -> nn.Module:
+    """A freshly initialised model from its spec (name, params, in_channels, classes), as checkpoints store it."""
+    return create_model(spec["name"], in_channels=spec["in_channels"], classes=spec["classes"], **spec["params"])
+
+
 def model_from_checkpoint(state: dict[str, Any], where: str | Path = "checkpoint") -> nn.Module:
     """Rebuilds the model stored in a checkpoint, in eval mode.
 
@@ -120,7 +125,7 @@ def model_from_checkpoint(state: dict[str, Any], where: str | Path = "checkpoint
     """
     spec = state["model"]
     try:
-        model = create_model(spec["name"], in_channels=spec["in_channels"], classes=spec["classes"], **spec["params"])
+        model = model_from_spec(spec)
         model.load_state_dict(state["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise RunDirError(f"{where}: the stored model cannot be rebuilt ({str(exc).splitlines()[0][:200]})") from None

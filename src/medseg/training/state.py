@@ -21,8 +21,8 @@ from medseg.data.case import Case
 from medseg.data.dataset import SegmentationDataset
 from medseg.errors import ConfigError
 from medseg.losses import DeepSupervisionLoss, create_loss
-from medseg.models import create_model, output_channels
-from medseg.models.checkpoint import load_initial_weights
+from medseg.models import output_channels
+from medseg.models.checkpoint import load_initial_weights, model_from_spec
 from medseg.training import distributed
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler, effective_monitor, higher_is_better
@@ -110,7 +110,7 @@ def build_state(
     train_loader, val_loader = distributed.loaders(place, train_set, sampler, val_set, train_cfg.num_workers)
 
     model_spec = model_spec_of(cfg)
-    net = create_model(cfg.model.name, in_channels=cfg.data.channels, classes=model_spec["classes"], **cfg.model.params)
+    net = model_from_spec(model_spec)
     if train_cfg.init_weights and warm_start:
         source = load_initial_weights(net, model_spec, train_cfg.init_weights)
         distributed.log_main(f"weights from {source} (optimiser and schedule start afresh)")

@@ -169,27 +169,15 @@ def train_and_test(
 
     ``resume`` keeps a finished run (and its test scores) and continues an interrupted one;
     ``overwrite`` retrains a finished run, whose folder is replaced only once the new training has
-    finished (:func:`medseg.experiments.train.train_run`). Without either, only an empty place is
-    trained into.
+    finished (:func:`medseg.experiments.train.train_run`).
     """
-    finished = run_finished(run_dir)
-    if finished and not resume and not overwrite:
-        raise RunDirError(f"{run_dir}: a finished run; pass --overwrite to retrain it or --resume to keep it")
-    if not finished or (overwrite and not resume):
+    if not run_finished(run_dir) or (overwrite and not resume):
         can_resume = resume and (run_dir / "checkpoints" / "last.pt").is_file()
         split = None
         if not can_resume:
             split = split_cases(cases, spec.val_fraction, spec.test_fraction, config.data.split_seed)
         log(f"polyp study: {'resuming' if can_resume else 'training'} {run_dir}")
-        train_run(
-            config,
-            data_path,
-            run_dir,
-            overwrite=not can_resume and run_dir.exists(),
-            resume=can_resume,
-            cases=cases,
-            split=split,
-        )
+        train_run(config, data_path, run_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split)
     elif resume and (run_dir / "test" / "metrics.json").is_file():
         return
     score_run(run_dir, cases)

@@ -16,7 +16,9 @@ from typing import Any
 from medseg.config import load_config
 from medseg.experiments.studies.polyp import MODEL_TITLES, PAPER, SPLITS, SplitSpec
 from medseg.io import atomic_write_text, write_table
-from medseg.models import count_parameters, create_model, output_channels
+from medseg.models import count_parameters
+from medseg.models.checkpoint import model_from_spec
+from medseg.training.state import model_spec_of
 
 COLUMNS = ("dice", "iou", "precision", "recall", "hd_px")
 
@@ -51,9 +53,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
         return row
     # Sizes from the run's config: the table never needs to load (or trust) a checkpoint.
     config = load_config(run_dir / "config.yaml")
-    classes = output_channels(config.data.num_classes, config.model.out_channels)
-    model = create_model(config.model.name, in_channels=config.data.channels, classes=classes, **config.model.params)
-    row["parameters"] = count_parameters(model)
+    row["parameters"] = count_parameters(model_from_spec(model_spec_of(config)))
     row["image_size"] = "x".join(str(v) for v in config.data.image_size)
     row["warm_start"] = config.train.init_weights or ""  # its epochs came on top of that run's
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
