@@ -4,7 +4,8 @@ Builds each model as its recipe states (``polyp_<model>``), then times full trai
 BCE + Dice loss, backward, Adam) on random batches on one CPU thread. Process CPU time is reported
 beside wall time: on a shared machine the wall time depends on the other jobs, the CPU time much less.
 
-    python bench/polyp_training_cost.py [--size 256] [--batch 2] [--steps 1] [--images 640]
+    python bench/polyp_training_cost.py [--size 256] [--batch 2] [--steps 1] [--images 640] [--threads 1]
+        [--channels-last]
 """
 
 from __future__ import annotations
@@ -27,15 +28,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--images", type=int, default=640, help="training images per epoch (Kvasir-SEG: 640)")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--channels-last", action="store_true", help="model and batch in channels-last memory format")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    layout = torch.channels_last if args.channels_last else torch.contiguous_format
     for name in args.models.split(","):
         config = load_config(f"polyp_{name}")
         torch.manual_seed(0)
         model = create_model(config.model.name, in_channels=3, classes=1, **config.model.params)
+        model = model.to(memory_format=layout)
         loss_fn = create_loss(config.train.loss, **config.train.loss_params)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        images = torch.randn(args.batch, 3, args.size, args.size)
+        images = torch.randn(args.batch, 3, args.size, args.size).contiguous(memory_format=layout)
         masks = (torch.rand(args.batch, 1, args.size, args.size) > 0.8).long()
         cpu, wall = 0.0, 0.0
         for step in range(args.steps + 1):  # the first step warms up and is not timed
