@@ -165,3 +165,22 @@ def test_init_weights_refuses_another_model_or_a_missing_file(fetal_data, tmp_pa
     missing = load_config("demo", [*TINY, f"train.init_weights={tmp_path / 'nowhere.pt'}"])
     with pytest.raises(RunDirError, match=r"nowhere\.pt: checkpoint not found"):
         train_run(missing, fetal_data, tmp_path / "third")
+
+
+def test_channels_last_trains_like_the_default_layout(fetal_data, tmp_path):
+    overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=3", "train.tensorboard=false"]
+    runs = {}
+    for layout in ("false", "true"):
+        recorder = Recorder()
+        config = load_config("demo", overrides + [f"train.channels_last={layout}"])
+        result = train_run(config, fetal_data, tmp_path / layout, callbacks=[recorder])
+        runs[layout] = (recorder, result)
+    (plain, plain_result), (last, last_result) = runs["false"], runs["true"]
+    assert last.losses == pytest.approx(plain.losses, rel=1e-4)
+    assert last_result.best_score == pytest.approx(plain_result.best_score, abs=1e-4)
+    assert any(
+        v.dim() == 4 and v.is_contiguous(memory_format=torch.channels_last) and not v.is_contiguous()
+        for v in last.end.values()
+    )  # the weights really were channels-last
+    for key, value in load_checkpoint(tmp_path / "true" / "checkpoints" / "best.pt")["state_dict"].items():
+        assert torch.allclose(value, plain.end[key], atol=1e-3), key

@@ -128,7 +128,14 @@ def fit(
         train_epoch(state, hooks + writers)
         scores = {"train_loss": state.train_row["loss"]}
         if state.val_loader is not None and epoch % config.train.val_every == 0:
-            val_row = evaluate_loader(state.net, state.val_loader, state.loss_fn, state.device, amp=state.amp)
+            val_row = evaluate_loader(
+                state.net,
+                state.val_loader,
+                state.loss_fn,
+                state.device,
+                amp=state.amp,
+                memory_format=state.memory_format,
+            )
             scores.update({f"val_{k}": v for k, v in val_row.items()})
         epoch_lr = state.lr
         _step_scheduler(state, scores)
@@ -166,7 +173,8 @@ def train_epoch(state: TrainState, hooks: list[Callback]) -> None:
             if ctx.distributed:  # every rank must use the same rate: average the clocks
                 elapsed = distributed.all_reduce_sum(elapsed) / ctx.world_size
             state.scheduler.update(float(elapsed[0]))
-        step, loss = train_step(state, batch["image"].to(state.device), batch["mask"].to(state.device))
+        images = batch["image"].to(state.device, memory_format=state.memory_format)
+        step, loss = train_step(state, images, batch["mask"].to(state.device))
         if ctx.distributed:
             step = distributed.all_reduce_sum(torch.from_numpy(step)).numpy()
             loss = step[0] / step[3]  # the global batch's loss
@@ -238,9 +246,16 @@ def _log_replicas(state: TrainState) -> None:
 
 @torch.no_grad()
 def evaluate_loader(
-    model: torch.nn.Module, loader: DataLoader, loss_fn: Any, device: torch.device, amp: bool = False
+    model: torch.nn.Module,
+    loader: DataLoader,
+    loss_fn: Any,
+    device: torch.device,
+    amp: bool = False,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
     """Loss, pixel accuracy and foreground Dice over a loader, at network resolution.
+
+    ``memory_format`` is the layout the batches are put in (the model's, for ``train.channels_last``).
 
     Under ``torchrun`` each rank evaluates its shard and the sums are added over ranks, so every
     rank returns the scores of the whole set.
@@ -248,7 +263,7 @@ def evaluate_loader(
     model.eval()
     sums = torch.zeros(6, dtype=torch.float64)  # loss sum, images, correct, pixels, dice num, dice den
     for batch in loader:
-        images, masks = batch["image"].to(device), batch["mask"].to(device)
+        images, masks = batch["image"].to(device, memory_format=memory_format), batch["mask"].to(device)
         with _autocast(amp):
             outputs = model(images)
         loss = loss_fn(outputs, masks)

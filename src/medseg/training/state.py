@@ -66,6 +66,11 @@ class TrainState:
         return self.place.device
 
     @property
+    def memory_format(self) -> torch.memory_format:
+        """The layout of the model's weights and of every batch (``train.channels_last``)."""
+        return torch.channels_last if self.config.train.channels_last else torch.contiguous_format
+
+    @property
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
@@ -114,7 +119,9 @@ def build_state(
     if train_cfg.init_weights and warm_start:
         source = load_initial_weights(net, model_spec, train_cfg.init_weights)
         distributed.log_main(f"weights from {source} (optimiser and schedule start afresh)")
-    model = distributed.wrap_model(net.to(place.device), place.ctx, place.device, train_cfg.sync_batchnorm)
+    layout = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
+    net = net.to(place.device, memory_format=layout)
+    model = distributed.wrap_model(net, place.ctx, place.device, train_cfg.sync_batchnorm)
     try:
         loss_fn = DeepSupervisionLoss(
             create_loss(train_cfg.loss, **train_cfg.loss_params),
