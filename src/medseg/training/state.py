@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
-from medseg.config import Config
+from medseg.config import Config, TrainConfig
 from medseg.data.case import Case
 from medseg.data.dataset import SegmentationDataset
 from medseg.errors import ConfigError
@@ -26,6 +26,11 @@ from medseg.models.checkpoint import load_initial_weights, model_from_spec
 from medseg.training import distributed
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler, effective_monitor, higher_is_better
+
+
+def memory_format_of(train_cfg: TrainConfig) -> torch.memory_format:
+    """Channels-last (NHWC) for ``train.channels_last``, else PyTorch's default (NCHW)."""
+    return torch.channels_last if train_cfg.channels_last else torch.contiguous_format
 
 
 @dataclass
@@ -68,7 +73,7 @@ class TrainState:
     @property
     def memory_format(self) -> torch.memory_format:
         """The layout of the model's weights and of every batch (``train.channels_last``)."""
-        return torch.channels_last if self.config.train.channels_last else torch.contiguous_format
+        return memory_format_of(self.config.train)
 
     @property
     def lr(self) -> float:
@@ -119,8 +124,7 @@ def build_state(
     if train_cfg.init_weights and warm_start:
         source = load_initial_weights(net, model_spec, train_cfg.init_weights)
         distributed.log_main(f"weights from {source} (optimiser and schedule start afresh)")
-    layout = torch.channels_last if train_cfg.channels_last else torch.contiguous_format
-    net = net.to(place.device, memory_format=layout)
+    net = net.to(place.device, memory_format=memory_format_of(train_cfg))
     model = distributed.wrap_model(net, place.ctx, place.device, train_cfg.sync_batchnorm)
     try:
         loss_fn = DeepSupervisionLoss(
