@@ -60,24 +60,46 @@ def main() -> int:
     (args.out / "logs").mkdir(exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     started = time.monotonic()
-    parts = []
-    for spec, model in selected_runs(tuple(args.runs)):
+    chosen = selected_runs(tuple(args.runs))
+    names = {f"{spec.name}/{model}" for spec, model in chosen}
+    # A split that starts from another split's run (cvc_from_kvasir) waits for that run when both are launched.
+    waiting = {
+        f"{spec.name}/{model}": (spec, model, f"{spec.start_from}/{model}")
+        for spec, model in chosen
+        if spec.start_from and f"{spec.start_from}/{model}" in names
+    }
+    running: dict[str, tuple[subprocess.Popen, object]] = {}
+
+    def start(spec, model) -> None:
         log = open(args.out / "logs" / f"{spec.name}_{model}.log", "w")  # noqa: SIM115 - closed below
-        parts.append(
-            (
-                f"{spec.name}/{model}",
-                subprocess.Popen(part_command(args, spec.name, model), stdout=log, stderr=subprocess.STDOUT, env=env),
-                log,
-            )
-        )
-    print(f"{len(parts)} runs started", flush=True)
+        command = part_command(args, spec.name, model)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        running[f"{spec.name}/{model}"] = (process, log)
+
+    for spec, model in chosen:
+        if f"{spec.name}/{model}" not in waiting:
+            start(spec, model)
+    print(f"{len(running)} runs started, {len(waiting)} waiting for the run they start from", flush=True)
     failed = []
-    for name, process, log in parts:
-        code = process.wait()
-        log.close()
-        print(f"{name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
-        if code:
-            failed.append(name)
+    while running:
+        time.sleep(1)
+        for name, (process, log) in list(running.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            log.close()
+            del running[name]
+            print(f"{name}: exit {code} after {time.monotonic() - started:.0f} s", flush=True)
+            if code:
+                failed.append(name)
+            for dependent, (spec, model, source) in list(waiting.items()):
+                if source == name:
+                    del waiting[dependent]
+                    if code:
+                        failed.append(dependent)
+                        print(f"{dependent}: not started ({name} failed)", flush=True)
+                    else:
+                        start(spec, model)
     table = [sys.executable, "-m", "medseg", "reproduce", "polyp", "--out", str(args.out), "--table-only"]
     subprocess.run(table, check=False, env=env)
     if failed:

@@ -144,6 +144,26 @@ def test_a_warm_started_part_says_so_in_the_table(quick_study, tmp_path):
     assert "1.0 (warm start)" in (out / "table.md").read_text()
 
 
+def test_cross_dataset_split_starts_from_the_kvasir_run_and_tests_on_the_cvc_sequences(quick_study):
+    from medseg.data.splits import load_split
+
+    out, printed = quick_study
+    rows = {(r["split"], r["model"]): r for r in _rows(out)}
+    for model in MODELS:
+        assert rows["cvc_from_kvasir", model]["warm_start"] == str(out / "kvasir" / model)
+        assert rows["cvc", model]["warm_start"] == ""
+        same = load_split(out / "cvc" / model / "split.json")
+        assert load_split(out / "cvc_from_kvasir" / model / "split.json") == same
+    assert "started from the Kvasir-SEG model" in printed
+
+
+def test_cross_dataset_split_without_its_kvasir_run_is_refused_by_name(tmp_path):
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["reproduce", "polyp", "--quick", "--out", str(out), "--only", "cvc_from_kvasir/unet"])
+    assert result.exit_code != 0
+    assert "train kvasir/unet first" in result.output and not (out / "cvc_from_kvasir" / "unet" / "run.json").exists()
+
+
 def test_missing_dataset_is_named(tmp_path):
     (tmp_path / "kvasir-seg").mkdir()
     result = runner.invoke(app, ["reproduce", "polyp", "--data", str(tmp_path), "--out", str(tmp_path / "o")])

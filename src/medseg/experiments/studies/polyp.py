@@ -21,6 +21,9 @@ on one GPU); ``--set KEY=VALUE`` overrides the recipes' settings for every run (
 Splits: Kvasir-SEG has no patient identifiers, so its split is by image (80/10/10, seeded).
 CVC-ClinicDB frames of one video sequence show the same polyp, so its split is by sequence; the
 paper's random split by frame is also run, labelled leaky, so the two can be compared.
+``cvc_from_kvasir`` trains on the same CVC sequence split, starting from the weights of the same
+model's Kvasir-SEG run (``train.init_weights``): what the more varied Kvasir images add on polyps of
+unseen videos. It runs after the Kvasir run; the test images are those of ``cvc``.
 """
 
 from __future__ import annotations
@@ -63,11 +66,21 @@ class SplitSpec:
     val_fraction: float
     test_fraction: float
     by_frame: bool = False  # ignore the video sequences (the paper's split: leaky)
+    start_from: str = ""  # a split whose run of the same model gives this one its initial weights
 
 
 SPLITS = (
     SplitSpec("kvasir", "Kvasir-SEG, held-out images (80/10/10, seed 0)", "kvasir-seg", "kvasir", 0.1, 0.1),
     SplitSpec("cvc", "CVC-ClinicDB, held-out video sequences", "cvc-clinicdb", "cvc_clinicdb", 0.12, 0.2),
+    SplitSpec(
+        "cvc_from_kvasir",
+        "CVC-ClinicDB, held-out video sequences, training started from the Kvasir-SEG model (cross-dataset)",
+        "cvc-clinicdb",
+        "cvc_clinicdb",
+        0.12,
+        0.2,
+        start_from="kvasir",
+    ),
     SplitSpec(
         "cvc_random_frames",
         "CVC-ClinicDB, random frames (LEAKY: frames of one polyp on both sides, as in the paper)",
@@ -154,6 +167,22 @@ def run_finished(run_dir: Path) -> bool:
     """A run whose training ended (``run.json`` holds its result)."""
     info = run_dir / "run.json"
     return info.is_file() and "result" in json.loads(info.read_text())
+
+
+def start_weights_overrides(out: Path, spec: SplitSpec, model: str) -> tuple[str, ...]:
+    """``train.init_weights`` of a split that starts from another split's run (none otherwise)."""
+    return (f"train.init_weights={out / spec.start_from / model}",) if spec.start_from else ()
+
+
+def check_start_weights(config: Config, out: Path, spec: SplitSpec, model: str) -> None:
+    """Raises RunDirError when a split that starts from another split's run finds no such run."""
+    source = out / spec.start_from / model
+    expected = spec.start_from and config.train.init_weights == str(source)
+    if expected and not (source / "checkpoints" / "best.pt").is_file():
+        raise RunDirError(
+            f"{out / spec.name / model}: starts from the weights of {source}, which has no "
+            f"checkpoints/best.pt; train {spec.start_from}/{model} first (--only {spec.start_from}/{model})"
+        )
 
 
 def train_and_test(
@@ -266,7 +295,10 @@ def run_polyp_study(request: StudyRequest) -> Path:
     else:
         runs = selected_runs(request.only)
         configs = {
-            (spec.name, model): study_config(model, spec, request.quick, request.overrides) for spec, model in runs
+            (spec.name, model): study_config(
+                model, spec, request.quick, start_weights_overrides(request.out, spec, model) + request.overrides
+            )
+            for spec, model in runs
         }
         root = data_root(request)
         cache: dict[str, list[Case]] = {}
@@ -275,6 +307,8 @@ def run_polyp_study(request: StudyRequest) -> Path:
                 cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
             cases = regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder]
             run_dir = request.out / spec.name / model
+            if not run_finished(run_dir):
+                check_start_weights(configs[spec.name, model], request.out, spec, model)
             train_and_test(
                 configs[spec.name, model],
                 root / spec.folder,
