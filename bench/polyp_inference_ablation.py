@@ -1,10 +1,13 @@
-"""Inference ablation on a trained polyp run: plain, flip TTA, and multi-scale, on one split.
+"""Inference ablation on a trained polyp run: plain, flip TTA, multi-scale and thresholds, on one split.
 
 Scores the same checkpoint on the run's own split (use ``val`` to choose; ``test`` only to report)
 at each image's own size. Prints one row per variant and writes ``RUN_DIR/inference_<split>.csv``.
 
     python bench/polyp_inference_ablation.py RUN_DIR --data ../shared/data/kvasir-seg [--split val] \
-        [--leaky-frames]
+        [--leaky-frames] [--thresholds 0.3,0.4,0.5,0.6]
+
+``--thresholds`` adds one row per foreground-probability threshold (flip TTA; the predictor's own
+decision is the argmax, i.e. 0.5), post-processing as the run's config says.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from medseg.data.splits import load_split, select
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.studies.polyp import regroup_by_frame
 from medseg.inference import Predictor
+from medseg.inference.postprocess import postprocess
 from medseg.io import write_table
+from medseg.metrics import confusion, summarize
 
 VARIANTS = {
     "plain": {"tta": False, "scales": (1.0,)},
@@ -29,6 +34,31 @@ VARIANTS = {
 }
 
 
+def threshold_rows(run_dir: Path, cases: list, thresholds: list[float], split: str) -> list[dict]:
+    """Flip-TTA Dice and IoU at each foreground threshold; the probabilities are computed once per image."""
+    started = time.perf_counter()
+    predictor = Predictor.from_run(run_dir, "best", device="cpu", tta=True)
+    scores: dict[float, list[dict[str, float]]] = {t: [] for t in thresholds}
+    for case in cases:
+        foreground = predictor.probabilities(case.image)[1]
+        for t in thresholds:
+            mask, _ = postprocess((foreground >= t).astype("uint8"), predictor.config.postprocess, 2)
+            counts = confusion(mask, case.mask, 1)
+            scores[t].append({"dice": counts.dice, "iou": counts.iou})
+    seconds = round(time.perf_counter() - started, 1)
+    return [
+        {
+            "split": split,
+            "inference": f"flip TTA, foreground >= {t:g}",
+            "images": len(cases),
+            "dice": summarize(scores[t])["dice"]["mean"],
+            "iou": summarize(scores[t])["iou"]["mean"],
+            "seconds": seconds,
+        }
+        for t in thresholds
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
@@ -36,6 +66,7 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--leaky-frames", action="store_true", help="the run used the random-frame CVC split")
+    parser.add_argument("--thresholds", default="", help="comma-separated foreground thresholds (flip TTA)")
     args = parser.parse_args()
 
     run_dir = Path(args.run_dir)
@@ -45,7 +76,7 @@ def main() -> None:
         cases = regroup_by_frame(cases)
     chosen = select(cases, load_split(run_dir / "split.json")[args.split])
     rows = []
-    for name in args.variants.split(","):
+    for name in filter(None, args.variants.split(",")):
         started = time.perf_counter()
         predictor = Predictor.from_run(run_dir, "best", device="cpu", **VARIANTS[name])
         predictor.config.eval.hausdorff = False  # Dice and IoU only: distances are slow at full size
@@ -61,6 +92,12 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
+        write_table(run_dir / f"inference_{args.split}.csv", rows)
+    if args.thresholds:
+        thresholds = [float(v) for v in args.thresholds.split(",")]
+        for row in threshold_rows(run_dir, chosen, thresholds, args.split):
+            rows.append(row)
+            print(row, flush=True)
         write_table(run_dir / f"inference_{args.split}.csv", rows)
 
 

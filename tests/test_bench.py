@@ -61,3 +61,26 @@ def test_parallel_study_runner_on_phantoms(tmp_path):
     table = (out / "table.md").read_text()
     assert table.count("| measured |") == 3  # cvc_from_kvasir waited for the Kvasir run it starts from
     assert (out / "logs" / "kvasir_mobile_unet.log").is_file()
+
+
+def test_polyp_inference_ablation_scores_flip_tta_and_thresholds(tmp_path):
+    import csv
+
+    out = tmp_path / "study"
+    command = [sys.executable, "-m", "medseg", "reproduce", "polyp", "--quick", "--out", str(out)]
+    subprocess.run([*command, "--only", "kvasir/mobile_unet"], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    run = out / "kvasir" / "mobile_unet"
+    subprocess.run(
+        [sys.executable, "bench/polyp_inference_ablation.py", str(run), "--data", str(out / "phantoms" / "kvasir-seg")]
+        + ["--variants", "flip TTA", "--thresholds", "0.3,0.5"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    with (run / "inference_val.csv").open() as handle:
+        rows = {row["inference"]: row for row in csv.DictReader(handle)}
+    assert set(rows) == {"flip TTA", "flip TTA, foreground >= 0.3", "flip TTA, foreground >= 0.5"}
+    # Two classes: the argmax is the 0.5 threshold.
+    assert abs(float(rows["flip TTA"]["dice"]) - float(rows["flip TTA, foreground >= 0.5"]["dice"])) < 1e-3
+    assert all(0 <= float(row["dice"]) <= 1 for row in rows.values())
