@@ -46,17 +46,20 @@ def threshold_rows(run_dir: Path, cases: list, thresholds: list[float], split: s
             counts = confusion(mask, case.mask, 1)
             scores[t].append({"dice": counts.dice, "iou": counts.iou})
     seconds = round(time.perf_counter() - started, 1)
-    return [
-        {
-            "split": split,
-            "inference": f"flip TTA, foreground >= {t:g}",
-            "images": len(cases),
-            "dice": summarize(scores[t])["dice"]["mean"],
-            "iou": summarize(scores[t])["iou"]["mean"],
-            "seconds": seconds,
-        }
-        for t in thresholds
-    ]
+    rows = []
+    for t in thresholds:
+        means = summarize(scores[t])
+        rows.append(
+            {
+                "split": split,
+                "inference": f"flip TTA, foreground >= {t:g}",
+                "images": len(cases),
+                "dice": means["dice"]["mean"],
+                "iou": means["iou"]["mean"],
+                "seconds": seconds,
+            }
+        )
+    return rows
 
 
 def main() -> None:

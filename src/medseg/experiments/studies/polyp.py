@@ -169,16 +169,21 @@ def run_finished(run_dir: Path) -> bool:
     return info.is_file() and "result" in json.loads(info.read_text())
 
 
+def start_source(out: Path, spec: SplitSpec, model: str) -> Path | None:
+    """The run whose best weights start this split's run of ``model`` (None: a split trained from scratch)."""
+    return out / spec.start_from / model if spec.start_from else None
+
+
 def start_weights_overrides(out: Path, spec: SplitSpec, model: str) -> tuple[str, ...]:
     """``train.init_weights`` of a split that starts from another split's run (none otherwise)."""
-    return (f"train.init_weights={out / spec.start_from / model}",) if spec.start_from else ()
+    source = start_source(out, spec, model)
+    return (f"train.init_weights={source}",) if source else ()
 
 
 def check_start_weights(config: Config, out: Path, spec: SplitSpec, model: str) -> None:
     """Raises RunDirError when a split that starts from another split's run finds no such run."""
-    source = out / spec.start_from / model
-    expected = spec.start_from and config.train.init_weights == str(source)
-    if expected and not (source / "checkpoints" / "best.pt").is_file():
+    source = start_source(out, spec, model)
+    if source and config.train.init_weights == str(source) and not (source / "checkpoints" / "best.pt").is_file():
         raise RunDirError(
             f"{out / spec.name / model}: starts from the weights of {source}, which has no "
             f"checkpoints/best.pt; train {spec.start_from}/{model} first (--only {spec.start_from}/{model})"
