@@ -1,8 +1,8 @@
 """Screenshot of a medseg HTML report in headless Chromium (for the README's picture).
 
-    python bench/screenshot_report.py REPORT.html OUT.png [--width 1280] [--height 1800] [--full] [--out-width 640]
+    python -m bench.screenshot_report REPORT.html OUT.png [--width 1280] [--height 1800] [--full] [--out-width 640]
 
-Uses Playwright with Debian's chromium (``/usr/bin/chromium``); the page needs no network.
+Uses Playwright with Debian's chromium (:mod:`bench.browser`); the page needs no network.
 """
 
 from __future__ import annotations
@@ -14,16 +14,7 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from bench.browser import launch
 
 
 def main() -> None:
@@ -36,7 +27,7 @@ def main() -> None:
     parser.add_argument("--out-width", type=int, help="shrink to this width and 256 colours (a small PNG for READMEs)")
     args = parser.parse_args()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(playwright)
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(args.report.resolve().as_uri())
         page.wait_for_load_state("load")

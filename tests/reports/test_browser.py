@@ -8,10 +8,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from bench.browser import CHROMIUM, chromium_installed, launch
 
 from medseg.experiments.report import write_compare, write_report
-
-from ..browser import CHROMIUM, chromium_installed, launch
 
 
 @pytest.fixture(scope="module")

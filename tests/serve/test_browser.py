@@ -14,10 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from bench.browser import chromium_installed, launch
 
 import medseg
 
-from ..browser import chromium_installed, launch
 from .conftest import phantom_png
 
 PIXEL_SIZE_MM = 0.15

@@ -1,4 +1,5 @@
-"""The headless Chromium the browser tests drive: Debian's package (``.ci/run`` installs it), no downloads."""
+"""The headless Chromium that the browser tests and the report screenshot drive: Debian's package
+(``.ci/run`` installs it), no downloads."""
 
 from __future__ import annotations
 
