@@ -1,13 +1,16 @@
-"""Inference ablation on a trained polyp run: plain, flip TTA, multi-scale and thresholds, on one split.
+"""Inference ablation on a trained polyp run: plain, flip TTA, more flips, multi-scale, thresholds, weight averaging.
 
 Scores the same checkpoint on the run's own split (use ``val`` to choose; ``test`` only to report)
 at each image's own size. Prints one row per variant and writes ``RUN_DIR/inference_<split>.csv``.
 
     python bench/polyp_inference_ablation.py RUN_DIR --data ../shared/data/kvasir-seg [--split val] \
-        [--leaky-frames] [--thresholds 0.3,0.4,0.5,0.6]
+        [--leaky-frames] [--thresholds 0.3,0.4,0.5,0.6] [--average CKPT,CKPT]
 
 ``--thresholds`` adds one row per foreground-probability threshold (flip TTA; the predictor's own
-decision is the argmax, i.e. 0.5), post-processing as the run's config says.
+decision is the argmax, i.e. 0.5), post-processing as the run's config says. ``--average`` scores,
+instead of the best checkpoint alone, the mean of its weights and those of the named checkpoints
+(e.g. the best and last of one run, or of runs that continue one another; BatchNorm statistics are
+averaged too).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+
+import torch
 
 from medseg.config import load_config
 from medseg.data.readers import read_dataset
@@ -25,19 +30,55 @@ from medseg.inference import Predictor
 from medseg.inference.postprocess import postprocess
 from medseg.io import write_table
 from medseg.metrics import confusion, summarize
+from medseg.models import to_probabilities
+from medseg.models.checkpoint import checkpoint_path, load_checkpoint
 
 VARIANTS = {
     "plain": {"tta": False, "scales": (1.0,)},
     "flip TTA": {"tta": True, "scales": (1.0,)},
+    "four flips": {"tta": True, "scales": (1.0,)},
     "scales 0.75/1/1.25": {"tta": False, "scales": (0.75, 1.0, 1.25)},
+    "flip TTA + scales 1/1.25": {"tta": True, "scales": (1.0, 1.25)},
     "flip TTA + scales 0.75/1/1.25": {"tta": True, "scales": (0.75, 1.0, 1.25)},
 }
 
 
-def threshold_rows(run_dir: Path, cases: list, thresholds: list[float], split: str) -> list[dict]:
+class FourFlipPredictor(Predictor):
+    """Test-time augmentation over four views: as is, left-right, up-down and both flipped, averaged."""
+
+    VIEWS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+    @torch.no_grad()
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities ``(N, K, H, W)`` of ``x`` ``(N, C, H, W)``, averaged over models and the four views."""
+        x = x.to(self.device)
+        total = torch.zeros(())
+        for model in self.models:
+            for dims in self.VIEWS:
+                scores = to_probabilities(model(torch.flip(x, dims=dims) if dims else x))
+                total = total + (torch.flip(scores, dims=dims) if dims else scores)
+        return (total / (len(self.models) * len(self.VIEWS))).float()
+
+
+def load_predictor(run_dir: Path, variant: str, average: list[str]) -> Predictor:
+    """The run's best checkpoint for ``variant``, its weights averaged with the ``average`` checkpoints' if any."""
+    kind = FourFlipPredictor if variant == "four flips" else Predictor
+    predictor = kind.from_run(run_dir, "best", device="cpu", **VARIANTS[variant])
+    if average:
+        states = [load_checkpoint(checkpoint_path(run_dir, "best"))["state_dict"]]
+        states += [load_checkpoint(path)["state_dict"] for path in average]
+        mean = {
+            key: sum(state[key] for state in states) / len(states) if value.is_floating_point() else value
+            for key, value in states[0].items()
+        }
+        predictor.models[0].load_state_dict(mean)
+    return predictor
+
+
+def threshold_rows(run_dir: Path, cases: list, thresholds: list[float], split: str, average: list[str]) -> list[dict]:
     """Flip-TTA Dice and IoU at each foreground threshold; the probabilities are computed once per image."""
     started = time.perf_counter()
-    predictor = Predictor.from_run(run_dir, "best", device="cpu", tta=True)
+    predictor = load_predictor(run_dir, "flip TTA", average)
     scores: dict[float, list[dict[str, float]]] = {t: [] for t in thresholds}
     for case in cases:
         foreground = predictor.probabilities(case.image)[1]
@@ -70,6 +111,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--leaky-frames", action="store_true", help="the run used the random-frame CVC split")
     parser.add_argument("--thresholds", default="", help="comma-separated foreground thresholds (flip TTA)")
+    parser.add_argument("--average", default="", help="comma-separated checkpoints to average with the best one")
     args = parser.parse_args()
 
     run_dir = Path(args.run_dir)
@@ -78,16 +120,18 @@ def main() -> None:
     if args.leaky_frames:
         cases = regroup_by_frame(cases)
     chosen = select(cases, load_split(run_dir / "split.json")[args.split])
+    average = [path for path in args.average.split(",") if path]
+    suffix = f", weights of {len(average) + 1} checkpoints averaged" if average else ""
     rows = []
     for name in filter(None, args.variants.split(",")):
         started = time.perf_counter()
-        predictor = Predictor.from_run(run_dir, "best", device="cpu", **VARIANTS[name])
+        predictor = load_predictor(run_dir, name, average)
         predictor.config.eval.hausdorff = False  # Dice and IoU only: distances are slow at full size
         _, summary = evaluate_cases(predictor, chosen, None, overlays=False)
         rows.append(
             {
                 "split": args.split,
-                "inference": name,
+                "inference": name + suffix,
                 "images": len(chosen),
                 "dice": summary["dice_polyp"]["mean"],
                 "iou": summary["iou_polyp"]["mean"],
@@ -98,7 +142,8 @@ def main() -> None:
         write_table(run_dir / f"inference_{args.split}.csv", rows)
     if args.thresholds:
         thresholds = [float(v) for v in args.thresholds.split(",")]
-        for row in threshold_rows(run_dir, chosen, thresholds, args.split):
+        for row in threshold_rows(run_dir, chosen, thresholds, args.split, average):
+            row["inference"] += suffix
             rows.append(row)
             print(row, flush=True)
         write_table(run_dir / f"inference_{args.split}.csv", rows)

@@ -16,7 +16,7 @@ import time
 import torch
 
 from medseg.config import load_config
-from medseg.experiments.studies.polyp import MODELS
+from medseg.experiments.studies.polyp_design import MODELS
 from medseg.losses import create_loss
 from medseg.models import count_parameters, create_model
 

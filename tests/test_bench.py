@@ -63,7 +63,7 @@ def test_parallel_study_runner_on_phantoms(tmp_path):
     assert (out / "logs" / "kvasir_mobile_unet.log").is_file()
 
 
-def test_polyp_inference_ablation_scores_flip_tta_and_thresholds(tmp_path):
+def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(tmp_path):
     import csv
 
     out = tmp_path / "study"
@@ -84,3 +84,20 @@ def test_polyp_inference_ablation_scores_flip_tta_and_thresholds(tmp_path):
     # Two classes: the argmax is the 0.5 threshold.
     assert abs(float(rows["flip TTA"]["dice"]) - float(rows["flip TTA, foreground >= 0.5"]["dice"])) < 1e-3
     assert all(0 <= float(row["dice"]) <= 1 for row in rows.values())
+
+    # Four flips, and the best checkpoint's weights averaged with itself: the same model as the best alone.
+    best = run / "checkpoints" / "best.pt"
+    subprocess.run(
+        [sys.executable, "bench/polyp_inference_ablation.py", str(run), "--data", str(out / "phantoms" / "kvasir-seg")]
+        + ["--variants", "flip TTA,four flips", "--average", str(best)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    with (run / "inference_val.csv").open() as handle:
+        averaged = {row["inference"]: row for row in csv.DictReader(handle)}
+    suffix = ", weights of 2 checkpoints averaged"
+    assert set(averaged) == {"flip TTA" + suffix, "four flips" + suffix}
+    assert abs(float(averaged["flip TTA" + suffix]["dice"]) - float(rows["flip TTA"]["dice"])) < 1e-6
+    assert 0 <= float(averaged["four flips" + suffix]["dice"]) <= 1

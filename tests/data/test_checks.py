@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from medseg.data.checks import check_dataset, check_spacing
+from medseg.data.checks import check_spacing
 from medseg.data.io import pixel_limit, read_image, read_mask
-from medseg.data.readers import read_dataset
+from medseg.data.readers import check_dataset, read_dataset
 from medseg.errors import DataError
 
 from ..bad_inputs import png_bomb

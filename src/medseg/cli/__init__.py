@@ -308,7 +308,7 @@ def check(
     classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
 ) -> None:
     """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
-    from medseg.data.checks import check_dataset
+    from medseg.data.readers import check_dataset
 
     try:
         options = _reader_options(option)

@@ -31,7 +31,8 @@ def reproduce(
 ) -> None:
     """Rerun a paper's experiment with one command and write its table."""
     from medseg.errors import ConfigError
-    from medseg.experiments.reproduce import StudyRequest, get_study, list_studies
+    from medseg.experiments.reproduce import StudyRequest
+    from medseg.experiments.studies import get_study, list_studies
 
     try:
         if list_ or study is None:

@@ -1,9 +1,10 @@
 """Data checks at the boundary: every case of a dataset read and checked, every problem reported.
 
 Readers raise :class:`~medseg.errors.DataError` naming the file; inside :func:`collect_problems`
-(``medseg check``, and ``medseg train`` before it creates its run folder) each reader's
-per-case :func:`case_guard` records the error and skips that case instead, so one pass lists
-every problem. :func:`check_case` adds the checks every reader shares (spacing, sizes, labels).
+(:func:`medseg.data.readers.check_dataset`: ``medseg check``, and ``medseg train`` before it
+creates its run folder) each reader's per-case :func:`case_guard` records the error and skips that
+case instead, so one pass lists every problem. :func:`check_case` adds the checks every reader
+shares (spacing, sizes, labels).
 """
 
 from __future__ import annotations
@@ -86,33 +87,6 @@ def check_case(case: Case, max_label: int | None = None) -> None:
             f"mask label {int(case.mask.max())} out of range: "
             f"data.num_classes is {max_label + 1} (labels 0..{max_label})",
         )
-
-
-def check_dataset(
-    layout: str, root: str | Path, max_pixels: int | None = None, max_label: int | None = None, **options: Any
-) -> tuple[list[Case], list[DataError]]:
-    """Reads every case of a dataset and checks it, collecting every problem.
-
-    Args:
-        layout: reader name; root: the dataset folder; options: reader options.
-        max_pixels: image size limit (see :func:`medseg.data.io.read_image`).
-        max_label: highest allowed mask label (``data.num_classes - 1``), None: any.
-
-    Returns:
-        The cases that passed and the problems found (empty when the dataset is sound).
-
-    Raises:
-        ConfigError: unknown layout or reader options.
-    """
-    from medseg.data.readers import read_dataset
-
-    with collect_problems() as problems:
-        cases: list[Case] = []
-        with case_guard():
-            cases = read_dataset(layout, root, max_pixels=max_pixels, max_label=max_label, **options)
-    if not cases and not problems:
-        problems.append(DataError(root, f"no cases found for layout {layout!r}"))
-    return cases, problems
 
 
 def summarize_problems(problems: list[DataError], root: str | Path, layout: str) -> DataError:

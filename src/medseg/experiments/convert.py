@@ -40,7 +40,8 @@ def convert_dataset(
     check_output_dir(out, "convert", [src], overwrite)
     cases = None
     if kind == "nnunet":
-        from medseg.data.checks import check_dataset, summarize_problems
+        from medseg.data.checks import summarize_problems
+        from medseg.data.readers import check_dataset
 
         cases, problems = check_dataset(layout, src, **(options or {}))
         if problems:

@@ -1,7 +1,8 @@
 """``medseg reproduce <study>``: each paper's experiment as one command.
 
-A study is one module in :mod:`medseg.experiments.studies` that registers itself here with
-:func:`register_study`; ``medseg reproduce --list`` shows every registered study.
+What a study is and how it is asked: a study is one module in :mod:`medseg.experiments.studies`
+that registers itself here with :func:`register_study`; that package finds them
+(:func:`medseg.experiments.studies.get_study`), and ``medseg reproduce --list`` shows them all.
 """
 
 from __future__ import annotations
@@ -85,22 +86,3 @@ def register_study(name: str, summary: str) -> Callable[[StudyRunner], StudyRunn
         return run
 
     return decorate
-
-
-def list_studies() -> list[Study]:
-    """Every registered study, by name."""
-    import medseg.experiments.studies  # noqa: F401 - registers the studies
-
-    return [STUDIES[name] for name in sorted(STUDIES)]
-
-
-def get_study(name: str) -> Study:
-    """The study called ``name``.
-
-    Raises:
-        ConfigError: no such study; the message lists the known ones.
-    """
-    known = {study.name: study for study in list_studies()}
-    if name not in known:
-        raise ConfigError(f"unknown study {name!r}; known: {', '.join(known) or 'none'}")
-    return known[name]

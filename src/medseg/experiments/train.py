@@ -14,7 +14,8 @@ import torch
 from medseg import __version__
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
-from medseg.data.checks import check_dataset, summarize_problems
+from medseg.data.checks import summarize_problems
+from medseg.data.readers import check_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir

@@ -9,7 +9,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from medseg.cli import app
-from medseg.experiments.reproduce import get_study
+from medseg.experiments.studies import get_study
 
 runner = CliRunner()
 

@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from medseg.cli import app
 from medseg.errors import RunDirError
-from medseg.experiments.reproduce import StudyRequest, get_study
+from medseg.experiments.reproduce import StudyRequest
+from medseg.experiments.studies import get_study
 from medseg.experiments.studies.polyp import MODELS, SPLITS, regroup_by_frame, study_config
 
 runner = CliRunner()

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard, check_case, collect_problems
+from medseg.data.io import pixel_limit
 from medseg.errors import ConfigError, DataError, OptionError
 from medseg.registry import Registry
 
@@ -32,9 +34,6 @@ def read_dataset(
         ConfigError: unknown layout or reader options.
         DataError: missing, unreadable or inconsistent files (names the file).
     """
-    from medseg.data.checks import case_guard, check_case
-    from medseg.data.io import pixel_limit
-
     try:
         reader = READERS.get(layout)
     except KeyError as exc:
@@ -65,6 +64,31 @@ def read_dataset(
             check_case(case, max_label)
             checked.append(case)
     return checked
+
+
+def check_dataset(
+    layout: str, root: str | Path, max_pixels: int | None = None, max_label: int | None = None, **options: Any
+) -> tuple[list[Case], list[DataError]]:
+    """Reads every case of a dataset and checks it, collecting every problem.
+
+    Args:
+        layout: reader name; root: the dataset folder; options: reader options.
+        max_pixels: image size limit (see :func:`medseg.data.io.read_image`).
+        max_label: highest allowed mask label (``data.num_classes - 1``), None: any.
+
+    Returns:
+        The cases that passed and the problems found (empty when the dataset is sound).
+
+    Raises:
+        ConfigError: unknown layout or reader options.
+    """
+    with collect_problems() as problems:
+        cases: list[Case] = []
+        with case_guard():
+            cases = read_dataset(layout, root, max_pixels=max_pixels, max_label=max_label, **options)
+    if not cases and not problems:
+        problems.append(DataError(root, f"no cases found for layout {layout!r}"))
+    return cases, problems
 
 
 # Registration happens on import.

@@ -2,8 +2,9 @@
 and CVC-ClinicDB.
 
 ``medseg reproduce polyp --data DIR --out OUT`` where ``DIR`` holds ``kvasir-seg/`` and
-``cvc-clinicdb/`` trains every model of :data:`MODELS` (sizes in its recipe,
-``src/medseg/recipes/polyp_<model>.yaml``) on every split of :data:`SPLITS`, evaluates it on that
+``cvc-clinicdb/`` trains every model of :data:`~medseg.experiments.studies.polyp_design.MODELS`
+(sizes in its recipe, ``src/medseg/recipes/polyp_<model>.yaml``) on every split of
+:data:`~medseg.experiments.studies.polyp_design.SPLITS`, evaluates it on that
 split's held-out test images and writes ``OUT/table.md`` and ``OUT/table.csv``: parameters, F1
 (Dice), IoU, precision, recall and Hausdorff distance (pixels: these datasets publish no pixel
 spacing) per model and split, beside the paper's figures.
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,61 +43,11 @@ from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, register_study
 from medseg.experiments.rundir import claim
+from medseg.experiments.studies.polyp_design import MODELS, SPLITS, SplitSpec
+from medseg.experiments.studies.polyp_table import table_row, write_table_files
 from medseg.experiments.train import train_run
 from medseg.inference import Predictor
 from medseg.io import atomic_write_text, log
-
-MODELS = ("mobile_unet", "unet", "res_unet", "unet_plus_plus")
-MODEL_TITLES = {
-    "mobile_unet": "Improved Attention MobileU-Net",
-    "unet": "U-Net",
-    "res_unet": "ResU-Net",
-    "unet_plus_plus": "U-Net++",
-}
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    """One dataset and how it is split into train / validation / test."""
-
-    name: str
-    title: str
-    folder: str  # inside --data
-    layout: str
-    val_fraction: float
-    test_fraction: float
-    by_frame: bool = False  # ignore the video sequences (the paper's split: leaky)
-    start_from: str = ""  # a split whose run of the same model gives this one its initial weights
-
-
-SPLITS = (
-    SplitSpec("kvasir", "Kvasir-SEG, held-out images (80/10/10, seed 0)", "kvasir-seg", "kvasir", 0.1, 0.1),
-    SplitSpec("cvc", "CVC-ClinicDB, held-out video sequences", "cvc-clinicdb", "cvc_clinicdb", 0.12, 0.2),
-    SplitSpec(
-        "cvc_from_kvasir",
-        "CVC-ClinicDB, held-out video sequences, training started from the Kvasir-SEG model (cross-dataset)",
-        "cvc-clinicdb",
-        "cvc_clinicdb",
-        0.12,
-        0.2,
-        start_from="kvasir",
-    ),
-    SplitSpec(
-        "cvc_random_frames",
-        "CVC-ClinicDB, random frames (LEAKY: frames of one polyp on both sides, as in the paper)",
-        "cvc-clinicdb",
-        "cvc_clinicdb",
-        0.1,
-        0.1,
-        by_frame=True,
-    ),
-)
-
-# The paper's figures (percent) for the models this table has: F1 and IoU on its own splits.
-PAPER = {
-    ("mobile_unet", "kvasir"): {"parameters": 574_579, "f1": 86.59, "iou": 78.87},
-    ("mobile_unet", "cvc_random_frames"): {"parameters": 574_579, "f1": 92.36, "iou": 86.50},
-}
 
 QUICK_PARAMS = {
     "mobile_unet": {"filters": 4, "depth": 2, "bridge_blocks": 2},
@@ -323,7 +274,5 @@ def run_polyp_study(request: StudyRequest) -> Path:
                 request.resume,
                 request.overwrite,
             )
-    from medseg.experiments.studies.polyp_table import table_row, write_table_files
-
     rows = [table_row(request.out, model, spec) for spec in SPLITS for model in MODELS]
     return write_table_files(request.out, rows, request.quick)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from medseg.config import load_config
-from medseg.experiments.studies.polyp import MODEL_TITLES, PAPER, SPLITS, SplitSpec
+from medseg.experiments.studies.polyp_design import MODEL_TITLES, PAPER, SPLITS, SplitSpec
 from medseg.io import atomic_write_text, write_table
 from medseg.models import count_parameters
 from medseg.models.checkpoint import model_from_spec
