@@ -63,23 +63,27 @@ def test_parallel_study_runner_on_phantoms(tmp_path):
     assert (out / "logs" / "kvasir_mobile_unet.log").is_file()
 
 
-def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(tmp_path):
+def _inference_ablation(run: Path, data: Path, *options: str) -> dict[str, dict[str, str]]:
+    """Runs bench/polyp_inference_ablation.py on ``run``; its rows by inference name."""
     import csv
 
-    out = tmp_path / "study"
-    command = [sys.executable, "-m", "medseg", "reproduce", "polyp", "--quick", "--out", str(out)]
-    subprocess.run([*command, "--only", "kvasir/mobile_unet"], cwd=ROOT, check=True, capture_output=True, timeout=600)
-    run = out / "kvasir" / "mobile_unet"
     subprocess.run(
-        [sys.executable, "bench/polyp_inference_ablation.py", str(run), "--data", str(out / "phantoms" / "kvasir-seg")]
-        + ["--variants", "flip TTA", "--thresholds", "0.3,0.5"],
+        [sys.executable, "bench/polyp_inference_ablation.py", str(run), "--data", str(data), *options],
         cwd=ROOT,
         check=True,
         capture_output=True,
         timeout=600,
     )
     with (run / "inference_val.csv").open() as handle:
-        rows = {row["inference"]: row for row in csv.DictReader(handle)}
+        return {row["inference"]: row for row in csv.DictReader(handle)}
+
+
+def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(tmp_path):
+    out = tmp_path / "study"
+    command = [sys.executable, "-m", "medseg", "reproduce", "polyp", "--quick", "--out", str(out)]
+    subprocess.run([*command, "--only", "kvasir/mobile_unet"], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    run, data = out / "kvasir" / "mobile_unet", out / "phantoms" / "kvasir-seg"
+    rows = _inference_ablation(run, data, "--variants", "flip TTA", "--thresholds", "0.3,0.5")
     assert set(rows) == {"flip TTA", "flip TTA, foreground >= 0.3", "flip TTA, foreground >= 0.5"}
     # Two classes: the argmax is the 0.5 threshold.
     assert abs(float(rows["flip TTA"]["dice"]) - float(rows["flip TTA, foreground >= 0.5"]["dice"])) < 1e-3
@@ -87,16 +91,7 @@ def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(t
 
     # Four flips, and the best checkpoint's weights averaged with itself: the same model as the best alone.
     best = run / "checkpoints" / "best.pt"
-    subprocess.run(
-        [sys.executable, "bench/polyp_inference_ablation.py", str(run), "--data", str(out / "phantoms" / "kvasir-seg")]
-        + ["--variants", "flip TTA,four flips", "--average", str(best)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    with (run / "inference_val.csv").open() as handle:
-        averaged = {row["inference"]: row for row in csv.DictReader(handle)}
+    averaged = _inference_ablation(run, data, "--variants", "flip TTA,four flips", "--average", str(best))
     suffix = ", weights of 2 checkpoints averaged"
     assert set(averaged) == {"flip TTA" + suffix, "four flips" + suffix}
     assert abs(float(averaged["flip TTA" + suffix]["dice"]) - float(rows["flip TTA"]["dice"])) < 1e-6
