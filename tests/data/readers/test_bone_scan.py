@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from medseg.data.phantoms import write_bone_scan_dataset
-from medseg.data.readers import read_dataset
+from medseg.data.readers import check_dataset, read_dataset
 from medseg.data.readers.bone_scan import to_scheme
 from medseg.data.splits import split_cases
 from medseg.errors import DataError
@@ -69,3 +70,13 @@ def test_scheme_conversion_and_errors(tmp_path, bone_root):
     (tmp_path / "images" / "P1_left.png").write_bytes((bone_root / "images" / "P000_anterior.png").read_bytes())
     with pytest.raises(DataError, match="<patient>_<view>"):
         read_dataset("bone_scan", tmp_path)
+
+
+def test_check_lists_every_bad_bone_scan_file(tmp_path):
+    root = write_bone_scan_dataset(tmp_path, n_patients=3, shape=(64, 32))
+    (root / "images" / "P9_left.png").write_bytes((root / "images" / "P000_anterior.png").read_bytes())
+    (root / "images" / "P001_posterior.png").write_bytes(b"junk")
+    cv2.imwrite(str(root / "labels" / "P002_anterior.png"), np.zeros((10, 10), np.uint8))
+    cases, problems = check_dataset("bone_scan", root)
+    assert sorted(p.path.name for p in problems) == ["P001_posterior.png", "P002_anterior.png", "P9_left.png"]
+    assert sorted(c.id for c in cases) == ["P000_anterior", "P000_posterior", "P001_anterior", "P002_posterior"]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from medseg.data.case import Case
-from medseg.data.readers import read_dataset
+from medseg.data.phantoms import write_lidc_export
+from medseg.data.readers import check_dataset, read_dataset
 from medseg.data.readers.lidc import crop_cases, nodule_crops
 from medseg.errors import DataError
 
@@ -72,3 +73,13 @@ def test_real_lidc_80_slices_from_6_patients():
     assert values.min() > -0.5 and values.max() < 5  # the export's rescaled units, not HU
     slices = read_dataset("lidc", root, crop_size=None, patients=["0001"])
     assert len(slices) == 8 and slices[0].image.shape == (512, 512)
+
+
+def test_check_lists_every_bad_lidc_slice(tmp_path):
+    root = write_lidc_export(tmp_path, n_patients=2, size=64, seed=1)
+    (root / "Mask" / "LIDC-IDRI-0001" / "0001_MA000_slice000.npy").unlink()
+    np.save(root / "Mask" / "LIDC-IDRI-0002" / "0002_MA000_slice001.npy", np.zeros((8, 8), np.uint8))
+    cases, problems = check_dataset("lidc", root, source="pylidc", crop_size=None)
+    assert sorted(p.path.name for p in problems) == ["0001_NI000_slice000.npy", "0002_MA000_slice001.npy"]
+    ids = {c.id for c in cases}
+    assert "0001_NI000_slice001" in ids and not ids & {"0001_NI000_slice000", "0002_NI000_slice001"}

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard
 from medseg.data.io import IMAGE_SUFFIXES, read_image
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.data.readers import READERS
@@ -112,14 +113,15 @@ def read_bone_scan(
     if (root / "pixel_size.csv").is_file():
         spacing_table = read_pixel_sizes(root / "pixel_size.csv")
     files = sorted(p for p in image_dir.iterdir() if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".dcm"))
+    if not files:
+        raise DataError(image_dir, "no bone scan images (<patient>_<view>.png or .dcm)")
     entries = []
     for path in files:
         match = _NAME.match(path.stem)
-        if match is None:
-            raise DataError(path, "file name must be <patient>_<view> with view anterior or posterior")
-        entries.append((match.group("patient"), _VIEW_ALIASES[match.group("view").lower()], path))
-    if not entries:
-        raise DataError(image_dir, "no bone scan images (<patient>_<view>.png or .dcm)")
+        with case_guard():
+            if match is None:
+                raise DataError(path, "file name must be <patient>_<view> with view anterior or posterior")
+            entries.append((match.group("patient"), _VIEW_ALIASES[match.group("view").lower()], path))
     patients = sorted({patient for patient, _, _ in entries})
     if limit is not None:
         patients = patients[:limit]
@@ -128,37 +130,38 @@ def read_bone_scan(
     for patient, this_view, path in entries:
         if patient not in wanted or view not in ("both", this_view):
             continue
-        image, dicom_spacing = _read_counts(path)
-        size = spacing_table.get(path.name, pixel_size_mm)
-        spacing = dicom_spacing or (size, size)
-        label_path = find_mask(label_dir, path.stem) if label_dir.is_dir() else None
-        labels = None
-        if label_path is None:
-            if require_labels:
-                raise DataError(path, f"no label map {path.stem}.png in {label_dir}")
-        else:
-            raw = read_image(label_path)
-            if raw.shape != image.shape[:2]:
-                raise DataError(
-                    label_path, f"label size {raw.shape[::-1]} differs from image size {image.shape[1::-1]}"
-                )
-            try:
-                labels = to_scheme(raw, scheme, labels_scheme)
-            except ValueError as exc:
-                raise DataError(label_path, str(exc)) from None
-        flipped = flip_posterior and this_view == "posterior"
-        if flipped:
-            image = np.ascontiguousarray(image[:, ::-1])
-            labels = None if labels is None else np.ascontiguousarray(labels[:, ::-1])
-        meta = {
-            "spacing_mm": spacing,
-            "group": patient,
-            "patient": patient,
-            "view": this_view,
-            "scheme": scheme,
-            "class_names": CLASS_NAMES[scheme],
-            "flipped": flipped,
-            "reference": {},
-        }
-        cases.append(Case(path.stem, image, labels, meta, path))
+        with case_guard():
+            image, dicom_spacing = _read_counts(path)
+            size = spacing_table.get(path.name, pixel_size_mm)
+            spacing = dicom_spacing or (size, size)
+            label_path = find_mask(label_dir, path.stem) if label_dir.is_dir() else None
+            labels = None
+            if label_path is None:
+                if require_labels:
+                    raise DataError(path, f"no label map {path.stem}.png in {label_dir}")
+            else:
+                raw = read_image(label_path)
+                if raw.shape != image.shape[:2]:
+                    raise DataError(
+                        label_path, f"label size {raw.shape[::-1]} differs from image size {image.shape[1::-1]}"
+                    )
+                try:
+                    labels = to_scheme(raw, scheme, labels_scheme)
+                except ValueError as exc:
+                    raise DataError(label_path, str(exc)) from None
+            flipped = flip_posterior and this_view == "posterior"
+            if flipped:
+                image = np.ascontiguousarray(image[:, ::-1])
+                labels = None if labels is None else np.ascontiguousarray(labels[:, ::-1])
+            meta = {
+                "spacing_mm": spacing,
+                "group": patient,
+                "patient": patient,
+                "view": this_view,
+                "scheme": scheme,
+                "class_names": CLASS_NAMES[scheme],
+                "flipped": flipped,
+                "reference": {},
+            }
+            cases.append(Case(path.stem, image, labels, meta, path))
     return cases

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from medseg.data.case import Case
+from medseg.data.checks import case_guard
 from medseg.data.readers import READERS
 from medseg.errors import DataError
 
@@ -116,31 +117,33 @@ def read_pylidc_slices(
         folders = folders[:limit]
     if not folders:
         raise DataError(image_root, "no patient folders (LIDC-IDRI-NNNN)")
-    cases = []
+    cases, slices = [], 0
     for folder in folders:
         for path in sorted(folder.glob("*.npy")):
             match = _SLICE.match(path.name)
             if match is None:
                 continue
-            patient, nodule, index = match.groups()
-            mask_path = mask_root / folder.name / f"{patient}_MA{nodule}_slice{index}.npy"
-            if not mask_path.is_file():
-                raise DataError(path, f"no mask {mask_path.name} in {mask_path.parent}")
-            image = _read_npy(path).astype(np.float32)
-            mask = (_read_npy(mask_path) > 0).astype(np.uint8)
-            if image.shape != mask.shape or image.ndim != 2:
-                raise DataError(mask_path, f"mask shape {mask.shape} differs from slice shape {image.shape}")
-            meta = {
-                "spacing_mm": (pixel_size_mm or 1.0, pixel_size_mm or 1.0),
-                "spacing_known": pixel_size_mm is not None,
-                "group": folder.name,
-                "patient": folder.name,
-                "nodule": f"NI{nodule}",
-                "slice_index": int(index),
-                "reference": {},
-            }
-            cases.append(Case(path.stem, image, mask, meta, path))
-    if not cases:
+            slices += 1
+            with case_guard():
+                patient, nodule, index = match.groups()
+                mask_path = mask_root / folder.name / f"{patient}_MA{nodule}_slice{index}.npy"
+                if not mask_path.is_file():
+                    raise DataError(path, f"no mask {mask_path.name} in {mask_path.parent}")
+                image = _read_npy(path).astype(np.float32)
+                mask = (_read_npy(mask_path) > 0).astype(np.uint8)
+                if image.shape != mask.shape or image.ndim != 2:
+                    raise DataError(mask_path, f"mask shape {mask.shape} differs from slice shape {image.shape}")
+                meta = {
+                    "spacing_mm": (pixel_size_mm or 1.0, pixel_size_mm or 1.0),
+                    "spacing_known": pixel_size_mm is not None,
+                    "group": folder.name,
+                    "patient": folder.name,
+                    "nodule": f"NI{nodule}",
+                    "slice_index": int(index),
+                    "reference": {},
+                }
+                cases.append(Case(path.stem, image, mask, meta, path))
+    if not slices:
         raise DataError(image_root, "no slices named NNNN_NIxxx_sliceyyy.npy")
     return cases
 
