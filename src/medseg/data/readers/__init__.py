@@ -1,5 +1,8 @@
 """One reader per native dataset layout; each returns ``list[Case]``.
 
+:func:`read_dataset` reads a layout and checks every case, stopping at the first problem;
+:func:`check_dataset` reads it the same way and lists every problem (``medseg check``).
+
 Adding a layout is one new module with a function decorated by ``@READERS.register("name")``
 and one import line below.
 """
