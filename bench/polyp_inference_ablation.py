@@ -19,8 +19,6 @@ import argparse
 import time
 from pathlib import Path
 
-import torch
-
 from medseg.config import load_config
 from medseg.data.readers import read_dataset
 from medseg.data.splits import load_split, select
@@ -30,8 +28,7 @@ from medseg.inference import Predictor
 from medseg.inference.postprocess import postprocess
 from medseg.io import write_table
 from medseg.metrics import confusion, summarize
-from medseg.models import to_probabilities
-from medseg.models.checkpoint import checkpoint_path, load_checkpoint
+from medseg.models.checkpoint import load_checkpoint
 
 VARIANTS = {
     "plain": {"tta": False, "scales": (1.0,)},
@@ -46,18 +43,7 @@ VARIANTS = {
 class FourFlipPredictor(Predictor):
     """Test-time augmentation over four views: as is, left-right, up-down and both flipped, averaged."""
 
-    VIEWS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
-
-    @torch.no_grad()
-    def _scores(self, x: torch.Tensor) -> torch.Tensor:
-        """Probabilities ``(N, K, H, W)`` of ``x`` ``(N, C, H, W)``, averaged over models and the four views."""
-        x = x.to(self.device)
-        total = torch.zeros(())
-        for model in self.models:
-            for dims in self.VIEWS:
-                scores = to_probabilities(model(torch.flip(x, dims=dims) if dims else x))
-                total = total + (torch.flip(scores, dims=dims) if dims else scores)
-        return (total / (len(self.models) * len(self.VIEWS))).float()
+    TTA_VIEWS = ((), (-1,), (-2,), (-2, -1))
 
 
 def load_predictor(run_dir: Path, variant: str, average: list[str]) -> Predictor:
@@ -65,8 +51,7 @@ def load_predictor(run_dir: Path, variant: str, average: list[str]) -> Predictor
     kind = FourFlipPredictor if variant == "four flips" else Predictor
     predictor = kind.from_run(run_dir, "best", device="cpu", **VARIANTS[variant])
     if average:
-        states = [load_checkpoint(checkpoint_path(run_dir, "best"))["state_dict"]]
-        states += [load_checkpoint(path)["state_dict"] for path in average]
+        states = [predictor.models[0].state_dict()] + [load_checkpoint(path)["state_dict"] for path in average]
         mean = {
             key: sum(state[key] for state in states) / len(states) if value.is_floating_point() else value
             for key, value in states[0].items()

@@ -57,6 +57,8 @@ class Predictor:
         batch_size: override ``config.infer.batch_size`` (images, or windows, per forward pass).
     """
 
+    TTA_VIEWS: tuple[tuple[int, ...], ...] = ((), (-1,))  # flipped axes of each view: as is, left-right
+
     def __init__(
         self,
         models: Network | list[Network],
@@ -112,14 +114,13 @@ class Predictor:
     def _scores(self, x: torch.Tensor) -> torch.Tensor:
         """Probabilities ``(N, K, H, W)`` of ``x`` ``(N, C, H, W)``, averaged over models and flips."""
         x = x.to(self.device)
-        total = None
+        views = self.TTA_VIEWS if self.tta else ((),)
+        total = torch.zeros(())
         for model in self.models:
-            scores = to_probabilities(model(x))
-            if self.tta:
-                flipped = to_probabilities(model(torch.flip(x, dims=[-1])))
-                scores = (scores + torch.flip(flipped, dims=[-1])) / 2
-            total = scores if total is None else total + scores
-        return (total / len(self.models)).float()
+            for dims in views:
+                scores = to_probabilities(model(torch.flip(x, dims=dims) if dims else x))
+                total = total + (torch.flip(scores, dims=dims) if dims else scores)
+        return (total / (len(self.models) * len(views))).float()
 
     def _prepare(self, image: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Letterbox]:
         if not self.sliding_window:
