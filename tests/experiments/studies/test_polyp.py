@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -156,6 +157,37 @@ def test_cross_dataset_split_starts_from_the_kvasir_run_and_tests_on_the_cvc_seq
         same = load_split(out / "cvc" / model / "split.json")
         assert load_split(out / "cvc_from_kvasir" / model / "split.json") == same
     assert "started from the Kvasir-SEG model" in printed
+
+
+def test_joint_split_adds_the_kvasir_training_images_and_keeps_the_cvc_validation_and_test(quick_study):
+    from medseg.data.splits import load_split
+
+    out, printed = quick_study
+    for model in MODELS:
+        cvc = load_split(out / "cvc" / model / "split.json")
+        kvasir = load_split(out / "kvasir" / model / "split.json")
+        joint = load_split(out / "cvc_with_kvasir" / model / "split.json")
+        assert joint["val"] == cvc["val"] and joint["test"] == cvc["test"]
+        assert sorted(joint["train"]) == sorted(cvc["train"] + kvasir["train"])  # no Kvasir val or test image
+    rows = {(r["split"], r["model"]): r for r in _rows(out)}
+    assert rows["cvc_with_kvasir", "unet"]["warm_start"] == str(out / "kvasir" / "unet")
+    assert "trained on CVC and Kvasir-SEG training images" in printed
+
+
+def test_joint_split_refuses_case_ids_found_in_both_datasets():
+    from medseg.data.case import Case
+    from medseg.errors import DataError
+    from medseg.experiments.studies.polyp import split_of, study_cases
+
+    def read(spec):
+        prefix = "k" if spec.name == "kvasir" else "c"
+        return [
+            Case(f"{prefix}{i}" if i else "same", np.zeros((4, 4, 3)), np.zeros((4, 4)), {"group": f"{prefix}{i}"})
+            for i in range(10)
+        ]
+
+    with pytest.raises(DataError, match="same"):
+        study_cases(split_of("cvc_with_kvasir"), read, seed=0)
 
 
 def test_cross_dataset_split_without_its_kvasir_run_is_refused_by_name(tmp_path):

@@ -25,12 +25,16 @@ paper's random split by frame is also run, labelled leaky, so the two can be com
 ``cvc_from_kvasir`` trains on the same CVC sequence split, starting from the weights of the same
 model's Kvasir-SEG run (``train.init_weights``): what the more varied Kvasir images add on polyps of
 unseen videos. It runs after the Kvasir run; the test images are those of ``cvc``.
+``cvc_with_kvasir`` also starts from the Kvasir run, and trains on the CVC training sequences together
+with the Kvasir-SEG training images (those of the ``kvasir`` split); it is validated and tested on the
+CVC sequences of ``cvc``.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,7 @@ from typing import Any
 from medseg.config import Config, load_config
 from medseg.data.case import Case
 from medseg.data.readers import read_dataset
-from medseg.data.splits import load_split, select, split_cases
+from medseg.data.splits import Split, load_split, select, split_cases
 from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, register_study
@@ -145,27 +149,60 @@ def train_and_test(
     config: Config,
     data_path: Path,
     cases: list[Case],
-    spec: SplitSpec,
+    split: Split,
     run_dir: Path,
     resume: bool,
     overwrite: bool = False,
 ) -> None:
-    """Trains the run, then evaluates its best checkpoint on the test split.
+    """Trains the run on ``split`` of ``cases``, then evaluates its best checkpoint on the test split.
 
-    ``resume`` keeps a finished run (and its test scores) and continues an interrupted one;
-    ``overwrite`` retrains a finished run, whose folder is replaced only once the new training has
-    finished (:func:`medseg.experiments.train.train_run`).
+    ``resume`` keeps a finished run (and its test scores) and continues an interrupted one (with
+    the split it saved); ``overwrite`` retrains a finished run, whose folder is replaced only once
+    the new training has finished (:func:`medseg.experiments.train.train_run`).
     """
     if not run_finished(run_dir) or (overwrite and not resume):
         can_resume = resume and (run_dir / "checkpoints" / "last.pt").is_file()
-        split = None
-        if not can_resume:
-            split = split_cases(cases, spec.val_fraction, spec.test_fraction, config.data.split_seed)
         log(f"polyp study: {'resuming' if can_resume else 'training'} {run_dir}")
-        train_run(config, data_path, run_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split)
+        train_run(
+            config,
+            data_path,
+            run_dir,
+            overwrite=not can_resume,
+            resume=can_resume,
+            cases=cases,
+            split=None if can_resume else split,
+        )
     elif resume and (run_dir / "test" / "metrics.json").is_file():
         return
     score_run(run_dir, cases)
+
+
+def split_of(name: str) -> SplitSpec:
+    """The study's split called ``name``."""
+    return next(spec for spec in SPLITS if spec.name == name)
+
+
+def study_cases(spec: SplitSpec, read: Callable[[SplitSpec], list[Case]], seed: int) -> tuple[list[Case], Split]:
+    """The cases a run of ``spec`` uses and how they are split (``read`` gives a split's cases).
+
+    With ``spec.train_also``, the training images of that split (split with its own fractions and
+    the same seed) join this split's training images; validation and test stay this split's.
+
+    Raises:
+        DataError: a case id found in both datasets.
+    """
+    cases = regroup_by_frame(read(spec)) if spec.by_frame else read(spec)
+    split = split_cases(cases, spec.val_fraction, spec.test_fraction, seed)
+    if not spec.train_also:
+        return cases, split
+    other = split_of(spec.train_also)
+    other_cases = read(other)
+    train_ids = set(split_cases(other_cases, other.val_fraction, other.test_fraction, seed)["train"])
+    extra = [case for case in other_cases if case.id in train_ids]
+    clash = sorted({case.id for case in extra} & {case.id for case in cases})
+    if clash:
+        raise DataError(other.folder, f"case ids also in {spec.folder}, cannot train on both: {clash[:5]}")
+    return cases + extra, {**split, "train": split["train"] + [case.id for case in extra]}
 
 
 def score_run(run_dir: Path, cases: list[Case]) -> None:
@@ -258,21 +295,18 @@ def run_polyp_study(request: StudyRequest) -> Path:
         }
         root = data_root(request)
         cache: dict[str, list[Case]] = {}
-        for spec, model in runs:
+
+        def read(spec: SplitSpec) -> list[Case]:
             if spec.folder not in cache:
                 cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
-            cases = regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder]
+            return cache[spec.folder]
+
+        for spec, model in runs:
+            config = configs[spec.name, model]
+            cases, split = study_cases(spec, read, config.data.split_seed)
             run_dir = request.out / spec.name / model
             if not run_finished(run_dir):
-                check_start_weights(configs[spec.name, model], request.out, spec, model)
-            train_and_test(
-                configs[spec.name, model],
-                root / spec.folder,
-                cases,
-                spec,
-                run_dir,
-                request.resume,
-                request.overwrite,
-            )
+                check_start_weights(config, request.out, spec, model)
+            train_and_test(config, root / spec.folder, cases, split, run_dir, request.resume, request.overwrite)
     rows = [table_row(request.out, model, spec) for spec in SPLITS for model in MODELS]
     return write_table_files(request.out, rows, request.quick)

@@ -25,6 +25,7 @@ class SplitSpec:
     test_fraction: float
     by_frame: bool = False  # ignore the video sequences (the paper's split: leaky)
     start_from: str = ""  # a split whose run of the same model gives this one its initial weights
+    train_also: str = ""  # a split whose training images are added to this one's training images
 
 
 SPLITS = (
@@ -38,6 +39,17 @@ SPLITS = (
         0.12,
         0.2,
         start_from="kvasir",
+    ),
+    SplitSpec(
+        "cvc_with_kvasir",
+        "CVC-ClinicDB, held-out video sequences, trained on CVC and Kvasir-SEG training images from the "
+        "Kvasir-SEG model (cross-dataset)",
+        "cvc-clinicdb",
+        "cvc_clinicdb",
+        0.12,
+        0.2,
+        start_from="kvasir",
+        train_also="kvasir",
     ),
     SplitSpec(
         "cvc_random_frames",
