@@ -4,13 +4,15 @@ Scores the same checkpoint on the run's own split (use ``val`` to choose; ``test
 at each image's own size. Prints one row per variant and writes ``RUN_DIR/inference_<split>.csv``.
 
     python bench/polyp_inference_ablation.py RUN_DIR --data ../shared/data/kvasir-seg [--split val] \
-        [--leaky-frames] [--thresholds 0.3,0.4,0.5,0.6] [--average CKPT,CKPT]
+        [--leaky-frames] [--thresholds 0.3,0.4,0.5,0.6] [--average CKPT,CKPT] [--images-of RUN]
 
 ``--thresholds`` adds one row per foreground-probability threshold (flip TTA; the predictor's own
 decision is the argmax, i.e. 0.5), post-processing as the run's config says. ``--average`` scores,
 instead of the best checkpoint alone, the mean of its weights and those of the named checkpoints
 (e.g. the best and last of one run, or of runs that continue one another; BatchNorm statistics are
-averaged too).
+averaged too). ``--images-of OTHER_RUN`` takes the images from another run's split and dataset
+layout instead (e.g. a Kvasir model on a CVC run's validation sequences, no CVC training); the rows
+then go to ``RUN_DIR/inference_<split>_of_<other run's split folder>.csv``.
 """
 
 from __future__ import annotations
@@ -97,14 +99,22 @@ def main() -> None:
     parser.add_argument("--leaky-frames", action="store_true", help="the run used the random-frame CVC split")
     parser.add_argument("--thresholds", default="", help="comma-separated foreground thresholds (flip TTA)")
     parser.add_argument("--average", default="", help="comma-separated checkpoints to average with the best one")
+    parser.add_argument(
+        "--images-of",
+        default="",
+        help="another run folder whose split (and dataset layout) picks the images, e.g. a Kvasir model "
+        "scored on a CVC run's validation sequences",
+    )
     args = parser.parse_args()
 
     run_dir = Path(args.run_dir)
-    config = load_config(run_dir / "config.yaml")
+    images_run = Path(args.images_of) if args.images_of else run_dir
+    config = load_config(images_run / "config.yaml")
     cases = read_dataset(config.data.layout, args.data, **config.data.reader)
     if args.leaky_frames:
         cases = regroup_by_frame(cases)
-    chosen = select(cases, load_split(run_dir / "split.json")[args.split])
+    chosen = select(cases, load_split(images_run / "split.json")[args.split])
+    table = run_dir / f"inference_{args.split}{f'_of_{images_run.parent.name}' if args.images_of else ''}.csv"
     average = [path for path in args.average.split(",") if path]
     suffix = f", weights of {len(average) + 1} checkpoints averaged" if average else ""
     rows = []
@@ -124,14 +134,14 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
-        write_table(run_dir / f"inference_{args.split}.csv", rows)
+        write_table(table, rows)
     if args.thresholds:
         thresholds = [float(v) for v in args.thresholds.split(",")]
         for row in threshold_rows(run_dir, chosen, thresholds, args.split, average):
             row["inference"] += suffix
             rows.append(row)
             print(row, flush=True)
-        write_table(run_dir / f"inference_{args.split}.csv", rows)
+        write_table(table, rows)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +64,9 @@ def test_parallel_study_runner_on_phantoms(tmp_path):
     assert (out / "logs" / "kvasir_mobile_unet.log").is_file()
 
 
-def _inference_ablation(run: Path, data: Path, *options: str) -> dict[str, dict[str, str]]:
+def _inference_ablation(
+    run: Path, data: Path, *options: str, table: str = "inference_val.csv"
+) -> dict[str, dict[str, str]]:
     """Runs bench/polyp_inference_ablation.py on ``run``; its rows by inference name."""
     import csv
 
@@ -74,14 +77,15 @@ def _inference_ablation(run: Path, data: Path, *options: str) -> dict[str, dict[
         capture_output=True,
         timeout=600,
     )
-    with (run / "inference_val.csv").open() as handle:
+    with (run / table).open() as handle:
         return {row["inference"]: row for row in csv.DictReader(handle)}
 
 
 def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(tmp_path):
     out = tmp_path / "study"
     command = [sys.executable, "-m", "medseg", "reproduce", "polyp", "--quick", "--out", str(out)]
-    subprocess.run([*command, "--only", "kvasir/mobile_unet"], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    only = ["--only", "kvasir/mobile_unet", "--only", "cvc/mobile_unet"]
+    subprocess.run([*command, *only], cwd=ROOT, check=True, capture_output=True, timeout=600)
     run, data = out / "kvasir" / "mobile_unet", out / "phantoms" / "kvasir-seg"
     rows = _inference_ablation(run, data, "--variants", "flip TTA", "--thresholds", "0.3,0.5")
     assert set(rows) == {"flip TTA", "flip TTA, foreground >= 0.3", "flip TTA, foreground >= 0.5"}
@@ -96,3 +100,13 @@ def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(t
     assert set(averaged) == {"flip TTA" + suffix, "four flips" + suffix}
     assert abs(float(averaged["flip TTA" + suffix]["dice"]) - float(rows["flip TTA"]["dice"])) < 1e-6
     assert 0 <= float(averaged["four flips" + suffix]["dice"]) <= 1
+
+    # The Kvasir model on the CVC run's validation sequences: its own table, the Kvasir one kept.
+    kvasir_table = (run / "inference_val.csv").read_text()
+    cvc_run = out / "cvc" / "mobile_unet"
+    table = "inference_val_of_cvc.csv"
+    other = _inference_ablation(
+        run, out / "phantoms" / "cvc-clinicdb", "--variants", "flip TTA", "--images-of", str(cvc_run), table=table
+    )
+    assert int(other["flip TTA"]["images"]) == len(json.loads((cvc_run / "split.json").read_text())["val"])
+    assert (run / "inference_val.csv").read_text() == kvasir_table
