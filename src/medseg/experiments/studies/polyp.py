@@ -182,6 +182,18 @@ def split_of(name: str) -> SplitSpec:
     return next(spec for spec in SPLITS if spec.name == name)
 
 
+def dataset_reader(root: Path) -> Callable[[SplitSpec], list[Case]]:
+    """A function giving a split's cases from ``root``; each dataset folder is read once."""
+    cache: dict[str, list[Case]] = {}
+
+    def read(spec: SplitSpec) -> list[Case]:
+        if spec.folder not in cache:
+            cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
+        return cache[spec.folder]
+
+    return read
+
+
 def study_cases(spec: SplitSpec, read: Callable[[SplitSpec], list[Case]], seed: int) -> tuple[list[Case], Split]:
     """The cases a run of ``spec`` uses and how they are split (``read`` gives a split's cases).
 
@@ -220,15 +232,13 @@ def score_untested_runs(request: StudyRequest) -> None:
     root = request.out / "phantoms" if request.quick else request.data
     if root is None:
         return
-    cache: dict[str, list[Case]] = {}
+    read = dataset_reader(root)
     for spec in SPLITS:
         for model in MODELS:
             run_dir = request.out / spec.name / model
             if not run_finished(run_dir) or (run_dir / "test" / "metrics.json").is_file():
                 continue
-            if spec.folder not in cache:
-                cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
-            score_run(run_dir, regroup_by_frame(cache[spec.folder]) if spec.by_frame else cache[spec.folder])
+            score_run(run_dir, read(spec))  # the test images are picked by id: grouping does not matter
 
 
 def prepare_study_dir(request: StudyRequest) -> None:
@@ -294,13 +304,7 @@ def run_polyp_study(request: StudyRequest) -> Path:
             for spec, model in runs
         }
         root = data_root(request)
-        cache: dict[str, list[Case]] = {}
-
-        def read(spec: SplitSpec) -> list[Case]:
-            if spec.folder not in cache:
-                cache[spec.folder] = read_dataset(spec.layout, root / spec.folder)
-            return cache[spec.folder]
-
+        read = dataset_reader(root)
         for spec, model in runs:
             config = configs[spec.name, model]
             cases, split = study_cases(spec, read, config.data.split_seed)
