@@ -1,7 +1,8 @@
 """Inference ablation on a trained polyp run: plain, flip TTA, more flips, multi-scale, thresholds, weight averaging.
 
 Scores the same checkpoint on the run's own split (use ``val`` to choose; ``test`` only to report)
-at each image's own size. Prints one row per variant and writes ``RUN_DIR/inference_<split>.csv``.
+at each image's own size. Prints one row per variant and adds it to ``RUN_DIR/inference_<split>.csv``
+(rows of earlier calls are kept; a variant scored again replaces its row).
 
     python bench/polyp_inference_ablation.py RUN_DIR --data ../shared/data/kvasir-seg [--split val] \
         [--leaky-frames] [--thresholds 0.3,0.4,0.5,0.6] [--average CKPT,CKPT] [--images-of RUN]
@@ -18,6 +19,7 @@ then go to ``RUN_DIR/inference_<split>_of_<other run's split folder>.csv``.
 from __future__ import annotations
 
 import argparse
+import csv
 import time
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from medseg.inference import Predictor
 from medseg.inference.postprocess import postprocess
 from medseg.io import write_table
 from medseg.metrics import confusion, summarize
+from medseg.models.averaging import average_state_dicts
 from medseg.models.checkpoint import load_checkpoint
 
 VARIANTS = {
@@ -54,12 +57,18 @@ def load_predictor(run_dir: Path, variant: str, average: list[str]) -> Predictor
     predictor = kind.from_run(run_dir, "best", device="cpu", **VARIANTS[variant])
     if average:
         states = [predictor.models[0].state_dict()] + [load_checkpoint(path)["state_dict"] for path in average]
-        mean = {
-            key: sum(state[key] for state in states) / len(states) if value.is_floating_point() else value
-            for key, value in states[0].items()
-        }
-        predictor.models[0].load_state_dict(mean)
+        predictor.models[0].load_state_dict(average_state_dicts(states, [f"{run_dir} best", *average]))
     return predictor
+
+
+def add_rows(table: Path, rows: list[dict]) -> None:
+    """Writes ``rows`` into ``table``, keeping the rows of earlier calls (a rerun variant replaces its own)."""
+    new = {(row["split"], row["inference"]) for row in rows}
+    kept = []
+    if table.is_file():
+        with table.open(newline="") as handle:
+            kept = [row for row in csv.DictReader(handle) if (row["split"], row["inference"]) not in new]
+    write_table(table, kept + rows)
 
 
 def threshold_rows(run_dir: Path, cases: list, thresholds: list[float], split: str, average: list[str]) -> list[dict]:
@@ -134,14 +143,14 @@ def main() -> None:
             }
         )
         print(rows[-1], flush=True)
-        write_table(table, rows)
+        add_rows(table, rows)
     if args.thresholds:
         thresholds = [float(v) for v in args.thresholds.split(",")]
         for row in threshold_rows(run_dir, chosen, thresholds, args.split, average):
             row["inference"] += suffix
             rows.append(row)
             print(row, flush=True)
-        write_table(table, rows)
+        add_rows(table, rows)
 
 
 if __name__ == "__main__":

@@ -181,6 +181,24 @@ def predict(
 
 
 @app.command()
+def average(
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="two or more runs of one network; the first gives config and split")
+    ],
+    out: Annotated[Path, typer.Option(help="the new run folder")],
+    checkpoint: Annotated[str, typer.Option(help="best or last checkpoint of each run")] = "best",
+) -> None:
+    """Average the weights of several runs of one network into a new run folder (a model soup)."""
+    from medseg.experiments.average import average_runs
+
+    try:
+        average_runs(run_dirs, out, checkpoint)
+    except MedsegError as error:
+        _fail(error)
+    console.print(f"weights of {len(run_dirs)} runs averaged: {out} (score it with medseg evaluate)", highlight=False)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the synthetic data and the run")] = Path("demo_out"),
     overwrite: Annotated[bool, typer.Option(help="replace an existing demo folder")] = False,

@@ -262,3 +262,19 @@ def test_studies_that_run_as_one_piece_refuse_only_and_set(tmp_path):
     for name in ("lung", "bone"):
         with pytest.raises(ConfigError, match="--only nor --set"):
             get_study(name).run(StudyRequest(tmp_path / name, quick=True, only=("x",)))
+
+
+def test_an_averaged_run_is_scored_and_tabled_by_table_only(quick_study, tmp_path):
+    from medseg.data.splits import load_split
+
+    out, _ = quick_study
+    soup = tmp_path / "soup"
+    runs = [str(out / "cvc_with_kvasir" / "mobile_unet"), str(out / "cvc_from_kvasir" / "mobile_unet")]
+    result = runner.invoke(app, ["average", *runs, "--out", str(soup / "cvc_with_kvasir" / "mobile_unet")])
+    assert result.exit_code == 0, result.output
+    table_only = ["reproduce", "polyp", "--out", str(soup), "--table-only", "--data", str(out / "phantoms")]
+    result = runner.invoke(app, table_only)
+    assert result.exit_code == 0, result.output
+    row = {(r["split"], r["model"]): r for r in _rows(soup)}["cvc_with_kvasir", "mobile_unet"]
+    assert row["status"] == "measured" and row["inference"] == "flip TTA, weights of 2 runs averaged"
+    assert int(row["test_images"]) == len(load_split(out / "cvc" / "mobile_unet" / "split.json")["test"])

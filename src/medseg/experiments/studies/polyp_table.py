@@ -58,7 +58,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
     row["warm_start"] = config.train.init_weights or ""  # its epochs came on top of that run's
     info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     result = info.get("result")
-    if result:
+    if result and "epochs_run" in result:  # an averaged run (medseg average) trained no epochs itself
         # Epochs count passes over the training images, also when train.iterations_per_epoch cut them short.
         train = dataclasses.asdict(config.train)
         passes = float(result["epochs_run"])
@@ -87,7 +87,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
                     )
                 )
                 or "plain"
-            )
+            ) + (f", weights of {len(info['averaged_from'])} runs averaged" if info.get("averaged_from") else "")
         row["status"] = "measured" if result else "measured (training unfinished)"
     return row
 
