@@ -62,13 +62,21 @@ def load_predictor(run_dir: Path, variant: str, average: list[str]) -> Predictor
 
 
 def add_rows(table: Path, rows: list[dict]) -> None:
-    """Writes ``rows`` into ``table``, keeping the rows of earlier calls (a rerun variant replaces its own)."""
-    new = {(row["split"], row["inference"]) for row in rows}
+    """Writes ``rows`` into ``table``, keeping the rows of earlier calls.
+
+    A row scored again (same split, inference and averaged checkpoints) replaces its earlier self.
+    """
+
+    def key(row: dict) -> tuple:
+        return row["split"], row["inference"], row.get("averaged_with") or ""
+
+    new = {key(row) for row in rows}
     kept = []
     if table.is_file():
         with table.open(newline="") as handle:
-            kept = [row for row in csv.DictReader(handle) if (row["split"], row["inference"]) not in new]
-    write_table(table, kept + rows)
+            kept = [row for row in csv.DictReader(handle) if key(row) not in new]
+    columns = list(dict.fromkeys(column for row in kept + rows for column in row))
+    write_table(table, [{column: row.get(column, "") for column in columns} for row in kept + rows])
 
 
 def threshold_rows(run_dir: Path, cases: list, thresholds: list[float], split: str, average: list[str]) -> list[dict]:
@@ -140,6 +148,7 @@ def main() -> None:
                 "dice": summary["dice_polyp"]["mean"],
                 "iou": summary["iou_polyp"]["mean"],
                 "seconds": round(time.perf_counter() - started, 1),
+                "averaged_with": ";".join(average),
             }
         )
         print(rows[-1], flush=True)
@@ -148,6 +157,7 @@ def main() -> None:
         thresholds = [float(v) for v in args.thresholds.split(",")]
         for row in threshold_rows(run_dir, chosen, thresholds, args.split, average):
             row["inference"] += suffix
+            row["averaged_with"] = ";".join(average)
             rows.append(row)
             print(row, flush=True)
         add_rows(table, rows)

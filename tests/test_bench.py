@@ -99,6 +99,7 @@ def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(t
     suffix = ", weights of 2 checkpoints averaged"
     assert set(averaged) == set(rows) | {"flip TTA" + suffix, "four flips" + suffix}  # earlier rows kept
     assert averaged["flip TTA, foreground >= 0.3"] == rows["flip TTA, foreground >= 0.3"]
+    assert averaged["flip TTA" + suffix]["averaged_with"] == str(best)  # which average: a row per checkpoint list
     assert abs(float(averaged["flip TTA" + suffix]["dice"]) - float(rows["flip TTA"]["dice"])) < 1e-6
     assert 0 <= float(averaged["four flips" + suffix]["dice"]) <= 1
 
