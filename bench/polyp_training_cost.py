@@ -5,7 +5,7 @@ BCE + Dice loss, backward, Adam) on random batches on one CPU thread. Process CP
 beside wall time: on a shared machine the wall time depends on the other jobs, the CPU time much less.
 
     python bench/polyp_training_cost.py [--size 256] [--batch 2] [--steps 1] [--images 640] [--threads 1]
-        [--channels-last]
+        [--channels-last] [--bf16]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--channels-last", action="store_true", help="model and batch in channels-last memory format")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast, as train.cpu_bf16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     layout = torch.channels_last if args.channels_last else torch.contiguous_format
@@ -46,7 +47,9 @@ def main() -> None:
         for step in range(args.steps + 1):  # the first step warms up and is not timed
             cpu0, wall0 = time.process_time(), time.perf_counter()
             optimizer.zero_grad()
-            loss_fn(model(images), masks).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                outputs = model(images)
+            loss_fn(outputs.float(), masks).backward()
             optimizer.step()
             if step:
                 cpu += time.process_time() - cpu0

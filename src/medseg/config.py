@@ -94,6 +94,7 @@ class TrainConfig:
     early_stopping_monitor: str | None = None  # None: train.monitor
     grad_clip_norm: float | None = None  # clip the gradients' global L2 norm
     amp: bool = True  # mixed precision (autocast + GradScaler) when training on CUDA; ignored on CPU
+    cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (faster where it has AVX512-BF16 or AMX)
     channels_last: bool = False  # model and batches in channels-last memory format (faster convolutions on CPU)
     deep_supervision: str = "equal"  # equal | halving: weights of a deeply supervised model's outputs
     deep_supervision_weights: list[float] | None = None  # explicit weights, one per output

@@ -184,3 +184,30 @@ def test_channels_last_trains_like_the_default_layout(fetal_data, tmp_path):
     )  # the weights really were channels-last
     for key, value in load_checkpoint(tmp_path / "true" / "checkpoints" / "best.pt")["state_dict"].items():
         assert torch.allclose(value, plain.end[key], atol=1e-3), key
+
+
+class OutputDtypes(Callback):
+    """Records the dtype of every output of the model's forward passes."""
+
+    def __init__(self) -> None:
+        self.dtypes: set[torch.dtype] = set()
+
+    def on_fit_start(self, model, start_epoch, iteration):
+        model.register_forward_hook(lambda module, inputs, output: self.dtypes.add(output.dtype))
+
+
+def test_cpu_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_float32_weights(fetal_data, tmp_path, capsys):
+    overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=3", "train.tensorboard=false"]
+    runs = {}
+    for bf16 in ("false", "true"):
+        recorder, output_dtypes = Recorder(), OutputDtypes()
+        config = load_config("demo", overrides + [f"train.cpu_bf16={bf16}"])
+        result = train_run(config, fetal_data, tmp_path / bf16, callbacks=[recorder, output_dtypes])
+        runs[bf16] = (recorder, result, output_dtypes.dtypes)
+    (plain, plain_result, plain_dtypes), (bf16, bf16_result, bf16_dtypes) = runs["false"], runs["true"]
+    assert plain_dtypes == {torch.float32} and bf16_dtypes == {torch.bfloat16}  # training and validation
+    assert bf16.losses == pytest.approx(plain.losses, rel=0.05)  # the same training, at bfloat16's precision
+    assert math.isfinite(bf16_result.best_score) and math.isfinite(plain_result.best_score)
+    state = load_checkpoint(tmp_path / "true" / "checkpoints" / "best.pt")["state_dict"]
+    assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
+    assert "mixed precision (bfloat16)" in capsys.readouterr().err

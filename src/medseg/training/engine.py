@@ -60,8 +60,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _autocast(enabled: bool) -> contextlib.AbstractContextManager:
-    return torch.autocast("cuda", dtype=torch.float16) if enabled else contextlib.nullcontext()
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """Autocast to ``dtype`` on ``device``'s type; no autocast (float32) when ``dtype`` is None."""
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def _as_float(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    """A model's output (a tensor, or a deep-supervision list) in float32, for the loss and the metrics."""
+    if isinstance(outputs, torch.Tensor):
+        return outputs.float()
+    return [output.float() for output in outputs]
+
+
+def _precision_note(dtype: torch.dtype | None) -> str:
+    return {torch.float16: "; mixed precision (float16)", torch.bfloat16: "; mixed precision (bfloat16)"}.get(dtype, "")
 
 
 def default_callbacks(config: Config, state: TrainState) -> list[Callback]:
@@ -133,7 +145,7 @@ def fit(
                 state.val_loader,
                 state.loss_fn,
                 state.device,
-                amp=state.amp,
+                autocast_dtype=state.autocast_dtype,
                 memory_format=state.memory_format,
             )
             scores.update({f"val_{k}": v for k, v in val_row.items()})
@@ -196,9 +208,9 @@ def train_step(state: TrainState, images: torch.Tensor, masks: torch.Tensor) -> 
     """
     optimizer, scaler, clip = state.optimizer, state.scaler, state.config.train.grad_clip_norm
     optimizer.zero_grad(set_to_none=True)
-    with _autocast(state.amp):
+    with _autocast(state.device, state.autocast_dtype):
         outputs = state.model(images)
-    loss = state.loss_fn(outputs, masks)  # in float32, outside autocast
+    loss = state.loss_fn(_as_float(outputs), masks)  # in float32, outside autocast
     if scaler is not None:
         scaler.scale(loss).backward()
         if clip is not None:
@@ -232,7 +244,7 @@ def _log_start(state: TrainState) -> None:
     val_images = len(state.val_loader.dataset) if state.val_loader is not None else 0  # type: ignore[arg-type]
     distributed.log_main(
         f"model {cfg.model.name}: {count_parameters(state.net):,} parameters; {len(state.train_set)} train, "
-        f"{val_images} val images; device {state.device}{processes}" + ("; mixed precision" if state.amp else "")
+        f"{val_images} val images; device {state.device}{processes}" + _precision_note(state.autocast_dtype)
     )
 
 
@@ -250,12 +262,13 @@ def evaluate_loader(
     loader: DataLoader,
     loss_fn: Any,
     device: torch.device,
-    amp: bool = False,
+    autocast_dtype: torch.dtype | None = None,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
     """Loss, pixel accuracy and foreground Dice over a loader, at network resolution.
 
-    ``memory_format`` is the layout the batches are put in (the model's, for ``train.channels_last``).
+    ``memory_format`` is the layout the batches are put in (the model's, for ``train.channels_last``);
+    ``autocast_dtype`` the dtype of the forward passes (the training's, see ``TrainState.autocast_dtype``).
 
     Under ``torchrun`` each rank evaluates its shard and the sums are added over ranks, so every
     rank returns the scores of the whole set.
@@ -264,8 +277,9 @@ def evaluate_loader(
     sums = torch.zeros(6, dtype=torch.float64)  # loss sum, images, correct, pixels, dice num, dice den
     for batch in loader:
         images, masks = batch["image"].to(device, memory_format=memory_format), batch["mask"].to(device)
-        with _autocast(amp):
+        with _autocast(device, autocast_dtype):
             outputs = model(images)
+        outputs = _as_float(outputs)
         loss = loss_fn(outputs, masks)
         probabilities = to_probabilities(main_output(outputs).float())
         sums[0] += loss.item() * len(images)

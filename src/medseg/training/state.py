@@ -67,6 +67,16 @@ class TrainState:
         return self.scaler is not None
 
     @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The dtype forward passes run in: float16 under ``train.amp`` on CUDA, bfloat16 under
+        ``train.cpu_bf16`` on a CPU, else None (float32)."""
+        if self.amp:
+            return torch.float16
+        if self.config.train.cpu_bf16 and self.device.type == "cpu":
+            return torch.bfloat16
+        return None
+
+    @property
     def device(self) -> torch.device:
         return self.place.device
 

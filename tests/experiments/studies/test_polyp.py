@@ -174,6 +174,21 @@ def test_joint_split_adds_the_kvasir_training_images_and_keeps_the_cvc_validatio
     assert "trained on CVC and Kvasir-SEG training images" in printed
 
 
+def test_kvasir_with_cvc_adds_the_cvc_training_frames_and_keeps_the_kvasir_validation_and_test(quick_study):
+    from medseg.data.splits import load_split
+
+    out, printed = quick_study
+    rows = {(r["split"], r["model"]): r for r in _rows(out)}
+    for model in MODELS:
+        cvc = load_split(out / "cvc" / model / "split.json")
+        kvasir = load_split(out / "kvasir" / model / "split.json")
+        joint = load_split(out / "kvasir_with_cvc" / model / "split.json")
+        assert joint["val"] == kvasir["val"] and joint["test"] == kvasir["test"]
+        assert sorted(joint["train"]) == sorted(kvasir["train"] + cvc["train"])  # no CVC val or test frame
+        assert rows["kvasir_with_cvc", model]["warm_start"] == ""  # trained from scratch
+    assert "trained on Kvasir-SEG and CVC-ClinicDB training images" in printed
+
+
 def test_joint_split_refuses_case_ids_found_in_both_datasets():
     from medseg.data.case import Case
     from medseg.errors import DataError

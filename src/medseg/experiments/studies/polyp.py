@@ -27,7 +27,9 @@ model's Kvasir-SEG run (``train.init_weights``): what the more varied Kvasir ima
 unseen videos. It runs after the Kvasir run; the test images are those of ``cvc``.
 ``cvc_with_kvasir`` also starts from the Kvasir run, and trains on the CVC training sequences together
 with the Kvasir-SEG training images (those of the ``kvasir`` split); it is validated and tested on the
-CVC sequences of ``cvc``.
+CVC sequences of ``cvc``. ``kvasir_with_cvc`` is the other way round, from scratch: the Kvasir-SEG
+training images together with the CVC training sequences (those of ``cvc``), validated and tested on
+the Kvasir-SEG images of ``kvasir``.
 """
 
 from __future__ import annotations
