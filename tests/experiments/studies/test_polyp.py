@@ -159,34 +159,29 @@ def test_cross_dataset_split_starts_from_the_kvasir_run_and_tests_on_the_cvc_seq
     assert "started from the Kvasir-SEG model" in printed
 
 
-def test_joint_split_adds_the_kvasir_training_images_and_keeps_the_cvc_validation_and_test(quick_study):
-    from medseg.data.splits import load_split
-
-    out, printed = quick_study
-    for model in MODELS:
-        cvc = load_split(out / "cvc" / model / "split.json")
-        kvasir = load_split(out / "kvasir" / model / "split.json")
-        joint = load_split(out / "cvc_with_kvasir" / model / "split.json")
-        assert joint["val"] == cvc["val"] and joint["test"] == cvc["test"]
-        assert sorted(joint["train"]) == sorted(cvc["train"] + kvasir["train"])  # no Kvasir val or test image
-    rows = {(r["split"], r["model"]): r for r in _rows(out)}
-    assert rows["cvc_with_kvasir", "unet"]["warm_start"] == str(out / "kvasir" / "unet")
-    assert "trained on CVC and Kvasir-SEG training images" in printed
-
-
-def test_kvasir_with_cvc_adds_the_cvc_training_frames_and_keeps_the_kvasir_validation_and_test(quick_study):
+@pytest.mark.parametrize(
+    ("joint_split", "own", "added", "warm_start", "title"),
+    [
+        ("cvc_with_kvasir", "cvc", "kvasir", "kvasir", "trained on CVC and Kvasir-SEG training images"),
+        ("kvasir_with_cvc", "kvasir", "cvc", "", "trained on Kvasir-SEG and CVC-ClinicDB training images"),
+    ],
+)
+def test_joint_split_adds_the_other_datasets_training_images_and_keeps_its_own_validation_and_test(
+    quick_study, joint_split, own, added, warm_start, title
+):
     from medseg.data.splits import load_split
 
     out, printed = quick_study
     rows = {(r["split"], r["model"]): r for r in _rows(out)}
     for model in MODELS:
-        cvc = load_split(out / "cvc" / model / "split.json")
-        kvasir = load_split(out / "kvasir" / model / "split.json")
-        joint = load_split(out / "kvasir_with_cvc" / model / "split.json")
-        assert joint["val"] == kvasir["val"] and joint["test"] == kvasir["test"]
-        assert sorted(joint["train"]) == sorted(kvasir["train"] + cvc["train"])  # no CVC val or test frame
-        assert rows["kvasir_with_cvc", model]["warm_start"] == ""  # trained from scratch
-    assert "trained on Kvasir-SEG and CVC-ClinicDB training images" in printed
+        own_split = load_split(out / own / model / "split.json")
+        added_split = load_split(out / added / model / "split.json")
+        joint = load_split(out / joint_split / model / "split.json")
+        assert joint["val"] == own_split["val"] and joint["test"] == own_split["test"]
+        # the other dataset's training images only: none of its validation or test images
+        assert sorted(joint["train"]) == sorted(own_split["train"] + added_split["train"])
+        assert rows[joint_split, model]["warm_start"] == (str(out / warm_start / model) if warm_start else "")
+    assert title in printed
 
 
 def test_joint_split_refuses_case_ids_found_in_both_datasets():
