@@ -25,7 +25,7 @@ def test_measurement_is_in_hc18_submission_units():
     measured = measure_ellipse(Ellipse(100, 50, 40, 20, 3.5), 0.2)
     assert measured.center_x_mm == pytest.approx(20) and measured.center_y_mm == pytest.approx(10)
     assert measured.semi_axes_a_mm == pytest.approx(8) and measured.semi_axes_b_mm == pytest.approx(4)
-    assert 0 <= measured.angle_rad < np.pi
+    assert measured.angle_rad == pytest.approx(3.5 - np.pi)  # the same ellipse, angle folded into [0, pi)
 
 
 def test_empty_mask_gives_none():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -33,24 +31,37 @@ def test_profile_uses_the_factory_defaults() -> None:
     assert "| mobile_unet | 3 -> 1 |" in profile_markdown([profile])
 
 
-class Sleeper(torch.nn.Module):
-    """Sleeps a given time per call (seconds) and notes whether it ran in eval mode without gradients."""
+class FakeClock:
+    """A ``perf_counter`` that moves only when told: the latency test then needs no wall clock."""
 
-    def __init__(self, seconds: list[float]) -> None:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Sleeper(torch.nn.Module):
+    """Advances a fake clock by a given time per call (seconds); notes eval mode and gradients."""
+
+    def __init__(self, seconds: list[float], clock: FakeClock) -> None:
         super().__init__()
         self.seconds = list(seconds)
+        self.clock = clock
         self.calls: list[tuple[bool, bool]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls.append((self.training, torch.is_grad_enabled()))
-        time.sleep(self.seconds[len(self.calls) - 1])
+        self.clock.now += self.seconds[len(self.calls) - 1]
         return x
 
 
-def test_latency_is_the_median_of_the_timed_runs_after_the_warm_up() -> None:
-    model = Sleeper([0.3, 0.01, 0.15, 0.02])  # warm-up 300 ms, then 10, 150 and 20 ms
+def test_latency_is_the_median_of_the_timed_runs_after_the_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr("medseg.models.profile.time.perf_counter", clock)
+    model = Sleeper([0.3, 0.01, 0.15, 0.02], clock)  # warm-up 300 ms, then 10, 150 and 20 ms
     latency = measure_latency(model, torch.zeros(1), repeats=3, warmup=1)
-    assert 20 <= latency < 45  # the median (20 ms) plus call overhead: not the mean (60), not the warm-up
+    assert latency == pytest.approx(20)  # the median: not the mean (60), not the warm-up (300)
     assert model.calls == [(False, False)] * 4
     with pytest.raises(ValueError, match="repeats"):
         measure_latency(model, torch.zeros(1), repeats=0)
