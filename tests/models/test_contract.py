@@ -87,8 +87,24 @@ def test_onnx_export_matches_torch(name: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", [{"in_channels": 0}, {"classes": 0}])
 def test_constructor_rejects_bad_channels(name: str, bad: dict) -> None:
     arguments = {"in_channels": 1, "classes": 2, **bad}
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ConfigError, match=r"must be positive; set it to 1 or more") as info:
         create_model(name, **arguments, **TINY.get(name, {}))
+    assert isinstance(info.value, ValueError) and name in str(info.value)
+
+
+DROPOUT_MODELS = [name for name in NAMES if name != "unet_plus_plus" and name != "mobile_unet"]
+
+
+@pytest.mark.parametrize("name", DROPOUT_MODELS)
+@pytest.mark.parametrize("dropout", [-0.1, 1.0])
+def test_dropout_outside_zero_one_is_refused_not_ignored(name: str, dropout: float) -> None:
+    with pytest.raises(ConfigError, match=r"dropout=.*: must be a probability in \[0, 1\); use 0 for no dropout"):
+        create_model(name, dropout=dropout, **TINY.get(name, {}))
+
+
+def test_bad_channel_list_names_the_fix() -> None:
+    with pytest.raises(ConfigError, match=r"channels=\[8\]: give at least 2 positive widths, shallowest first"):
+        create_model("unet", channels=[8])
 
 
 @pytest.mark.parametrize("name", NAMES)

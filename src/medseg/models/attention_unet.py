@@ -11,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medseg.models import MODELS
 from medseg.models.blocks import AttentionGate, check_channels, pad_to_multiple
+from medseg.models.registry import MODELS
 from medseg.models.unet import UNet
 
 

@@ -4,11 +4,14 @@ As segmentation_models_pytorch composes its models, an architecture file only bu
 :class:`EncoderDecoder` runs them:
 
 - encoder: :meth:`EncoderDecoder.encoder_levels`, shallowest first, the last one the bottleneck
-  (bridge), with ``self.pool`` between levels (no ``pool``: the blocks stride themselves);
+  (bridge), with ``self.pool`` between levels (``None``, the default: the blocks stride themselves);
 - decoder: ``self.ups`` and ``self.decoders``, deepest first; each level up-samples, gates the
-  skip (with ``self.gates`` when the model has attention gates), concatenates ``[skip, up]`` and
-  runs its block;
+  skip (with ``self.gates``, one gate per level, when the model has attention gates; ``None``
+  by default), concatenates ``[skip, up]`` and runs its block;
 - head: ``self.head``, a 1x1 convolution to logits.
+
+:class:`EncoderDecoder` declares ``pool`` and ``gates`` as ``None``; an architecture sets the parts
+it has after ``super().__init__()``.
 """
 
 from __future__ import annotations
@@ -41,22 +44,26 @@ class SegmentationNet(nn.Module):
 class EncoderDecoder(SegmentationNet):
     """A U-Net-shaped model: encoder levels with skips, a decoder per skip, a 1x1 head."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool: nn.Module | None = None
+        self.gates: nn.ModuleList | None = None
+
     def encoder_levels(self) -> list[nn.Module]:
         """The encoder's blocks, shallowest first; the last is the bottleneck."""
         return list(self.encoders)
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features of every encoder level, shallowest first; ``x`` padded to ``self.multiple``."""
-        pool = getattr(self, "pool", None)
         features = []
         for i, level in enumerate(self.encoder_levels()):
-            x = level(x if i == 0 or pool is None else pool(x))
+            x = level(x if i == 0 or self.pool is None else self.pool(x))
             features.append(x)
         return features
 
     def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Decoder output ``(N, channels[0], H, W)`` from the encoder's features (bottleneck last)."""
-        gates = getattr(self, "gates", None) or [None] * len(self.ups)
+        gates = self.gates if self.gates is not None else [None] * len(self.ups)
         skips, x = features[:-1], features[-1]
         for gate, up, decoder in zip(gates, self.ups, self.decoders, strict=True):
             skip = skips.pop()

@@ -11,6 +11,8 @@ class ConvBlock(nn.Sequential):
     """Two 3x3 convolutions, each followed by (optional) batch norm and ReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, dropout: float = 0.0) -> None:
+        check_positive(in_channels=in_channels, out_channels=out_channels)
+        dropout = check_dropout(dropout)
         layers: list[nn.Module] = []
         for i in range(2):
             layers.append(
@@ -37,7 +39,7 @@ class UpSample(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1),
             )
         else:
-            raise ValueError(f"upsample must be 'transpose' or 'bilinear', got {mode!r}")
+            raise ValueError(f"upsample={mode!r}: use 'transpose' (2x2 up-convolution) or 'bilinear'")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.up(x)
@@ -53,18 +55,28 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
 
 
 def check_channels(channels: list[int] | tuple[int, ...], minimum: int = 2) -> list[int]:
-    """Validates a per-level channel list."""
+    """Validates a per-level channel list (shallowest first) and returns it as ints."""
     channels = list(channels)
-    if len(channels) < minimum or any(int(c) <= 0 for c in channels):
-        raise ValueError(f"channels must list at least {minimum} positive widths, got {channels}")
+    if len(channels) < minimum or any(isinstance(c, bool) or int(c) <= 0 for c in channels):
+        raise ValueError(
+            f"channels={channels}: give at least {minimum} positive widths, shallowest first "
+            f"(e.g. channels=[16, 32, 64, 128, 256])"
+        )
     return [int(c) for c in channels]
 
 
 def check_positive(**values: float) -> None:
-    """Raises ``ValueError`` naming every argument that is not a positive number."""
+    """Raises ``ValueError`` naming every argument that is not a positive number, and the fix."""
     bad = [f"{name}={value!r}" for name, value in values.items() if isinstance(value, bool) or not value > 0]
     if bad:
-        raise ValueError(f"{', '.join(bad)}: must be positive")
+        raise ValueError(f"{', '.join(bad)}: must be positive; set {'each' if len(bad) > 1 else 'it'} to 1 or more")
+
+
+def check_dropout(dropout: float) -> float:
+    """Validates a dropout probability: a number in [0, 1)."""
+    if isinstance(dropout, bool) or not 0 <= dropout < 1:
+        raise ValueError(f"dropout={dropout!r}: must be a probability in [0, 1); use 0 for no dropout")
+    return float(dropout)
 
 
 class AttentionGate(nn.Module):
@@ -121,6 +133,7 @@ class ResidualBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0) -> None:
         super().__init__()
         check_positive(in_channels=in_channels, out_channels=out_channels)
+        dropout = check_dropout(dropout)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),

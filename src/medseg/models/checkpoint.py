@@ -20,7 +20,7 @@ from torch import nn
 
 from medseg.errors import RunDirError
 from medseg.io import atomic_write_bytes
-from medseg.models import create_model
+from medseg.models.registry import create_model
 
 _PLAIN = (str, int, float, bool, type(None))
 _UNSUPPORTED = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")

@@ -43,9 +43,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medseg.models import MODELS
 from medseg.models.base import EncoderDecoder
 from medseg.models.blocks import SqueezeExcitation, check_positive
+from medseg.models.registry import MODELS
 
 KINDS = ("A", "B", "C")
 

@@ -16,7 +16,8 @@ from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
 from medseg.errors import ConfigError
-from medseg.models import MODELS, count_parameters
+from medseg.models.outputs import count_parameters
+from medseg.models.registry import MODELS
 
 FLOPS_NOTE = (
     "parameters: trainable; Keras-style total: plus batch-norm running mean and variance. "

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import torch
 from monai.networks.nets import UNet as MonaiUNet
-from torch import nn
 
-from medseg.models import MODELS
-from medseg.models.blocks import check_channels, check_positive, pad_to_multiple
+from medseg.models.base import SegmentationNet
+from medseg.models.blocks import check_channels, check_dropout, check_positive
+from medseg.models.registry import MODELS
 
 
-class ResUNet(nn.Module):
+class ResUNet(SegmentationNet):
     """MONAI's residual U-Net (strided-convolution down-sampling, ``res_units`` units per level).
 
     Args:
@@ -34,6 +34,7 @@ class ResUNet(nn.Module):
         super().__init__()
         channels = check_channels(channels)
         check_positive(in_channels=in_channels, classes=classes, res_units=res_units)
+        dropout = check_dropout(dropout)
         self.multiple = 2 ** (len(channels) - 1)
         self.net = MonaiUNet(
             spatial_dims=2,
@@ -46,9 +47,8 @@ class ResUNet(nn.Module):
             dropout=dropout,
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, (height, width) = pad_to_multiple(x, self.multiple)
-        return self.net(x)[..., :height, :width]
+    def forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 @MODELS.register("res_unet")

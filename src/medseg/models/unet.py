@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from medseg.models import MODELS
 from medseg.models.base import EncoderDecoder
 from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive
+from medseg.models.registry import MODELS
 
 
 class UNet(EncoderDecoder):

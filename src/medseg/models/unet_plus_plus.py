@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medseg.models import MODELS
 from medseg.models.base import SegmentationNet
 from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive
+from medseg.models.registry import MODELS
 
 EVAL_OUTPUTS = ("last", "mean")
 
