@@ -80,7 +80,7 @@ def bone_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def nnunet_root(kvasir_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The Kvasir phantom exported as an nnU-Net raw dataset."""
-    from medseg.data.nnunet import export_nnunet
+    from medseg.data.converters.nnunet import export_nnunet
     from medseg.data.readers import read_dataset
 
     out = tmp_path_factory.mktemp("nnunet") / "Dataset501_Polyp"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from medseg.data.nnunet import export_nnunet, read_nnunet_dataset
+from medseg.data.converters.nnunet import export_nnunet
 from medseg.data.readers import read_dataset
+from medseg.data.readers.nnunet import read_nnunet_dataset
 from medseg.errors import DataError
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medseg.errors import ConfigError, DataError
+from medseg.data.converters import CONVERTERS
+from medseg.errors import ConfigError
 from medseg.experiments.rundir import OutputDir, check_output_dir
-
-CONVERSIONS = ("dicom", "ircadb", "nnunet")
 
 
 def convert_dataset(
@@ -32,14 +31,16 @@ def convert_dataset(
         ConfigError: unknown conversion, missing ``layout``; RunDirError: ``out`` refused;
         DataError: unreadable source files.
     """
-    if kind not in CONVERSIONS:
-        raise ConfigError(f"unknown conversion {kind!r}; known: {', '.join(CONVERSIONS)}")
-    if kind == "nnunet" and layout is None:
-        raise ConfigError("convert nnunet needs --layout, the reader of SRC (e.g. kvasir)")
+    try:
+        converter = CONVERTERS.get(kind)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
+    if converter.reads_layout and layout is None:
+        raise ConfigError(f"convert {kind} needs --layout, the reader of SRC (e.g. kvasir)")
     src, out = Path(src), Path(out)
     check_output_dir(out, "convert", [src], overwrite)
     cases = None
-    if kind == "nnunet":
+    if converter.reads_layout:
         from medseg.data.checks import summarize_problems
         from medseg.data.readers import check_dataset
 
@@ -50,19 +51,5 @@ def convert_dataset(
         out, "convert", [src], overwrite, info={"kind": kind, "source": str(src.resolve())}
     ) as output:
         work = output.work
-        if kind == "ircadb":
-            from medseg.data.readers.ircadb import convert_ircadb
-
-            written = [p for pair in convert_ircadb(src, work) for p in pair]
-        elif kind == "dicom":
-            from medseg.data.readers.dicom import convert_dicom
-
-            written = [p for pair in convert_dicom(src, work) for p in pair if p is not None]
-        else:
-            from medseg.data.nnunet import export_nnunet
-
-            try:
-                written = [export_nnunet(cases, work, labels) / "dataset.json"]
-            except ValueError as exc:
-                raise DataError(src, str(exc)) from None
+        written = converter(src, work, cases, labels)
     return [out / Path(p).relative_to(work) for p in written]

@@ -1,0 +1,51 @@
+"""The converter registry: the shipped converters, and a new one added in one file."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from medseg.data.converters import CONVERTERS
+from medseg.errors import ConfigError
+from medseg.experiments.convert import convert_dataset
+
+
+def test_the_shipped_converters_are_registered() -> None:
+    assert CONVERTERS.names() == ["dicom", "ircadb", "nnunet"]
+    assert CONVERTERS.get("nnunet").reads_layout and not CONVERTERS.get("ircadb").reads_layout
+
+
+def test_a_new_converter_is_one_module_and_one_registration_line(tmp_path, monkeypatch) -> None:
+    module = tmp_path / "toy_converter.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            from medseg.data.converters.registry import CONVERTERS, Converter
+
+            def _write(src, work, cases, labels):
+                target = work / "listing.txt"
+                target.write_text("\\n".join(sorted(p.name for p in src.iterdir())))
+                return [target]
+
+            CONVERTERS.register("toy")(Converter(_write, "a folder -> the list of its files"))
+            """
+        )
+    )
+    monkeypatch.setattr(CONVERTERS, "_items", dict(CONVERTERS._items))  # the registration ends with the test
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "toy_converter", raising=False)
+    __import__("toy_converter")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.png").write_bytes(b"")
+    written = convert_dataset("toy", src, tmp_path / "out")
+    assert written == [tmp_path / "out" / "listing.txt"]
+    assert Path(written[0]).read_text() == "a.png"
+
+
+def test_an_unknown_conversion_lists_the_known_ones(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="unknown conversion 'nope'; known: dicom, ircadb, nnunet"):
+        convert_dataset("nope", tmp_path, tmp_path / "out")
