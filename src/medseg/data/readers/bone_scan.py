@@ -26,8 +26,8 @@ from medseg.data.case import Case
 from medseg.data.checks import case_guard
 from medseg.data.io import IMAGE_SUFFIXES, read_image
 from medseg.data.pixel_sizes import read_pixel_sizes
-from medseg.data.readers import READERS
 from medseg.data.readers.folder import find_mask
+from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
 
 VIEWS = ("anterior", "posterior")

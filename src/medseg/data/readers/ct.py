@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from medseg.data.case import Case
-from medseg.data.readers import READERS
 from medseg.data.readers.ircadb import patient_folders, read_ircadb
 from medseg.data.readers.nifti import read_lits, read_msd
+from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from medseg.data.case import Case
 from medseg.data.checks import case_guard
 from medseg.data.io import IMAGE_SUFFIXES, read_binary_mask
-from medseg.data.readers import READERS
 from medseg.data.readers.folder import read_image_and_mask
+from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
 
 # (first frame, last frame, sequence) as in the official README.txt.

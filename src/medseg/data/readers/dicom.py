@@ -18,7 +18,7 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.checks import case_guard, check_spacing
-from medseg.data.readers import READERS
+from medseg.data.readers.registry import READERS
 from medseg.data.slice_options import SliceOptions
 from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import dicom_files_in_folder, read_dicom_series

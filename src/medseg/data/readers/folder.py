@@ -17,7 +17,7 @@ from medseg.data.case import Case
 from medseg.data.checks import case_guard
 from medseg.data.io import IMAGE_SUFFIXES, list_images, read_image, read_mask
 from medseg.data.pixel_sizes import read_pixel_sizes
-from medseg.data.readers import READERS
+from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
 
 

@@ -22,7 +22,7 @@ from medseg.data.case import Case
 from medseg.data.checks import case_guard
 from medseg.data.io import read_image, read_mask
 from medseg.data.pixel_sizes import read_pixel_size_csv
-from medseg.data.readers import READERS
+from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
 from medseg.measure.ellipse import fit_ellipse_to_outline, rasterize_ellipse
 

@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from medseg.data.case import Case
 from medseg.data.checks import case_guard
-from medseg.data.readers import READERS
+from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
 
 _SLICE = re.compile(r"^(\d+)_NI(\d+)_slice(\d+)\.npy$")
@@ -181,7 +181,7 @@ def read_lidc(
     if source == "pylidc":
         cases = read_pylidc_slices(root, patients, limit, pixel_size_mm)
     elif source in ("nifti", "msd"):
-        from medseg.data.readers import read_dataset
+        from medseg.data.readers.registry import read_dataset
 
         options = {"empty_fraction": 0.0, **(volume_options or {})}
         if limit is not None:

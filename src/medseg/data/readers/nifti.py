@@ -32,7 +32,7 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.data.checks import case_guard, check_spacing
-from medseg.data.readers import READERS
+from medseg.data.readers.registry import READERS
 from medseg.data.slice_options import SliceOptions
 from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
 from medseg.data.volumes.nifti import load_nifti, nifti_stem

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.readers import READERS
+from medseg.data.readers.registry import READERS
 from medseg.data.slice_options import SliceOptions
 from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
 from medseg.data.volumes.nifti import load_nifti
