@@ -302,6 +302,21 @@ RULES: list[tuple[str, Any, str]] = [
 ]
 
 
+MAX_NAME = 64
+
+
+def _plain_name(name: Any) -> bool:
+    """A class name that is text, not a path: printable, short, no separators, not ``.``/``..``."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME
+        and name.isprintable()
+        and not any(c in name for c in "/\\")
+        and ".." not in name
+        and name.strip() not in ("", ".")
+    )
+
+
 def validate_config(config: Config, source: str = "config") -> None:
     """Checks ranges and enumerations (:data:`RULES`) and how values fit together; the message names
     the key, its value and what is allowed.
@@ -324,6 +339,9 @@ def validate_config(config: Config, source: str = "config") -> None:
     d = config.data
     if len(d.class_names) != d.num_classes:
         fail("data.class_names", d.class_names, f"one name per class (data.num_classes = {d.num_classes})")
+    for name in d.class_names:
+        if not _plain_name(name):
+            fail("data.class_names", name, f"names of at most {MAX_NAME} printable characters without / \\ or ..")
     if d.val_fraction + d.test_fraction >= 1:
         fail("data.val_fraction + data.test_fraction", d.val_fraction + d.test_fraction, "the sum must be below 1")
     if config.model.out_channels not in (None, 1, d.num_classes):

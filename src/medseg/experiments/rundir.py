@@ -373,3 +373,101 @@ class OutputDir:
             self.commit()
         else:
             self.abandon()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ledger(folder: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((folder / FILES_LEDGER).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def plan_files(
+    path: str | Path,
+    suffix: str,
+    sides: Iterable[str] = (),
+    inputs: Iterable[str | Path | None] = (),
+    data: Iterable[str | Path | None] = (),
+) -> list[Path]:
+    """Checks, changing nothing, that a single-file output and its side files may be written.
+
+    Args:
+        path: the file the user named (``~`` expanded).
+        suffix: the only suffix allowed for ``path`` (``.onnx``, ``.html``).
+        sides: suffixes of the files written beside it (``path`` with that suffix).
+        inputs: runs and folders the command reads: the files may go at the top level of a run
+            (``RUN/report.html``), never deeper (``RUN/checkpoints/``), never over an input.
+        data: datasets the command reads: nothing may be written inside them.
+
+    Returns:
+        ``path`` and its side files, in that order.
+
+    Raises:
+        RunDirError: another suffix, a target inside a dataset or a managed folder, or an existing
+            file medseg did not write (or that changed since).
+    """
+    main = expand(path)
+    if main.suffix != suffix or not main.stem:
+        raise RunDirError(f"{path}: refused: the file must end in {suffix}")
+    targets = [main, *(main.with_suffix(side) for side in sides)]
+    for given in data:
+        if given is not None and _resolved(main).is_relative_to(_resolved(given)):
+            raise RunDirError(f"{path}: refused: it is inside the dataset {given}; write it elsewhere")
+    for given in inputs:
+        if given is not None and any(_resolved(t) == _resolved(given) for t in targets):
+            raise RunDirError(f"{path}: refused: it is an input of this command")
+    folder = _resolved(main).parent
+    for parent in folder.parents:  # inside a folder medseg manages, below its top level
+        if read_marker(parent) is not None:
+            raise RunDirError(f"{path}: refused: it is inside {parent}, a medseg output; write it at its top level")
+    ledger = _ledger(folder).get("files", {})
+    for target in targets:
+        if target.name in (MARKER, FILES_LEDGER):
+            raise RunDirError(f"{target}: refused: a file medseg reserves")
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise RunDirError(f"{target}: refused: it exists and is not a plain file")
+        if target.exists() and ledger.get(target.name, {}).get("sha256") != _sha256(target):
+            raise RunDirError(
+                f"{target}: refused to overwrite: medseg did not write it (or it changed since; "
+                f"see {FILES_LEDGER}); choose another name or move it away"
+            )
+    return targets
+
+
+def record_files(paths: Iterable[str | Path], command: str) -> None:
+    """Records files just written by ``command`` in their folder's ``.medseg-files.json`` (name and
+    SHA-256), so that a later run of medseg may replace them; a medseg folder claims them too."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        path = expand(path)
+        by_folder.setdefault(path.parent, []).append(path)
+    for folder, written in by_folder.items():
+        ledger = _ledger(folder)
+        files = ledger.get("files", {}) if isinstance(ledger.get("files"), dict) else {}
+        for path in written:
+            files[path.name] = {"sha256": _sha256(path), "command": command, "medseg": __version__}
+        atomic_write_text(folder / FILES_LEDGER, json.dumps({"files": files}, indent=1, sort_keys=True))
+        claim(folder, FILES_LEDGER, *(p.name for p in written))
+
+
+def datasets_of(run_dirs: Iterable[str | Path]) -> list[Path]:
+    """The datasets named in the ``run.json`` / ``cv.json`` of runs (to keep single files out of them)."""
+    found = []
+    for run_dir in run_dirs:
+        for name in ("run.json", "cv.json", "search.json"):
+            try:
+                data = json.loads((Path(run_dir) / name).read_text()).get("data")
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+                continue
+            if isinstance(data, str) and data:
+                found.append(Path(data))
+    return found
