@@ -362,6 +362,51 @@ def resolve_config_path(path: str | Path) -> Path:
     raise ConfigError(f"{path}: config file not found (packaged configs: {known})")
 
 
+MAX_YAML_NODES = 100_000  # values a YAML file may hold once its aliases are expanded
+
+
+class _BudgetLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses aliases expanding beyond :data:`MAX_YAML_NODES` values or
+    referring to themselves (a "billion laughs" file of 1 KB), before anything is built from them."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, {}, set())
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise yaml.YAMLError("an alias refers to itself (recursive YAML)")
+    active.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, sizes, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes, active) + _expanded_size(v, sizes, active) for k, v in node.value)
+    else:
+        size = 1
+    active.discard(key)
+    if size > MAX_YAML_NODES:
+        raise yaml.YAMLError(
+            f"aliases expand to more than {MAX_YAML_NODES} values (limit; write the repeated values out instead)"
+        )
+    sizes[key] = size
+    return size
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with the alias budget of :class:`_BudgetLoader`.
+
+    Raises:
+        yaml.YAMLError: invalid YAML, or aliases beyond the budget.
+    """
+    return yaml.load(text, Loader=_BudgetLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Reads a YAML config and applies ``section.key=value`` overrides.
 
@@ -370,7 +415,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """
     path = resolve_config_path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = safe_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -396,7 +441,7 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
         try:
-            node[parts[-1]] = yaml.safe_load(raw)
+            node[parts[-1]] = safe_yaml(raw)
         except yaml.YAMLError:
             node[parts[-1]] = raw
     return result
