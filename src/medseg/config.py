@@ -46,6 +46,7 @@ class DataConfig:
     crop: list[int] | None = None  # margins removed [top, bottom, left, right] (pixels), image and mask
     crop_foreground: float | None = None  # crop to the bounding box of pixels above this intensity
     max_pixels: int = 50_000_000  # images larger than this (width x height) are refused before decoding
+    max_voxels: int = 512 * 512 * 1200  # volumes (NIfTI, DICOM series) larger than this are refused from the header
 
 
 @dataclass
@@ -269,6 +270,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("data.clahe_clip", _finite(0, 1, low_open=True, high_open=False), "in (0, 1]"),
     ("data.crop", _optional(lambda v: len(v) == 4 and all(x >= 0 for x in v)), "null or four margins >= 0"),
     ("data.max_pixels", lambda v: v >= 1, "at least 1"),
+    ("data.max_voxels", lambda v: v >= 1, "at least 1"),
     ("augment.prob", _finite(0, 1, high_open=False), "a probability in [0, 1]"),
     ("augment.rotate_deg", _finite(0), "a finite value >= 0"),
     ("augment.scale", _finite(0), "a finite value >= 0"),
