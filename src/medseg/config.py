@@ -444,7 +444,9 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
         try:
             node[parts[-1]] = safe_yaml(raw)
-        except yaml.YAMLError:
+        except yaml.YAMLError as exc:
+            if "alias" in str(exc):
+                raise ConfigError(f"override {key.strip()}: {exc}") from None
             node[parts[-1]] = raw
     return result
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli import _fail, app, console
+from medseg.cli import app, console
 from medseg.errors import MedsegError
 
 
@@ -30,6 +30,8 @@ def report(
     try:
         path = write_report(run_dir, out, split, data)
     except MedsegError as error:
+        from medseg.cli import _fail  # looked up at call time, like every command
+
         _fail(error)
     console.print(f"report: {path}", highlight=False)
 
@@ -52,6 +54,8 @@ def compare(
     try:
         paths = write_compare(list(run_dirs), out, split)
     except MedsegError as error:
+        from medseg.cli import _fail  # looked up at call time, like every command
+
         _fail(error)
     console.print(paths[2].read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print("written: " + ", ".join(map(str, paths)), highlight=False)
