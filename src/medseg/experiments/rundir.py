@@ -43,7 +43,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -397,6 +397,7 @@ def plan_files(
     sides: Iterable[str] = (),
     inputs: Iterable[str | Path | None] = (),
     data: Iterable[str | Path | None] = (),
+    known: Callable[[Path], bool] | None = None,
 ) -> list[Path]:
     """Checks, changing nothing, that a single-file output and its side files may be written.
 
@@ -407,6 +408,7 @@ def plan_files(
         inputs: runs and folders the command reads: the files may go at the top level of a run
             (``RUN/report.html``), never deeper (``RUN/checkpoints/``), never over an input.
         data: datasets the command reads: nothing may be written inside them.
+        known: recognises a file medseg wrote before the ledger existed, by its content.
 
     Returns:
         ``path`` and its side files, in that order.
@@ -435,7 +437,8 @@ def plan_files(
             raise RunDirError(f"{target}: refused: a file medseg reserves")
         if target.is_symlink() or (target.exists() and not target.is_file()):
             raise RunDirError(f"{target}: refused: it exists and is not a plain file")
-        if target.exists() and ledger.get(target.name, {}).get("sha256") != _sha256(target):
+        recorded = ledger.get(target.name, {}).get("sha256") == _sha256(target) if target.exists() else True
+        if not recorded and not (known is not None and known(target)):
             raise RunDirError(
                 f"{target}: refused to overwrite: medseg did not write it (or it changed since; "
                 f"see {FILES_LEDGER}); choose another name or move it away"
