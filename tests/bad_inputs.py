@@ -616,6 +616,9 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
             ["line 4", "finite"],
         )
     )
+    from .bad_inputs_harm import build_harm_cases  # it imports Bad from here
+
+    bad.extend(build_harm_cases(root, hc18, run))
     return bad
 
 

@@ -46,6 +46,7 @@ class DataConfig:
     crop: list[int] | None = None  # margins removed [top, bottom, left, right] (pixels), image and mask
     crop_foreground: float | None = None  # crop to the bounding box of pixels above this intensity
     max_pixels: int = 50_000_000  # images larger than this (width x height) are refused before decoding
+    max_voxels: int = 512 * 512 * 1200  # volumes (NIfTI, DICOM series) larger than this are refused from the header
 
 
 @dataclass
@@ -269,6 +270,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("data.clahe_clip", _finite(0, 1, low_open=True, high_open=False), "in (0, 1]"),
     ("data.crop", _optional(lambda v: len(v) == 4 and all(x >= 0 for x in v)), "null or four margins >= 0"),
     ("data.max_pixels", lambda v: v >= 1, "at least 1"),
+    ("data.max_voxels", lambda v: v >= 1, "at least 1"),
     ("augment.prob", _finite(0, 1, high_open=False), "a probability in [0, 1]"),
     ("augment.rotate_deg", _finite(0), "a finite value >= 0"),
     ("augment.scale", _finite(0), "a finite value >= 0"),
@@ -302,6 +304,21 @@ RULES: list[tuple[str, Any, str]] = [
 ]
 
 
+MAX_NAME = 64
+
+
+def _plain_name(name: Any) -> bool:
+    """A class name that is text, not a path: printable, short, no separators, not ``.``/``..``."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME
+        and name.isprintable()
+        and not any(c in name for c in "/\\")
+        and ".." not in name
+        and name.strip() not in ("", ".")
+    )
+
+
 def validate_config(config: Config, source: str = "config") -> None:
     """Checks ranges and enumerations (:data:`RULES`) and how values fit together; the message names
     the key, its value and what is allowed.
@@ -324,6 +341,9 @@ def validate_config(config: Config, source: str = "config") -> None:
     d = config.data
     if len(d.class_names) != d.num_classes:
         fail("data.class_names", d.class_names, f"one name per class (data.num_classes = {d.num_classes})")
+    for name in d.class_names:
+        if not _plain_name(name):
+            fail("data.class_names", name, f"names of at most {MAX_NAME} printable characters without / \\ or ..")
     if d.val_fraction + d.test_fraction >= 1:
         fail("data.val_fraction + data.test_fraction", d.val_fraction + d.test_fraction, "the sum must be below 1")
     if config.model.out_channels not in (None, 1, d.num_classes):
@@ -344,6 +364,51 @@ def resolve_config_path(path: str | Path) -> Path:
     raise ConfigError(f"{path}: config file not found (packaged configs: {known})")
 
 
+MAX_YAML_NODES = 100_000  # values a YAML file may hold once its aliases are expanded
+
+
+class _BudgetLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses aliases expanding beyond :data:`MAX_YAML_NODES` values or
+    referring to themselves (a "billion laughs" file of 1 KB), before anything is built from them."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, {}, set())
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in active:
+        raise yaml.YAMLError("an alias refers to itself (recursive YAML)")
+    active.add(key)
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(child, sizes, active) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, sizes, active) + _expanded_size(v, sizes, active) for k, v in node.value)
+    else:
+        size = 1
+    active.discard(key)
+    if size > MAX_YAML_NODES:
+        raise yaml.YAMLError(
+            f"aliases expand to more than {MAX_YAML_NODES} values (limit; write the repeated values out instead)"
+        )
+    sizes[key] = size
+    return size
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with the alias budget of :class:`_BudgetLoader`.
+
+    Raises:
+        yaml.YAMLError: invalid YAML, or aliases beyond the budget.
+    """
+    return yaml.load(text, Loader=_BudgetLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Reads a YAML config and applies ``section.key=value`` overrides.
 
@@ -352,7 +417,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """
     path = resolve_config_path(path)
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = safe_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -378,8 +443,10 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
         try:
-            node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError:
+            node[parts[-1]] = safe_yaml(raw)
+        except yaml.YAMLError as exc:
+            if "alias" in str(exc):
+                raise ConfigError(f"override {key.strip()}: {exc}") from None
             node[parts[-1]] = raw
     return result
 

@@ -112,3 +112,66 @@ def test_a_failure_before_writing_leaves_no_folder(tmp_path):
 def test_marker_is_plain_json(tmp_path):
     out = _finished(tmp_path / "out")
     assert json.loads((out / MARKER).read_text())["kind"] == "predict"
+
+
+def test_single_files_replace_only_what_medseg_wrote(tmp_path):
+    from medseg.experiments.rundir import FILES_LEDGER, plan_files, record_files
+
+    page = tmp_path / "out" / "compare.html"
+    page.parent.mkdir()
+    targets = plan_files(page, ".html", [".csv"])
+    assert targets == [page, page.with_suffix(".csv")]
+    for target in targets:
+        target.write_text("first")
+    record_files(targets, "compare")
+    assert plan_files(page, ".html", [".csv"]) == targets  # medseg's own files: replaced
+    page.with_suffix(".csv").write_text("edited by hand")
+    with pytest.raises(RunDirError, match="compare.csv: refused to overwrite"):
+        plan_files(page, ".html", [".csv"])
+    with pytest.raises(RunDirError, match="must end in .html"):
+        plan_files(tmp_path / "out" / "notes.txt", ".html")
+    with pytest.raises(RunDirError, match="reserves"):
+        plan_files(tmp_path / "out" / FILES_LEDGER.replace(".json", ".html"), ".html", [".json"])
+    data = tmp_path / "data"
+    data.mkdir()
+    with pytest.raises(RunDirError, match="inside the dataset"):
+        plan_files(data / "x.html", ".html", data=[data])
+
+
+def test_single_files_stay_at_a_medseg_folders_top_level(tmp_path):
+    from medseg.experiments.rundir import plan_files, record_files
+
+    run = tmp_path / "run"
+    with OutputDir.create(run, "train") as output:
+        (output.work / "checkpoints").mkdir()
+        (output.work / "split.json").write_text("{}")
+    with pytest.raises(RunDirError, match="top level"):
+        plan_files(run / "checkpoints" / "x.html", ".html")
+    with pytest.raises(RunDirError, match="split.json"):
+        plan_files(run / "split.onnx", ".onnx", [".json"])
+    (report,) = plan_files(run / "report.html", ".html")
+    report.write_text("<p>report</p>")
+    record_files([report], "report")
+    assert {"report.html", ".medseg-files.json"} <= set(read_marker(run)["entries"])  # --overwrite may replace them
+    check_output_dir(run, "train", overwrite=True)
+
+
+def test_overwrite_keeps_files_saved_into_an_interrupted_folder(tmp_path):
+    out = tmp_path / "pred"
+    OutputDir.create(out, "predict")  # killed before commit
+    (out / "masks").mkdir()
+    check_output_dir(out, "predict", overwrite=True)  # medseg's own partial output: may be replaced
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(RunDirError, match="notes.txt that medseg did not write"):
+        check_output_dir(out, "predict", overwrite=True)
+
+
+def test_names_from_models_stay_inside(tmp_path):
+    from medseg.experiments.rundir import inside, safe_name
+
+    assert safe_name("../../x") == "x" and safe_name("/") == "item" and safe_name("tumour") == "tumour"
+    assert safe_name("a" * 300, limit=64) == "a" * 64
+    for name in ("../x", "/etc/x", "a/../../x", "x\x00y", "."):
+        with pytest.raises(RunDirError, match="leaves the output folder"):
+            inside(tmp_path, name)
+    assert inside(tmp_path, "tumours.csv") == tmp_path / "tumours.csv"

@@ -57,7 +57,7 @@ def test_export_refuses_a_disagreement_and_writes_nothing(tiny_run, tmp_path):
 def test_export_errors_name_the_problem(tmp_path, tiny_run):
     with pytest.raises(RunDirError, match="not a run directory"):
         export_onnx(tmp_path)
-    with pytest.raises(ExportError, match=r"must end in \.onnx"):
+    with pytest.raises(RunDirError, match=r"must end in \.onnx"):
         export_onnx(tiny_run, tmp_path / "model.pt")
     (tmp_path / "bad.onnx").write_bytes(b"not a model")
     with pytest.raises(ExportError, match="bad.onnx"):

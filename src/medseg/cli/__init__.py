@@ -324,15 +324,18 @@ def check(
     option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
     classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
+    max_voxels: Annotated[int | None, typer.Option(help="refuse larger volumes (as data.max_voxels)")] = None,
 ) -> None:
     """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
     from medseg.data.readers import check_dataset
+    from medseg.data.volumes.base import voxel_limit
 
     try:
         options = _reader_options(option)
-        cases, problems = check_dataset(
-            layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
-        )
+        with voxel_limit(max_voxels):
+            cases, problems = check_dataset(
+                layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
+            )
     except MedsegError as error:
         _fail(error)
     for problem in problems:

@@ -12,7 +12,13 @@ from medseg.errors import MedsegError
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
-    out: Annotated[Path | None, typer.Option(help="the .onnx file (default RUN_DIR/model.onnx)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="the .onnx file (default RUN_DIR/model.onnx); its settings go to the .json beside it, both "
+            "recorded in .medseg-files.json; never over files medseg did not write"
+        ),
+    ] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
 ) -> None:

@@ -7,14 +7,20 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli import _fail, app, console
+from medseg.cli import app, console
 from medseg.errors import MedsegError
 
 
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a training run or cross-validation directory")],
-    out: Annotated[Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html)")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="HTML file to write (default RUN_DIR/report.html); never over a file medseg did not write; "
+            "records it in .medseg-files.json beside it"
+        ),
+    ] = None,
     split: Annotated[str | None, typer.Option(help="evaluation to show (default: test, then val)")] = None,
     data: Annotated[Path | None, typer.Option(help="dataset root, to draw overlays that were not saved")] = None,
 ) -> None:
@@ -24,6 +30,8 @@ def report(
     try:
         path = write_report(run_dir, out, split, data)
     except MedsegError as error:
+        from medseg.cli import _fail  # looked up at call time, like every command
+
         _fail(error)
     console.print(f"report: {path}", highlight=False)
 
@@ -31,7 +39,13 @@ def report(
 @app.command()
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="run, cross-validation or search directories")],
-    out: Annotated[Path, typer.Option(help="HTML file to write; .csv and .md beside it")] = Path("compare.html"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="HTML file to write; the same table as .csv and .md beside it, recorded in .medseg-files.json; "
+            "never over files medseg did not write"
+        ),
+    ] = Path("compare.html"),
     split: Annotated[str | None, typer.Option(help="evaluation to compare (default: one all runs have)")] = None,
 ) -> None:
     """Runs side by side: parameters, FLOPs, training time, metrics, per-case wins; HTML, CSV, Markdown."""
@@ -40,6 +54,8 @@ def compare(
     try:
         paths = write_compare(list(run_dirs), out, split)
     except MedsegError as error:
+        from medseg.cli import _fail  # looked up at call time, like every command
+
         _fail(error)
     console.print(paths[2].read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print("written: " + ", ".join(map(str, paths)), highlight=False)

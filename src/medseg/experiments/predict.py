@@ -6,8 +6,10 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from medseg.data.io import pixel_limit
 from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers.hc18 import TEST_CSV
+from medseg.data.volumes.base import voxel_limit
 from medseg.errors import RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference.backends import open_predictor
@@ -53,6 +55,7 @@ def predict_run(
     volumes = is_volume_input(input_dir)
     if volumes:
         volume_inputs(input_dir)  # refuse a bad input before touching OUT
+        _check_volume_headers(input_dir, run_dir, backend, checkpoint)
     elif pixel_size is None and (input_dir / TEST_CSV).is_file():
         pixel_size = input_dir / TEST_CSV
     inputs = [run_dir, input_dir, pixel_size]
@@ -79,9 +82,30 @@ def predict_run(
         read_pixel_size_csv(Path(pixel_size))
     with OutputDir.create(out, "predict", inputs, overwrite, resume, info=info) as output:
         if volumes:
-            return predict_volumes(predictor, input_dir, output.work, postprocess_3d)
+            with voxel_limit(predictor.config.data.max_voxels), pixel_limit(predictor.config.data.max_pixels):
+                return predict_volumes(predictor, input_dir, output.work, postprocess_3d)
         qc = predictor.config.eval.qc if qc is None else qc
         calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None
         return predict_folder(
             predictor, input_dir, output.work, pixel_size, resume=resume, qc=qc, calibration=calibration
         )
+
+
+def _check_volume_headers(input_dir: Path, run_dir: Path, backend: str, checkpoint: str) -> None:
+    """NIfTI headers within ``data.max_voxels`` before the output folder exists (the data is not read)."""
+    from medseg.data.volumes.nifti import _load_nifti_image
+
+    nifti = [source for _, source in volume_inputs(input_dir) if str(source).endswith((".nii", ".nii.gz"))]
+    if not nifti:
+        return
+    limit = None
+    if Path(run_dir).is_dir() and (Path(run_dir) / "config.yaml").is_file():
+        from medseg.config import load_config
+
+        try:
+            limit = load_config(Path(run_dir) / "config.yaml").data.max_voxels
+        except Exception:  # noqa: BLE001 - the run is checked again when it is opened
+            limit = None
+    with voxel_limit(limit):
+        for source in nifti:
+            _load_nifti_image(Path(source))

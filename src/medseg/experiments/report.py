@@ -14,6 +14,7 @@ import numpy as np
 
 from medseg.data.case import Case
 from medseg.errors import MedsegError
+from medseg.experiments.rundir import datasets_of, plan_files, record_files
 from medseg.io import log
 from medseg.reports.compare import model_facts, write_comparison
 from medseg.reports.overlays import overlay
@@ -85,6 +86,17 @@ def write_report(
         RunDirError: not a run directory, a damaged file, or no such evaluation.
     """
     run_dir = Path(run_dir)
+    (target,) = plan_files(
+        out if out is not None else run_dir / "report.html", ".html", (), [run_dir], [data, *datasets_of([run_dir])]
+    )
+    written = _write_report(run_dir, target, split, data, cases)
+    record_files([written], "report")
+    return written
+
+
+def _write_report(
+    run_dir: Path, out: Path, split: str | None, data: str | Path | None = None, cases: list[Case] | None = None
+) -> Path:
     config = read_yaml(run_dir / "config.yaml") or {}
     overlay_for: OverlayFn = OverlayMaker(run_dir, data, cases)
     return write_run_report(run_dir, out, split, overlay_for, model_facts(run_dir, config))
@@ -93,9 +105,15 @@ def write_report(
 def write_evaluation_report(run_dir: str | Path, split: str) -> Path:
     """``run_dir/evaluation/<split>/report.html``: the report of one evaluation (what ``evaluate`` writes)."""
     run_dir = Path(run_dir)
-    return write_report(run_dir, run_dir / "evaluation" / split / "report.html", split)
+    return _write_report(run_dir, run_dir / "evaluation" / split / "report.html", split)
 
 
 def write_compare(run_dirs: list[str | Path], out: str | Path, split: str | None = None) -> list[Path]:
-    """``out`` (HTML), ``.csv`` and ``.md`` comparing runs; see :func:`medseg.reports.compare.write_comparison`."""
-    return write_comparison(run_dirs, out, split)
+    """``out`` (HTML), ``.csv`` and ``.md`` comparing runs; see :func:`medseg.reports.compare.write_comparison`.
+
+    The three files follow :func:`medseg.experiments.rundir.plan_files` (never over a file medseg did not write).
+    """
+    target = plan_files(out, ".html", [".csv", ".md"], run_dirs, datasets_of(run_dirs))[0]
+    written = write_comparison(run_dirs, target, split)
+    record_files(written, "compare")
+    return written

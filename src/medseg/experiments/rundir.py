@@ -9,9 +9,24 @@ it is complete and which top-level entries medseg wrote. The rules:
   when it holds entries medseg did not write (a user's notes, data copied in).
 - Never an input (the data, a run folder read, an input folder), a folder containing an input,
   the current folder or one of its parents; nor a folder of another kind (predictions over a run).
+- ``--overwrite`` of an incomplete folder (a command that was killed) is refused when it holds
+  entries that the command does not write (:data:`OWN_ENTRIES`): a file saved there since is kept.
+- ``~`` is expanded the same way for the checks and the writes; the home folder, its parents and
+  the filesystem root are refused.
 - ``overwrite`` writes the new output beside the old one (``.<name>.medseg-new``) and swaps it in
   only when the command succeeded (:meth:`OutputDir.commit`); a failure leaves the old output as
-  it was. Callers validate their config and inputs before :meth:`OutputDir.create`.
+  it was. Callers validate their config and inputs before :meth:`OutputDir.create`. The staging
+  folders beside it (``.<name>.medseg-new``, ``.<name>.medseg-old``) are removed only when they
+  hold medseg's marker and nothing else a user saved there.
+- No string read from a model, a config or a data file names a path on its own: file names built
+  from such names go through :func:`safe_name` and :func:`inside` (a path that leaves the folder
+  is refused).
+
+Single files (``export``'s ``.onnx`` and ``.json``, ``report``'s ``.html``, ``compare``'s ``.html``,
+``.csv`` and ``.md``) follow :func:`plan_files` / :func:`record_files`: the expected suffix only; never
+inside a dataset the command reads, never inside a folder medseg manages except at a run's top level;
+an existing file is replaced only when medseg wrote it and it has not changed since (its SHA-256 is
+recorded in ``.medseg-files.json`` in the same folder).
 
 Typical use::
 
@@ -21,11 +36,14 @@ Typical use::
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,6 +55,31 @@ from medseg.io import atomic_write_text
 MARKER = ".medseg.json"
 KINDS = ("train", "cv", "search", "predict", "demo", "convert", "study", "export")
 _NEW, _OLD = ".medseg-new", ".medseg-old"
+FILES_LEDGER = ".medseg-files.json"
+# top-level entries each kind may leave in an interrupted folder (glob patterns); any other entry
+# of an incomplete folder is the user's and blocks --overwrite
+_COMMON = ("*.log", "logs", "report.html", "model.onnx", "model.json", FILES_LEDGER)
+_RUN = ("checkpoints", "config.yaml", "run.json", "split.json", "history.csv", "evaluation", "tensorboard", "test")
+OWN_ENTRIES: dict[str, tuple[str, ...]] = {
+    "train": (*_RUN, "calibration*", "averaged*"),
+    "cv": (*_RUN, "fold_*", "cv.json", "cv_results.csv", "cv_summary.json", "splits*"),
+    "search": (*_RUN, "trial_*", "trials*", "grid", "search_*", "best_config.yaml", "study*"),
+    "predict": (
+        "masks",
+        "overlays",
+        "labels",
+        "qc*",
+        "measurements.csv",
+        "volumes.csv",
+        ".progress*",
+        *(f"{word}*.csv" for word in ("tumour", "tumor", "lesion", "cancer", "metastas")),
+        *(f"*{word}s.csv" for word in ("tumour", "tumor", "lesion", "cancer", "metastase")),
+    ),
+    "demo": ("data", "run", "phantom_data", "phantoms", "predictions", "predict*", "README*", "*.md"),
+    "convert": ("imagesTr", "labelsTr", "imagesTs", "dataset.json", "*.nii.gz", "cases*", "splits*"),
+    "study": ("*",),  # a study's folders are named after its networks and steps: resume them instead
+    "export": ("*",),
+}
 
 
 def read_marker(path: str | Path) -> dict[str, Any] | None:
@@ -78,12 +121,73 @@ def _entries(path: Path) -> list[str]:
     return [p.name for p in path.iterdir() if p.name != MARKER and not _is_staging(p.name)] if path.is_dir() else []
 
 
+def _foreign(path: Path, marker: dict[str, Any], kind: str) -> list[str]:
+    """Entries of a medseg folder that medseg did not write (complete: not in the marker; incomplete:
+    not among what ``kind`` writes, :data:`OWN_ENTRIES`)."""
+    known = set(marker.get("entries", []))
+    patterns = (*OWN_ENTRIES.get(marker.get("kind", kind), ()), *_COMMON) if not marker.get("complete") else ()
+    return sorted(
+        name
+        for name in _entries(path)
+        if name not in known and not any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+    )
+
+
+def _refuse_foreign(path: Path, shown: str | Path, marker: dict[str, Any], kind: str) -> None:
+    foreign = _foreign(path, marker, kind)
+    if foreign:
+        state = "" if marker.get("complete") else " (an interrupted output)"
+        raise RunDirError(
+            f"{shown}: refused to overwrite{state}: it holds {', '.join(foreign[:3])}"
+            f"{' ...' if len(foreign) > 3 else ''} that medseg did not write; move it away first"
+        )
+
+
+def _check_staging(folder: Path, kind: str) -> None:
+    """A staging folder beside an output may be removed only when it is medseg's and holds only its files."""
+    if not folder.exists() and not folder.is_symlink():
+        return
+    marker = read_marker(folder) if folder.is_dir() and not folder.is_symlink() else None
+    if marker is None:
+        raise RunDirError(f"{folder}: exists and was not written by medseg; move it away")
+    _refuse_foreign(folder, folder, marker, kind)
+
+
+def safe_name(name: object, fallback: str = "item", limit: int = 64) -> str:
+    """A file name made from a string read from a model, a config or a data file.
+
+    Only ASCII letters, digits, ``-`` and ``_`` are kept (any other run of characters becomes ``_``),
+    at most ``limit`` characters; ``fallback`` when nothing is left. The result can never be ``..``,
+    hold a separator or start with a dot.
+    """
+    text = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_")[:limit].strip("_")
+    return text or fallback
+
+
+def inside(folder: str | Path, name: str) -> Path:
+    """``folder / name``, refused when it would leave ``folder`` (absolute, ``..``, a link out).
+
+    Raises:
+        RunDirError: the path leaves ``folder``.
+    """
+    base = _resolved(folder)
+    target = base if "\x00" in name else Path(os.path.abspath(base / name)).resolve()
+    if target == base or not target.is_relative_to(base):
+        raise RunDirError(f"{folder}: refused to write {name!r}: the path leaves the output folder")
+    return Path(folder) / name
+
+
 def _is_staging(name: str) -> bool:
     return name.startswith(".") and (name.endswith(_NEW) or name.endswith(_OLD))
 
 
 def _resolved(path: str | Path) -> Path:
-    return Path(os.path.abspath(Path(path).expanduser())).resolve()
+    return Path(os.path.abspath(expand(path))).resolve()
+
+
+def expand(path: str | Path) -> Path:
+    """``path`` with a leading ``~`` expanded: the one expansion used for checks and writes alike."""
+    return Path(os.path.expanduser(str(path)))
 
 
 def check_output_dir(
@@ -109,6 +213,9 @@ def check_output_dir(
     cwd = Path.cwd().resolve()
     if target == cwd or cwd.is_relative_to(target):
         raise RunDirError(f"{path}: refused as output folder: it is the current folder or one of its parents")
+    home = Path.home().resolve()
+    if target == home or home.is_relative_to(target) or target.parent == target:
+        raise RunDirError(f"{path}: refused as output folder: it is the home folder, one of its parents or the root")
     if target.exists() and not target.is_dir():
         raise RunDirError(f"{path}: output path exists and is not a folder")
     for given in inputs:
@@ -119,9 +226,8 @@ def check_output_dir(
             raise RunDirError(f"{path}: refused as output folder: it is an input of this command")
         if source.is_relative_to(target):
             raise RunDirError(f"{path}: refused as output folder: it contains the input {given}")
-    staging = target.parent / f".{target.name}{_NEW}"
-    if staging.exists() and read_marker(staging) is None:  # the staging name taken by someone else's files
-        raise RunDirError(f"{staging}: exists and was not written by medseg; move it away")
+    for suffix in (_NEW, _OLD):  # staging names taken by someone else's files, or files saved into them
+        _check_staging(target.parent / f".{target.name}{suffix}", kind)
     if not target.is_dir() or not any(target.iterdir()):
         if resume:
             raise RunDirError(f"{path}: nothing to resume (the folder is missing or empty)")
@@ -141,13 +247,7 @@ def check_output_dir(
     if not overwrite:
         hint = " or --resume to continue it" if kind in ("train", "cv", "predict", "study") else ""
         raise RunDirError(f"{path}: {kind} folder exists and is not empty; pass --overwrite to replace it{hint}")
-    if marker.get("complete"):
-        foreign = sorted(set(_entries(target)) - set(marker.get("entries", [])))
-        if foreign:
-            raise RunDirError(
-                f"{path}: refused to overwrite: it holds {', '.join(foreign[:3])}"
-                f"{' ...' if len(foreign) > 3 else ''} that medseg did not write; move it away first"
-            )
+    _refuse_foreign(target, path, marker, kind)
     return marker
 
 
@@ -184,7 +284,7 @@ class OutputDir:
 
         Every process of a distributed run plans; the main one then calls :meth:`prepare`.
         """
-        path = Path(path)
+        path = expand(path)
         marker = check_output_dir(path, kind, list(inputs), overwrite, resume)
         work = path.parent / f".{path.name}{_NEW}" if overwrite and marker is not None else path
         return cls(path, kind, work, resumed=resume, main=main)
@@ -193,7 +293,8 @@ class OutputDir:
         """Creates the folder to write into (main process only) with an incomplete marker."""
         if self.main:
             if self.replacing and self.work.exists():
-                shutil.rmtree(self.work)  # the staging folder of an earlier, killed attempt (marked as medseg's)
+                _check_staging(self.work, self.kind)  # an earlier, killed attempt: medseg's files only
+                shutil.rmtree(self.work)
             self.work.mkdir(parents=True, exist_ok=True)
             write_marker(self.work, self.kind, complete=False, info=info)
         return self
@@ -239,7 +340,8 @@ class OutputDir:
         write_marker(self.work, self.kind, complete=True)
         if self.replacing:
             old = self.path.parent / f".{self.path.name}{_OLD}"
-            if old.exists():
+            if old.exists() or old.is_symlink():
+                _check_staging(old, self.kind)
                 shutil.rmtree(old)
             if self.path.exists():
                 os.replace(self.path, old)
@@ -271,3 +373,104 @@ class OutputDir:
             self.commit()
         else:
             self.abandon()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _ledger(folder: Path) -> dict[str, Any]:
+    try:
+        info = json.loads((folder / FILES_LEDGER).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def plan_files(
+    path: str | Path,
+    suffix: str,
+    sides: Iterable[str] = (),
+    inputs: Iterable[str | Path | None] = (),
+    data: Iterable[str | Path | None] = (),
+    known: Callable[[Path], bool] | None = None,
+) -> list[Path]:
+    """Checks, changing nothing, that a single-file output and its side files may be written.
+
+    Args:
+        path: the file the user named (``~`` expanded).
+        suffix: the only suffix allowed for ``path`` (``.onnx``, ``.html``).
+        sides: suffixes of the files written beside it (``path`` with that suffix).
+        inputs: runs and folders the command reads: the files may go at the top level of a run
+            (``RUN/report.html``), never deeper (``RUN/checkpoints/``), never over an input.
+        data: datasets the command reads: nothing may be written inside them.
+        known: recognises a file medseg wrote before the ledger existed, by its content.
+
+    Returns:
+        ``path`` and its side files, in that order.
+
+    Raises:
+        RunDirError: another suffix, a target inside a dataset or a managed folder, or an existing
+            file medseg did not write (or that changed since).
+    """
+    main = expand(path)
+    if main.suffix != suffix or not main.stem:
+        raise RunDirError(f"{path}: refused: the file must end in {suffix}")
+    targets = [main, *(main.with_suffix(side) for side in sides)]
+    for given in data:
+        if given is not None and _resolved(main).is_relative_to(_resolved(given)):
+            raise RunDirError(f"{path}: refused: it is inside the dataset {given}; write it elsewhere")
+    for given in inputs:
+        if given is not None and any(_resolved(t) == _resolved(given) for t in targets):
+            raise RunDirError(f"{path}: refused: it is an input of this command")
+    folder = _resolved(main).parent
+    for parent in folder.parents:  # inside a folder medseg manages, below its top level
+        if read_marker(parent) is not None:
+            raise RunDirError(f"{path}: refused: it is inside {parent}, a medseg output; write it at its top level")
+    ledger = _ledger(folder).get("files", {})
+    for target in targets:
+        if target.name in (MARKER, FILES_LEDGER):
+            raise RunDirError(f"{target}: refused: a file medseg reserves")
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            raise RunDirError(f"{target}: refused: it exists and is not a plain file")
+        recorded = ledger.get(target.name, {}).get("sha256") == _sha256(target) if target.exists() else True
+        if not recorded and not (known is not None and known(target)):
+            raise RunDirError(
+                f"{target}: refused to overwrite: medseg did not write it (or it changed since; "
+                f"see {FILES_LEDGER}); choose another name or move it away"
+            )
+    return targets
+
+
+def record_files(paths: Iterable[str | Path], command: str) -> None:
+    """Records files just written by ``command`` in their folder's ``.medseg-files.json`` (name and
+    SHA-256), so that a later run of medseg may replace them; a medseg folder claims them too."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        path = expand(path)
+        by_folder.setdefault(path.parent, []).append(path)
+    for folder, written in by_folder.items():
+        ledger = _ledger(folder)
+        files = ledger.get("files", {}) if isinstance(ledger.get("files"), dict) else {}
+        for path in written:
+            files[path.name] = {"sha256": _sha256(path), "command": command, "medseg": __version__}
+        atomic_write_text(folder / FILES_LEDGER, json.dumps({"files": files}, indent=1, sort_keys=True))
+        claim(folder, FILES_LEDGER, *(p.name for p in written))
+
+
+def datasets_of(run_dirs: Iterable[str | Path]) -> list[Path]:
+    """The datasets named in the ``run.json`` / ``cv.json`` of runs (to keep single files out of them)."""
+    found = []
+    for run_dir in run_dirs:
+        for name in ("run.json", "cv.json", "search.json"):
+            try:
+                data = json.loads((Path(run_dir) / name).read_text()).get("data")
+            except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+                continue
+            if isinstance(data, str) and data:
+                found.append(Path(data))
+    return found

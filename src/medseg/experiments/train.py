@@ -17,6 +17,7 @@ from medseg.data.case import Case
 from medseg.data.checks import summarize_problems
 from medseg.data.readers import check_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
+from medseg.data.volumes.base import voxel_limit
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
@@ -77,13 +78,14 @@ def load_cases(config: Config, data_path: str | Path) -> list[Case]:
         DataError: the first problem found, with how many more ``medseg check`` lists.
         ConfigError: unknown layout or reader options.
     """
-    cases, problems = check_dataset(
-        config.data.layout,
-        data_path,
-        max_pixels=config.data.max_pixels,
-        max_label=config.data.num_classes - 1,
-        **config.data.reader,
-    )
+    with voxel_limit(config.data.max_voxels):
+        cases, problems = check_dataset(
+            config.data.layout,
+            data_path,
+            max_pixels=config.data.max_pixels,
+            max_label=config.data.num_classes - 1,
+            **config.data.reader,
+        )
     if problems:
         raise summarize_problems(problems, data_path, config.data.layout)
     return cases

@@ -15,6 +15,7 @@ import torch
 
 from medseg import __version__
 from medseg.errors import ExportError, RunDirError
+from medseg.experiments.rundir import datasets_of, plan_files, record_files
 from medseg.inference.onnx_backend import FORMAT, METADATA_KEY, OnnxNetwork, settings_path
 from medseg.inference.predictor import Predictor
 from medseg.io import atomic_write_bytes, atomic_write_text
@@ -128,8 +129,7 @@ def export_onnx(
         folds = " (a cross-validation directory: export one fold_K)" if any(run_dir.glob("fold_*")) else ""
         raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder){folds}")
     out = Path(out) if out is not None else run_dir / "model.onnx"
-    if out.suffix != ".onnx":
-        raise ExportError(f"{out}: the output file must end in .onnx")
+    out, _ = plan_files(out, ".onnx", [".json"], [run_dir], datasets_of([run_dir]), known=_written_by_export)
     predictor = Predictor.from_run(run_dir, checkpoint, device="cpu")
     model, config = predictor.models[0], predictor.config
     channels = config.data.channels
@@ -172,7 +172,21 @@ def export_onnx(
     atomic_write_bytes(out, _with_metadata(data, text))
     json_path = settings_path(out)
     atomic_write_text(json_path, text + "\n")
+    record_files([out, json_path], "export")
     return ExportResult(out, json_path, opset, dynamic, diff, shapes)
+
+
+def _written_by_export(path: Path) -> bool:
+    """An ONNX model or settings file that an earlier ``medseg export`` wrote (recognised by content)."""
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text()).get("format") == FORMAT
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        return model.producer_name == "medseg" and any(p.key == METADATA_KEY for p in model.metadata_props)
+    except Exception:  # noqa: BLE001 - anything unreadable is not medseg's
+        return False
 
 
 def _runtime_versions() -> dict[str, str]:

@@ -24,6 +24,7 @@ from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
 from medseg.errors import DataError
+from medseg.experiments.rundir import inside, safe_name
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, log, write_table
@@ -236,12 +237,13 @@ def predict_volumes(
         if names.count(name) > 1:
             name = f"{name}_{index}"
         log(f"  volume {index}/{len(items)}: {source}")
-        result = segment_and_measure(predictor, source, out_dir / "labels" / f"{name}.nii.gz", postprocess_3d, name)
+        label_file = inside(out_dir / "labels", f"{safe_name(name, f'volume_{index}', 120)}.nii.gz")
+        result = segment_and_measure(predictor, source, label_file, postprocess_3d, name)
         z, y, x = result.volume.spacing_zyx
         row: dict[str, Any] = {
             "volume": name,
             "input": str(source),
-            "labels": f"labels/{name}.nii.gz",
+            "labels": f"labels/{label_file.name}",
             "slices": int(result.labels.shape[0]),
             "spacing_z_mm": z,
             "spacing_y_mm": y,
@@ -253,7 +255,8 @@ def predict_volumes(
     write_table(out_dir / "volumes.csv", rows)
     lesion = label_roles(_class_names(predictor, 1)).lesion_name
     if lesion is not None:
-        table = out_dir / f"{lesion if lesion.endswith('s') else lesion + 's'}.csv"
+        stem = safe_name(lesion.lower(), "lesion")  # a class name from the model: data, never a path
+        table = inside(out_dir, f"{stem if stem.endswith('s') else stem + 's'}.csv")
         if lesion_rows:
             write_table(table, lesion_rows)
         else:

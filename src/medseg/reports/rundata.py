@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from medseg.config import safe_yaml
 from medseg.errors import RunDirError
 
 UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "percent")
@@ -51,7 +52,7 @@ def read_yaml(path: Path) -> Any:
     if not path.is_file():
         return None
     try:
-        return yaml.safe_load(path.read_text())
+        return safe_yaml(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RunDirError(f"{path}: not readable as YAML ({exc})") from None
 

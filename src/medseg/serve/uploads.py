@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from medseg.data.volumes.base import DEFAULT_MAX_VOXELS
 from medseg.errors import DataError, MedsegError
 
 SUPPORTED = "PNG, JPEG, TIFF, DICOM (.dcm) or NIfTI (.nii, .nii.gz)"
 MAX_PIXELS = 64_000_000  # a 2D image's width x height (decompression bombs stop here)
-MAX_VOXELS = 512 * 512 * 1200
+MAX_VOXELS = DEFAULT_MAX_VOXELS  # the same cap as predict, train and check (data.max_voxels)
 
 
 class UploadError(MedsegError):

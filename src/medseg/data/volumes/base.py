@@ -5,6 +5,9 @@ See :mod:`medseg.data.volumes` for the conventions (``(Z, Y, X)`` display-order 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,37 @@ from medseg.errors import DataError
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 DISPLAY_AXCODES = ("L", "P", "S")
+DEFAULT_MAX_VOXELS = 512 * 512 * 1200  # a large CT; an 8 GiB volume declared by a small .nii.gz does not pass
+_MAX_VOXELS: contextvars.ContextVar[int] = contextvars.ContextVar("max_voxels", default=DEFAULT_MAX_VOXELS)
+
+
+@contextlib.contextmanager
+def voxel_limit(max_voxels: int | None) -> Iterator[None]:
+    """Within the block, volume readers refuse volumes of more than ``max_voxels`` (None: unchanged)."""
+    if max_voxels is None:
+        yield
+        return
+    token = _MAX_VOXELS.set(int(max_voxels))
+    try:
+        yield
+    finally:
+        _MAX_VOXELS.reset(token)
+
+
+def check_voxels(shape: tuple[int, ...], where: str | Path) -> None:
+    """Refuses a volume whose header declares more voxels than the limit, before its data is read.
+
+    Raises:
+        DataError: names the file, the size and the limit (``data.max_voxels``).
+    """
+    count = int(np.prod([int(n) for n in shape], dtype=np.float64))
+    limit = _MAX_VOXELS.get()
+    if count > limit:
+        raise DataError(
+            where,
+            f"volume of {'x'.join(str(int(n)) for n in shape)} = {count} voxels exceeds the limit of {limit} "
+            "(raise data.max_voxels)",
+        )
 
 
 @dataclass

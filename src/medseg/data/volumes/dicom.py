@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from medseg.data.volumes.base import LPS_TO_RAS, Volume, check_finite
+from medseg.data.io import _MAX_PIXELS
+from medseg.data.volumes.base import LPS_TO_RAS, Volume, check_finite, check_voxels
 from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import DataError
 
@@ -28,11 +29,32 @@ def dicom_files_in_folder(folder: str | Path) -> list[DicomFile]:
     return [(str(p), p.read_bytes) for p in paths]
 
 
+MAX_ZIP_MEMBER = 256 * 2**20  # bytes one zip member may inflate to (a CT slice is ~0.5 MB)
+MAX_ZIP_RATIO = 200  # inflated / compressed size of one member; a zip bomb reaches 1000
+
+
 def dicom_files_in_zip(archive: zipfile.ZipFile, prefix: str) -> list[DicomFile]:
-    """Files of ``archive`` whose names start with ``prefix`` (a folder inside the zip, ending in ``/``)."""
-    names = [n for n in archive.namelist() if n.startswith(prefix) and not n.endswith("/")]
-    names = [n for n in names if not Path(n).name.startswith(".") and "__MACOSX" not in n]
-    return [(f"{archive.filename}:{n}", (lambda n=n: archive.read(n))) for n in sorted(names)]
+    """Files of ``archive`` whose names start with ``prefix`` (a folder inside the zip, ending in ``/``).
+
+    Raises:
+        DataError: a member declaring more than :data:`MAX_ZIP_MEMBER` bytes or a compression ratio
+            beyond :data:`MAX_ZIP_RATIO` (checked from the zip's directory, before inflating anything).
+    """
+    members = [i for i in archive.infolist() if i.filename.startswith(prefix) and not i.is_dir()]
+    members = [i for i in members if not Path(i.filename).name.startswith(".") and "__MACOSX" not in i.filename]
+    for info in members:
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > MAX_ZIP_MEMBER or (info.file_size > 2**20 and ratio > MAX_ZIP_RATIO):
+            raise DataError(
+                f"{archive.filename}:{info.filename}",
+                f"zip member inflates to {info.file_size} bytes ({ratio:.0f}x its compressed size); limits "
+                f"{MAX_ZIP_MEMBER} bytes and {MAX_ZIP_RATIO}x (medseg.data.volumes.dicom.MAX_ZIP_MEMBER, "
+                "MAX_ZIP_RATIO); extract it yourself if it is genuine",
+            )
+    return [
+        (f"{archive.filename}:{i.filename}", (lambda n=i.filename: archive.read(n)))
+        for i in sorted(members, key=lambda i: i.filename)
+    ]
 
 
 def _read_dicom(name: str, data: bytes) -> Any:
@@ -115,6 +137,14 @@ def read_dicom_series(files: Iterable[DicomFile], where: str | Path, rescale: bo
     shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in datasets}
     if len(shapes) != 1:
         raise DataError(where, f"slices of different sizes {sorted(shapes)} in one series")
+    rows, columns = shapes.pop()
+    pixel_cap = _MAX_PIXELS.get()
+    if rows * columns > pixel_cap:  # from the header, before any slice is decoded
+        raise DataError(
+            datasets[0][0],
+            f"slice of {columns}x{rows} pixels exceeds the limit of {pixel_cap} pixels (raise data.max_pixels)",
+        )
+    check_voxels((len(datasets), rows, columns), where)
     slopes = [float(getattr(ds, "RescaleSlope", 1) or 1) for _, ds in datasets] if rescale else [1.0]
     intercepts = [float(getattr(ds, "RescaleIntercept", 0) or 0) for _, ds in datasets] if rescale else [0.0]
     integral = all(s == round(s) for s in slopes + intercepts)

@@ -9,7 +9,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 
-from medseg.data.volumes.base import DISPLAY_AXCODES, Volume, check_finite
+from medseg.data.volumes.base import DISPLAY_AXCODES, Volume, check_finite, check_voxels
 from medseg.errors import DataError
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -32,9 +32,11 @@ def _load_nifti_image(path: Path) -> nib.Nifti1Image:
     if not path.is_file():
         raise DataError(path, "NIfTI file not found")
     try:
-        return nib.load(str(path))
+        image = nib.load(str(path))
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for corrupt files
         raise DataError(path, f"cannot be read as NIfTI ({exc})") from None
+    check_voxels(image.shape, path)  # from the header, before any data is read
+    return image
 
 
 def load_nifti(
