@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,19 @@ def load_nifti(
         DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, NaN or
             infinite voxels.
     """
+    from medseg.data.checks import check_affine
+
     path = Path(path)
     image = _load_nifti_image(path)
+    check_affine(image.affine, path, image.header["pixdim"][1:4])
     shape = tuple(int(n) for n in image.shape)
     wanted = "a 3D volume (or 4D with channels last)" if channels else "a 3D volume"
     if len(shape) < 3 or len(shape) > 4 or (len(shape) == 4 and shape[3] > 1 and not channels):
         raise DataError(path, f"expected {wanted}, got a {len(shape)}D image of shape {shape}")
-    data = _scaled_data(image)
+    try:
+        data = _scaled_data(image)
+    except (OSError, EOFError, ValueError, MemoryError, zlib.error) as exc:
+        raise DataError(path, f"NIfTI data truncated or corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     check_finite(data, path)
