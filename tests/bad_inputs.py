@@ -502,7 +502,11 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     cv2.imwrite(str(rgb / "masks" / "case2.png"), colour)
     data_case("RGB mask, red on black", "mask", rgb, ["case2.png", "colour mask"])
     data_case(
-        "colour not in the declared palette", "mask", rgb, ["case2.png", "palette"], "data.reader={palette: {1: [0, 255, 0]}}"
+        "colour not in the declared palette",
+        "mask",
+        rgb,
+        ["case2.png", "palette"],
+        "data.reader={palette: {1: [0, 255, 0]}}",
     )
     for value in ("nan", "inf", "-0.2", "0"):
         hc = root / f"hc18_{value}"
@@ -680,10 +684,7 @@ def run_case(bad: Bad, watch: list[Path], client: Any = None) -> Outcome:
     skip = None if bad.output is None else bad.output.resolve()
     folders = [p.resolve() for p in watch + bad.watch]
     before = _snapshot(folders, skip)
-    if bad.serve is not None:
-        outcome = _serve_case(bad, client)
-    else:
-        outcome = _command_case(bad)
+    outcome = _serve_case(bad, client) if bad.serve is not None else _command_case(bad)
     if outcome.clear and bad.verify is not None:
         try:
             problem = bad.verify()

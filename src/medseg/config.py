@@ -291,7 +291,11 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.scheduler", *_one_of(SCHEDULE_NAMES)),
     ("train.monitor", lambda v: v in MONITORS, f"one of {', '.join(MONITORS)}"),
     ("train.early_stopping_monitor", _optional(lambda v: v in MONITORS), f"null or one of {', '.join(MONITORS)}"),
-    ("train.device", lambda v: v in DEVICES or (v.startswith("cuda:") and v[5:].isdigit()), "auto, cpu, cuda or cuda:N"),
+    (
+        "train.device",
+        lambda v: v in DEVICES or (v.startswith("cuda:") and v[5:].isdigit()),
+        "auto, cpu, cuda or cuda:N",
+    ),
     ("train.num_workers", _optional(lambda v: v >= 0), "null or at least 0"),
     ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
     ("train.init_weights", _optional(lambda v: bool(v.strip())), "null or the path of a checkpoint or run folder"),

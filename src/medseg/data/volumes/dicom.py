@@ -281,9 +281,19 @@ def load_dicom_series(path: str | Path) -> Volume:
         try:
             with zipfile.ZipFile(path) as archive:
                 return read_dicom_series(dicom_files_in_zip(archive, ""), path)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError, EOFError, OSError, zlib.error) as exc:
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            RuntimeError,
+            NotImplementedError,
+            EOFError,
+            OSError,
+            zlib.error,
+        ) as exc:
             problem = " ".join(str(exc).split())[:160]
-            raise DataError(path, f"zip cannot be extracted ({problem}): unpack it or give an unencrypted zip") from None
+            raise DataError(
+                path, f"zip cannot be extracted ({problem}): unpack it or give an unencrypted zip"
+            ) from None
     return read_dicom_series(dicom_files_in_folder(path), path)
 
 

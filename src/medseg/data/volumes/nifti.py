@@ -38,6 +38,26 @@ def _load_nifti_image(path: Path) -> nib.Nifti1Image:
         raise DataError(path, f"cannot be read as NIfTI ({exc})") from None
 
 
+def stored_voxel_size(path: Path) -> tuple[float, float, float] | None:
+    """``pixdim[1:4]`` as stored in a NIfTI-1/2 header, before nibabel replaces zeros by 1 (None: unreadable)."""
+    import gzip
+    import struct
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(540)
+        for order in "<>":
+            size = struct.unpack(f"{order}i", head[:4])[0]
+            if size == 348:
+                return struct.unpack(f"{order}3f", head[80:92])
+            if size == 540:
+                return struct.unpack(f"{order}3d", head[112:136])
+    except (OSError, EOFError, zlib.error, struct.error):
+        return None
+    return None
+
+
 def load_nifti(
     path: str | Path,
     orientation: Sequence[str] | str | None = DISPLAY_AXCODES,
@@ -65,7 +85,7 @@ def load_nifti(
 
     path = Path(path)
     image = _load_nifti_image(path)
-    check_affine(image.affine, path, image.header["pixdim"][1:4])
+    check_affine(image.affine, path, stored_voxel_size(path))
     shape = tuple(int(n) for n in image.shape)
     wanted = "a 3D volume (or 4D with channels last)" if channels else "a 3D volume"
     if len(shape) < 3 or len(shape) > 4 or (len(shape) == 4 and shape[3] > 1 and not channels):
