@@ -818,10 +818,6 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
 
             return spoil
 
-        def lie_channels(data: dict) -> None:
-            data["config"]["data"]["channels"] = 3
-
-        onnx_copy("onnx_lie_channels", settings(lie_channels))
         junk_onnx = onnx_copy("onnx_junk", lambda f: (f / "model.onnx").write_bytes(b"not a model" * 10))
         add("ONNX file of junk", "ONNX", predict(images, out("p"), run_dir=junk_onnx), ExportError, ["model.onnx"])
         empty_onnx = onnx_copy("onnx_empty", lambda f: (f / "model.onnx").write_bytes(b""))
@@ -834,13 +830,6 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
             "onnx_list_json", lambda f: [p.write_text("[1, 2]") for p in f.iterdir() if p.suffix == ".json"]
         )
         add("ONNX settings JSON a list", "ONNX", predict(images, out("p"), run_dir=list_json), ExportError, [".json"])
-        add(
-            "serve an ONNX whose settings lie",
-            "ONNX",
-            ["serve", str(root / "onnx_lie_channels" / "model.onnx"), "--port", "8123"],
-            ExportError,
-            ["model.onnx"],
-        )
     add(
         "--backend onnx for a run never exported",
         "ONNX",
