@@ -724,7 +724,9 @@ def _command_case(bad: Bad) -> Outcome:
         caught.append(error)
         original(error)
 
-    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record):
+    # a case must never start a server: reaching uvicorn is a failure, not a hang
+    started = mock.patch("uvicorn.run", side_effect=RuntimeError("medseg serve started a server"))
+    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record), started:
         result = CliRunner().invoke(cli.app, bad.args)
     text = result.output
     message = str(caught[0]) if caught else text
