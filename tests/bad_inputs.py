@@ -726,7 +726,10 @@ def _command_case(bad: Bad) -> Outcome:
 
     # a case must never start a server: reaching uvicorn is a failure, not a hang
     started = mock.patch("uvicorn.run", side_effect=RuntimeError("medseg serve started a server"))
-    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record), started:
+    import medseg.cli.reports as reports
+
+    recorded = mock.patch.object(reports, "_fail", record)  # the report commands import _fail by name
+    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record), recorded, started:
         result = CliRunner().invoke(cli.app, bad.args)
     text = result.output
     message = str(caught[0]) if caught else text
