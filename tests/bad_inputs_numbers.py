@@ -838,7 +838,11 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
         ["onnx"],
     )
     add(
-        "--backend tensorflow", "ONNX", predict(images, out("p"), "--backend", "tensorflow"), MedsegError, ["tensorflow"]
+        "--backend tensorflow",
+        "ONNX",
+        predict(images, out("p"), "--backend", "tensorflow"),
+        MedsegError,
+        ["tensorflow"],
     )
 
     # ------------------------------------------------------------------ output folder
