@@ -1,9 +1,11 @@
 """A corpus of bad inputs and careless commands, generated on the fly (no committed binaries).
 
-Every case is a ``medseg`` command line that must end in one clear error: the expected
+Every case is a ``medseg`` command line (or, for ``serve`` cases, requests to the web application
+of a tiny run) that must end in one clear error or in its correct result: the expected
 :class:`~medseg.errors.MedsegError` subclass (or, for ``medseg check``, a list of problems and
-exit code 1), a message naming the file or config key, no traceback, and nothing changed outside
-the command's own output folder. ``tests/test_bad_inputs.py`` asserts it for every case; run
+exit code 1), a message naming the file or config key; or success, with the warning it must print
+and a check of what it wrote. Never a traceback, and nothing changed outside the command's own
+output folder. ``tests/test_bad_inputs.py`` asserts it for every case; run
 
     PYTHONPATH=src python -m tests.bad_inputs
 
@@ -18,10 +20,11 @@ import io
 import os
 import shutil
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import cv2
@@ -34,16 +37,43 @@ from medseg.errors import ConfigError, DataError, MedsegError, RunDirError
 
 @dataclass
 class Bad:
-    """One bad input: the command, what must be reported, what may change."""
+    """One bad input: the command, what must be reported, what may change.
+
+    Three kinds of outcome: an error (``error`` set: exit 2 with that :class:`MedsegError`), a
+    ``medseg check`` report (``error`` None: exit 1, problems listed), or success (``ok``: exit 0,
+    ``names`` are the warnings that must be printed, ``verify`` checks what was written). A ``serve``
+    case sends requests to the web application of the tiny run instead of running a command.
+    """
 
     name: str
-    category: str  # checkpoint | output folder | config | data | check
+    category: str  # one of CATEGORIES
     args: list[str]
-    error: type[MedsegError] | None  # None: ``medseg check`` (exit 1, problems listed)
-    names: list[str]  # every string must appear in the message (file or key)
+    error: type[MedsegError] | None  # None: ``medseg check`` (exit 1, problems listed), or ``ok``
+    names: list[str]  # every string must appear in the message (file or key) or, for ``ok``, the output
     output: Path | None = None  # the one folder the command may create or change
     cwd: Path | None = None
     watch: list[Path] = field(default_factory=list)  # more folders that must not change
+    ok: bool = False  # the command must succeed (exit 0)
+    verify: Callable[[], str | None] | None = None  # after the command: None, or what is wrong with its result
+    serve: Callable[[Any], str | None] | None = None  # called with a TestClient: None, or what went wrong
+
+
+CATEGORIES = (
+    "image",
+    "mask",
+    "CSV",
+    "NIfTI",
+    "DICOM",
+    "config",
+    "checkpoint",
+    "ONNX",
+    "output folder",
+    "interruption",
+    "CLI",
+    "report",
+    "serve",
+    "model",
+)
 
 
 @dataclass
@@ -219,7 +249,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "--split ../../x",
-            "checkpoint",
+            "CLI",
             ["evaluate", str(run), "--data", str(hc18), "--split", "../../x"],
             ConfigError,
             ["--split"],
@@ -228,7 +258,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "--split unknown",
-            "checkpoint",
+            "CLI",
             ["evaluate", str(run), "--data", str(hc18), "--split", "holdout"],
             RunDirError,
             ["holdout"],
@@ -378,7 +408,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "--overwrite with --resume",
-            "output folder",
+            "interruption",
             predict(run, root / "p5", "--overwrite", "--resume"),
             RunDirError,
             ["--resume"],
@@ -387,7 +417,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "predict --resume with nothing to resume",
-            "output folder",
+            "interruption",
             predict(run, root / "p6", "--resume"),
             RunDirError,
             ["nothing to resume"],
@@ -396,7 +426,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "train --resume with nothing to resume",
-            "output folder",
+            "interruption",
             train(good, root / "r_none", "--resume"),
             RunDirError,
             ["nothing to resume"],
@@ -464,16 +494,20 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     )
 
     # --- data at the boundary ---
-    def data_case(name: str, folder: Path, names: list[str], *extra: str) -> None:
-        bad.append(Bad(name, "data", train(folder, root / f"d_{len(bad)}", *extra), DataError, names))
+    def data_case(name: str, category: str, folder: Path, names: list[str], *extra: str) -> None:
+        bad.append(Bad(name, category, train(folder, root / f"d_{len(bad)}", *extra), DataError, names))
 
     rgb = _folder_dataset(root / "rgb_mask")
     colour = np.zeros((32, 40, 3), np.uint8)
     colour[8:20, 10:25, 2] = 255  # red in OpenCV's BGR order
     cv2.imwrite(str(rgb / "masks" / "case2.png"), colour)
-    data_case("RGB mask, red on black", rgb, ["case2.png", "colour mask"])
+    data_case("RGB mask, red on black", "mask", rgb, ["case2.png", "colour mask"])
     data_case(
-        "colour not in the declared palette", rgb, ["case2.png", "palette"], "data.reader={palette: {1: [0, 255, 0]}}"
+        "colour not in the declared palette",
+        "mask",
+        rgb,
+        ["case2.png", "palette"],
+        "data.reader={palette: {1: [0, 255, 0]}}",
     )
     for value in ("nan", "inf", "-0.2", "0"):
         hc = root / f"hc18_{value}"
@@ -486,7 +520,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
         bad.append(
             Bad(
                 f"HC18 pixel size {value}",
-                "data",
+                "CSV",
                 ["train", "demo", "--data", str(hc), "--out", str(root / f"d_hc_{value}")],
                 DataError,
                 ["training_set_pixel_size_and_HC.csv", "line 4"],
@@ -494,14 +528,14 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
         )
     bomb = _folder_dataset(root / "bomb")
     png_bomb(bomb / "images" / "case1.png")
-    data_case("12000x12000 PNG bomb in the training data", bomb, ["case1.png", "exceeds"])
+    data_case("12000x12000 PNG bomb in the training data", "image", bomb, ["case1.png", "exceeds"])
     bomb_images = root / "bomb_images"
     bomb_images.mkdir()
     png_bomb(bomb_images / "big.png")
     bad.append(
         Bad(
             "12000x12000 PNG bomb to predict",
-            "data",
+            "image",
             predict(run, root / "p_bomb", inputs=bomb_images),
             DataError,
             ["big.png", "exceeds"],
@@ -509,27 +543,27 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     )
     corrupt = _folder_dataset(root / "corrupt")
     (corrupt / "images" / "case3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(200))
-    data_case("corrupt PNG", corrupt, ["case3.png"])
+    data_case("corrupt PNG", "image", corrupt, ["case3.png"])
     empty = _folder_dataset(root / "empty_file")
     (empty / "masks" / "case0.png").write_bytes(b"")
-    data_case("empty mask file", empty, ["case0.png", "empty"])
+    data_case("empty mask file", "mask", empty, ["case0.png", "empty"])
     sizes = _folder_dataset(root / "sizes")
     cv2.imwrite(str(sizes / "masks" / "case1.png"), np.zeros((10, 10), np.uint8))
-    data_case("mask of another size", sizes, ["case1.png", "differs"])
+    data_case("mask of another size", "mask", sizes, ["case1.png", "differs"])
     labels = _folder_dataset(root / "labels")
     cv2.imwrite(str(labels / "masks" / "case4.png"), np.full((32, 40), 5, np.uint8))
-    data_case("mask label beyond the classes", labels, ["case4.png", "out of range"])
+    data_case("mask label beyond the classes", "mask", labels, ["case4.png", "out of range"])
     no_masks = _folder_dataset(root / "no_masks")
     shutil.rmtree(no_masks / "masks")
-    data_case("no masks folder", no_masks, ["masks"])
-    data_case("data folder missing", root / "not_there", ["not_there"])
+    data_case("no masks folder", "mask", no_masks, ["masks"])
+    data_case("data folder missing", "image", root / "not_there", ["not_there"])
     no_annotation = root / "hc18_no_annotation"
     shutil.copytree(hc18, no_annotation)
     next((no_annotation / "training_set").glob("*_Annotation.png")).unlink()
     bad.append(
         Bad(
             "HC18 annotation missing",
-            "data",
+            "mask",
             ["train", "demo", "--data", str(no_annotation), "--out", str(root / "d_ann")],
             DataError,
             ["_Annotation.png"],
@@ -540,7 +574,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "pixel-size CSV without a row",
-            "data",
+            "CSV",
             predict(run, root / "p7", "--pixel-size", str(pixel_csv)),
             DataError,
             ["sizes.csv", "no row"],
@@ -551,7 +585,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "pixel-size CSV with nan",
-            "data",
+            "CSV",
             predict(run, root / "p8", "--pixel-size", str(nan_csv)),
             DataError,
             ["nan_sizes.csv", "finite"],
@@ -563,7 +597,7 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "predict a folder without images",
-            "data",
+            "image",
             predict(run, root / "p9", inputs=no_images),
             DataError,
             ["no_images"],
@@ -583,14 +617,14 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     for name, spoil in nifti_cases.items():
         folder = _lits(root / name.replace(" ", "_"))
         spoil(folder)
-        data_case(name, folder, ["volume-0.nii.gz"], "data.layout=nifti")
+        data_case(name, "NIfTI", folder, ["volume-0.nii.gz"], "data.layout=nifti")
     flat = root / "dicom_flat"
     write_dicom_series(flat / "image", np.zeros((3, 8, 8), np.int16), (2.0, 0.0, 0.8))
-    data_case("DICOM pixel spacing 0", flat, ["dicom_flat", "spacing"], "data.layout=dicom")
+    data_case("DICOM pixel spacing 0", "DICOM", flat, ["dicom_flat", "spacing"], "data.layout=dicom")
     msd = root / "msd_json"
     msd.mkdir()
     (msd / "dataset.json").write_text("{training: oops")
-    data_case("MSD dataset.json not JSON", msd, ["dataset.json"], "data.layout=msd")
+    data_case("MSD dataset.json not JSON", "NIfTI", msd, ["dataset.json"], "data.layout=msd")
 
     # --- medseg check: every problem at once ---
     many = _folder_dataset(root / "many_problems")
@@ -600,25 +634,28 @@ def build_corpus(root: Path, hc18: Path, run: Path) -> list[Bad]:
     bad.append(
         Bad(
             "check lists every problem",
-            "check",
+            "mask",
             ["check", str(many), "--layout", "folder"],
             None,
             ["case0.png", "case1.png", "case2.png", "3 problems"],
         )
     )
-    bad.append(Bad("check a bomb", "check", ["check", str(bomb), "--layout", "folder"], None, ["case1.png", "exceeds"]))
+    bad.append(Bad("check a bomb", "image", ["check", str(bomb), "--layout", "folder"], None, ["case1.png", "exceeds"]))
     bad.append(
         Bad(
             "check nan pixel size",
-            "check",
+            "CSV",
             ["check", str(root / "hc18_nan"), "--layout", "hc18"],
             None,
             ["line 4", "finite"],
         )
     )
+    from .bad_inputs_numbers import build_number_cases
+
+    bad += build_number_cases(root / "numbers", hc18, run)
     from .bad_inputs_harm import build_harm_cases  # it imports Bad from here
 
-    bad.extend(build_harm_cases(root, hc18, run))
+    bad += build_harm_cases(root, hc18, run)
     return bad
 
 
@@ -646,8 +683,40 @@ def _cwd(path: Path | None) -> Iterator[None]:
         os.chdir(before)
 
 
-def run_case(bad: Bad, watch: list[Path]) -> Outcome:
-    """Runs one bad command through the CLI and judges its outcome."""
+def run_case(bad: Bad, watch: list[Path], client: Any = None) -> Outcome:
+    """Runs one bad command through the CLI (or, for a ``serve`` case, through ``client``) and judges it."""
+    skip = None if bad.output is None else bad.output.resolve()
+    folders = [p.resolve() for p in watch + bad.watch]
+    before = _snapshot(folders, skip)
+    outcome = _serve_case(bad, client) if bad.serve is not None else _command_case(bad)
+    if outcome.clear and bad.verify is not None:
+        try:
+            problem = bad.verify()
+        except Exception as exc:  # noqa: BLE001 - a result that cannot even be read back is wrong
+            problem = f"result unreadable: {exc!r}"
+        if problem:
+            outcome = Outcome(bad, False, f"wrong result: {problem}", outcome.message)
+    after = _snapshot(folders, skip)
+    if outcome.clear and before != after:
+        changed = sorted(set(before.items()) ^ set(after.items()))[:3]
+        return Outcome(bad, False, f"files outside the output changed: {changed}", outcome.message)
+    return outcome
+
+
+def _serve_case(bad: Bad, client: Any) -> Outcome:
+    try:
+        problem = bad.serve(client)
+        health = client.get("/healthz").status_code
+    except Exception as exc:  # noqa: BLE001 - an exception escaping the app is a crash
+        return Outcome(bad, False, f"traceback or crash: {exc!r}", "")
+    if problem:
+        return Outcome(bad, False, problem, problem)
+    if health != 200:
+        return Outcome(bad, False, f"server down after the case (healthz {health})", "")
+    return Outcome(bad, True, "", "")
+
+
+def _command_case(bad: Bad) -> Outcome:
     from typer.testing import CliRunner
 
     import medseg.cli as cli
@@ -659,17 +728,19 @@ def run_case(bad: Bad, watch: list[Path]) -> Outcome:
         caught.append(error)
         original(error)
 
-    skip = None if bad.output is None else bad.output.resolve()
-    folders = [p.resolve() for p in watch + bad.watch]
-    before = _snapshot(folders, skip)
-    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record):
+    # a case must never start a server: reaching uvicorn is a failure, not a hang
+    started = mock.patch("uvicorn.run", side_effect=RuntimeError("medseg serve started a server"))
+    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record), started:
         result = CliRunner().invoke(cli.app, bad.args)
-    after = _snapshot(folders, skip)
     text = result.output
     message = str(caught[0]) if caught else text
     if "Traceback" in text or (result.exception is not None and not isinstance(result.exception, SystemExit)):
         return Outcome(bad, False, f"traceback or crash: {result.exception!r}", text)
-    if bad.error is None:
+    if bad.ok:
+        if result.exit_code != 0:
+            return Outcome(bad, False, f"exit code {result.exit_code}, expected success", text)
+        message = text
+    elif bad.error is None:
         if result.exit_code != 1:
             return Outcome(bad, False, f"check exited {result.exit_code}, expected 1", text)
     else:
@@ -682,16 +753,25 @@ def run_case(bad: Bad, watch: list[Path]) -> Outcome:
     missing = [name for name in bad.names if name not in message]
     if missing:
         return Outcome(bad, False, f"message does not name {missing}", message)
-    if before != after:
-        changed = sorted(set(before.items()) ^ set(after.items()))[:3]
-        return Outcome(bad, False, f"files outside the output changed: {changed}", message)
     return Outcome(bad, True, "", message)
+
+
+def serve_client(run: Path) -> Any:
+    """A FastAPI TestClient of the web application serving ``run`` (uploads capped at 2 MB)."""
+    from fastapi.testclient import TestClient
+
+    from medseg.inference.backends import open_predictor
+    from medseg.serve import create_app
+
+    app = create_app(open_predictor(run, "torch", "best"), max_upload_mb=2.0, name="tiny")
+    return TestClient(app, raise_server_exceptions=True)
 
 
 def run_corpus(root: Path, hc18: Path, run: Path) -> list[Outcome]:
     """Builds the corpus under ``root`` and runs every case."""
     corpus = build_corpus(root, hc18, run)
-    return [run_case(bad, [root, hc18, run]) for bad in corpus]
+    client = serve_client(run) if any(bad.serve is not None for bad in corpus) else None
+    return [run_case(bad, [root, hc18, run], client) for bad in corpus]
 
 
 def main() -> None:
@@ -713,6 +793,7 @@ def main() -> None:
     for category in categories:
         mine = [o for o in outcomes if o.bad.category == category]
         print(f"{category:14s} {sum(o.clear for o in mine)}/{len(mine)}")
+    print(", ".join(f"{c} {sum(o.bad.category == c for o in outcomes)}" for c in CATEGORIES))
     for outcome in outcomes:
         if not outcome.clear:
             print(f"NOT CLEAR: {outcome.bad.name}: {outcome.why}")

@@ -271,6 +271,12 @@ RULES: list[tuple[str, Any, str]] = [
     ("data.crop", _optional(lambda v: len(v) == 4 and all(x >= 0 for x in v)), "null or four margins >= 0"),
     ("data.max_pixels", lambda v: v >= 1, "at least 1"),
     ("data.max_voxels", lambda v: v >= 1, "at least 1"),
+    ("data.split_seed", lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    ("data.crop_foreground", _optional(_finite(-math.inf)), "null or a finite intensity"),
+    ("train.seed", lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    ("infer.overlap", _finite(0, 1), "a fraction in [0, 1)"),
+    ("infer.batch_size", lambda v: v >= 1, "at least 1"),
+    ("infer.window", _optional(_sizes(2)), "null or two sizes >= 1 [H, W]"),
     ("augment.prob", _finite(0, 1, high_open=False), "a probability in [0, 1]"),
     ("augment.rotate_deg", _finite(0), "a finite value >= 0"),
     ("augment.scale", _finite(0), "a finite value >= 0"),
@@ -287,7 +293,11 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.scheduler", *_one_of(SCHEDULE_NAMES)),
     ("train.monitor", lambda v: v in MONITORS, f"one of {', '.join(MONITORS)}"),
     ("train.early_stopping_monitor", _optional(lambda v: v in MONITORS), f"null or one of {', '.join(MONITORS)}"),
-    ("train.device", lambda v: v in DEVICES or v.startswith("cuda:"), "auto, cpu, cuda or cuda:N"),
+    (
+        "train.device",
+        lambda v: v in DEVICES or (v.startswith("cuda:") and v[5:].isdigit()),
+        "auto, cpu, cuda or cuda:N",
+    ),
     ("train.num_workers", _optional(lambda v: v >= 0), "null or at least 0"),
     ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
     ("train.init_weights", _optional(lambda v: bool(v.strip())), "null or the path of a checkpoint or run folder"),
@@ -417,7 +427,9 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """
     path = resolve_config_path(path)
     try:
-        values = safe_yaml(path.read_text()) or {}
+        values = safe_yaml(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): save the config as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

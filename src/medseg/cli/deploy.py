@@ -33,6 +33,20 @@ def export(
     console.print(result.summary(), highlight=False, soft_wrap=True)
 
 
+def check_serve_options(port: int, max_upload_mb: float, threads: int | None) -> None:
+    """Raises a ConfigError naming the option when ``medseg serve`` is given a value it cannot use."""
+    import math
+
+    from medseg.errors import ConfigError
+
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port {port}: give a TCP port from 1 to 65535")
+    if not (math.isfinite(max_upload_mb) and max_upload_mb > 0):
+        raise ConfigError(f"--max-upload-mb {max_upload_mb}: give a finite size in MB above 0")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads {threads}: give at least 1 (or leave it out for all cores)")
+
+
 def serve(
     source: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
     host: Annotated[str, typer.Option(help="address to listen on (default: this computer only)")] = "127.0.0.1",
@@ -46,8 +60,9 @@ def serve(
     from medseg.cli import _fail, console
     from medseg.serve import serve as run_server
 
-    console.print(f"medseg serve: http://{host}:{port}/ (API docs: /docs)", highlight=False)
     try:
+        check_serve_options(port, max_upload_mb, threads)
+        console.print(f"medseg serve: http://{host}:{port}/ (API docs: /docs)", highlight=False)
         run_server(source, host, port, backend, checkpoint, threads, max_upload_mb)
     except MedsegError as error:
         _fail(error)

@@ -62,6 +62,37 @@ def check_spacing(spacing: Any, where: str | Path) -> tuple[float, ...]:
     return values
 
 
+def check_affine(affine: Any, where: str | Path, stored_zooms: Any = None) -> np.ndarray:
+    """A voxel-to-mm affine that gives true sizes: finite, invertible, axes at right angles, and (when
+    given) the header's stored voxel sizes finite and positive. The same check for ``train``,
+    ``predict``, ``serve`` and ``check``.
+
+    Raises:
+        DataError: a NaN, singular or sheared affine, or a zero, negative or NaN stored voxel size.
+    """
+    if stored_zooms is not None:
+        try:
+            check_spacing(stored_zooms, where)
+        except DataError as error:
+            raise DataError(where, f"voxel size in the header: {error.problem}") from None
+    matrix = np.asarray(affine, dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+        raise DataError(where, "affine holds NaN or infinite values: fix the header's sform/qform")
+    axes = matrix[:3, :3]
+    norms = np.linalg.norm(axes, axis=0)
+    if not (norms > 0).all() or abs(np.linalg.det(axes)) <= 1e-12 * float(np.prod(norms)):
+        raise DataError(where, "affine is singular (a voxel axis of length 0): fix the header's sform/qform")
+    cosines = (axes / norms).T @ (axes / norms)
+    off = float(np.abs(cosines - np.eye(3)).max())
+    if off > 1e-3:
+        raise DataError(
+            where,
+            f"affine has shear (voxel axes {90 - math.degrees(math.acos(min(1.0, off))):.1f} degrees off a right "
+            "angle, e.g. gantry tilt): volumes and distances would be wrong; resample to an orthogonal grid first",
+        )
+    return matrix
+
+
 def check_case(case: Case, max_label: int | None = None) -> None:
     """The checks every reader's cases pass: a 2D image with data, a finite positive spacing, a mask
     of the image's size with labels up to ``max_label``.

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from medseg.data.io import IMAGE_SUFFIXES, read_image
+from medseg.data.io import IMAGE_SUFFIXES, check_unique_stems, read_image
 from medseg.errors import DataError
 
 INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".dcm", ".npy")
+UNREAD_SUFFIXES = (".webp", ".gif", ".heic", ".avif", ".jp2")  # image formats medseg does not read
+MAX_NAME_BYTES = 200  # outputs add a suffix to the input's name; file systems allow 255 bytes
 NPY_LAYOUTS = ("lidc",)  # readers whose training images are NumPy arrays
 
 
@@ -48,8 +50,30 @@ def list_inputs(folder: str | Path) -> list[Path]:
         raise DataError(folder, "input folder not found")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
     if not files:
+        check_unread_formats(folder)
         raise DataError(folder, f"no inputs ({', '.join(INPUT_SUFFIXES)}) in folder")
-    return files
+    for path in files:
+        check_file_name(path)
+    return check_unique_stems(files)
+
+
+def check_unread_formats(folder: Path) -> None:
+    """Raises a :class:`DataError` when ``folder`` holds images of a format medseg does not read (WebP, GIF...)."""
+    other = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in UNREAD_SUFFIXES)
+    if other:
+        raise DataError(
+            folder, f"holds {other[0].suffix} images ({other[0].name}), which medseg does not read: convert them to PNG"
+        )
+
+
+def check_file_name(path: Path) -> None:
+    """Refuses input names that outputs cannot carry: not UTF-8, or longer than :data:`MAX_NAME_BYTES` bytes."""
+    try:
+        size = len(path.name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise DataError(path, "file name is not valid UTF-8: rename the file") from None
+    if size > MAX_NAME_BYTES:
+        raise DataError(path, f"file name of {size} bytes is too long for the outputs named after it: rename it")
 
 
 def holds_planar_inputs(files: list[Path]) -> bool:
@@ -97,7 +121,17 @@ def read_inputs(
                 f"this model was trained on the {layout!r} layout: give images instead",
             )
         return [InputImage(path.stem, _read_npy(path))]
-    return [InputImage(path.stem, read_image(path, color=color, max_pixels=max_pixels))]
+    return [_checked(path, InputImage(path.stem, read_image(path, color=color, max_pixels=max_pixels)))]
+
+
+def _checked(path: Path, item: InputImage) -> InputImage:
+    """``item`` when its image can be segmented: at least 2x2 pixels, finite values."""
+    image = item.image
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise DataError(path, f"image of {image.shape[1]}x{image.shape[0]} pixels is too small to segment")
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise DataError(path, "image holds NaN or infinite values")
+    return item
 
 
 def _read_npy(path: Path) -> np.ndarray:
@@ -112,14 +146,35 @@ def _read_npy(path: Path) -> np.ndarray:
     return array.astype(np.float32)
 
 
-def _dicom_spacing(dataset) -> tuple[float, float] | None:
+def _dicom_spacing(dataset, where: str | Path = "DICOM") -> tuple[float, float] | None:
     spacing = getattr(dataset, "PixelSpacing", None)
     if spacing is None:  # NM objects may keep it in the detector information
         for item in getattr(dataset, "DetectorInformationSequence", []) or []:
             spacing = getattr(item, "PixelSpacing", None) or spacing
-    if spacing is None or len(spacing) != 2:
+    if spacing is None:
         return None
-    return float(spacing[0]), float(spacing[1])
+    from medseg.data.checks import check_spacing
+
+    if len(spacing) != 2:
+        raise DataError(where, f"PixelSpacing {list(spacing)} must hold two values (row, column) in mm")
+    row, col = check_spacing(spacing, where)
+    return row, col
+
+
+def check_rescale(dataset, where: str | Path) -> None:
+    """Raises a :class:`DataError` when RescaleSlope or RescaleIntercept is not a finite number."""
+    import math
+
+    for key in ("RescaleSlope", "RescaleIntercept"):
+        element = dataset.get(key)
+        if element is None:
+            continue
+        try:
+            value = float(element.value if hasattr(element, "value") else element)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not math.isfinite(value) or (key == "RescaleSlope" and value == 0):
+            raise DataError(where, f"{key} {str(getattr(element, 'value', element))[:20]!r} is not a usable number")
 
 
 def _read_dicom(path: Path, color: bool) -> list[InputImage]:
@@ -134,12 +189,13 @@ def _read_dicom(path: Path, color: bool) -> list[InputImage]:
     samples = int(getattr(dataset, "SamplesPerPixel", 1))
     frames = int(getattr(dataset, "NumberOfFrames", 1) or 1)
     if samples == 1:
+        check_rescale(dataset, path)
         pixels = apply_modality_lut(pixels, dataset)
     stack = pixels if frames > 1 else pixels[None]
     expected = 4 if samples > 1 else 3
     if stack.ndim != expected:
         raise DataError(path, f"unexpected DICOM pixel data of shape {pixels.shape}")
-    spacing = _dicom_spacing(dataset)
+    spacing = _dicom_spacing(dataset, path)
     images = []
     for index, frame in enumerate(stack, start=1):
         frame = np.asarray(frame, dtype=np.float32)

@@ -97,8 +97,32 @@ def _decode(path: Path, max_pixels: int | None) -> np.ndarray:
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+        array = _drop_alpha(array, path)
     return array
+
+
+def _drop_alpha(array: np.ndarray, where: str | Path) -> np.ndarray:
+    """BGR of a BGRA array; refused when the picture is only in the alpha (transparency) channel."""
+    colour, alpha = array[:, :, :3], array[:, :, 3]
+    if colour.min() == colour.max() and alpha.min() != alpha.max():
+        raise DataError(
+            where, "the picture is only in the alpha (transparency) channel, the colours are blank: save it as grey"
+        )
+    return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+
+
+def check_unique_stems(files: list[Path]) -> list[Path]:
+    """``files`` unchanged; outputs are named by stem, so two files of one stem (``a.png``, ``a.jpg``) are refused.
+
+    Raises:
+        DataError: naming both files.
+    """
+    seen: dict[str, Path] = {}
+    for path in files:
+        other = seen.setdefault(path.stem.lower(), path)
+        if other is not path:
+            raise DataError(path, f"has the same name as {other.name} (outputs are named by stem): rename one")
+    return files
 
 
 def _to_layout(array: np.ndarray, color: bool) -> np.ndarray:
@@ -139,7 +163,7 @@ def decode_image(data: bytes, where: str | Path, color: bool = False) -> np.ndar
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+        array = _drop_alpha(array, where)
     return _to_layout(array, color)
 
 
@@ -252,4 +276,4 @@ def list_images(folder: str | Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(folder, f"no image files ({', '.join(IMAGE_SUFFIXES)}) in folder")
-    return files
+    return check_unique_stems(files)

@@ -81,8 +81,9 @@ def predict_folder(
     for path in images:
         done = progress / f"{path.name}.json"
         if resume and done.is_file():
-            saved = json.loads(done.read_text())
-            done_rows[path.name] = saved if isinstance(saved, list) else [saved]
+            saved = _saved_rows(done)
+            if saved is not None:  # a row cut short by the interruption: the image is predicted again
+                done_rows[path.name] = saved
     todo = [path for path in images if path.name not in done_rows]
     desc = f"predict ({predictor.backend})"
     with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="file", disable=not progress_bar) as bar:
@@ -117,6 +118,16 @@ def predict_folder(
     write_table(out_dir / "measurements.csv", rows)
     shutil.rmtree(progress, ignore_errors=True)
     return rows
+
+
+def _saved_rows(path: Path) -> list[dict[str, Any]] | None:
+    """The rows an interrupted prediction saved for one file, or None when the file is cut short or damaged."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rows = saved if isinstance(saved, list) else [saved]
+    return rows if rows and all(isinstance(row, dict) and "filename" in row for row in rows) else None
 
 
 def _read(path: Path, color: bool, config: Any) -> list[Any]:

@@ -199,7 +199,7 @@ def is_volume_input(path: str | Path) -> bool:
     """True for a NIfTI file, a zip, a folder holding NIfTI files, a 3D-IRCADb folder, or a folder without
     2D images (a DICOM series); False for a folder of 2D images (or an HC18 root with ``test_set/``),
     of NumPy crops or of planar DICOM images such as bone scans."""
-    from medseg.data.inputs import holds_planar_inputs
+    from medseg.data.inputs import check_unread_formats, holds_planar_inputs
     from medseg.data.io import IMAGE_SUFFIXES
 
     path = Path(path)
@@ -207,6 +207,7 @@ def is_volume_input(path: str | Path) -> bool:
         return is_nifti(path) or path.suffix.lower() == ".zip"
     if not path.is_dir() or (path / "test_set").is_dir():
         return False
+    check_unread_formats(path)
     if _is_ircadb(path):
         return True
     files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]

@@ -160,6 +160,19 @@ def _decode_dicom(data: bytes, label: str, color: bool) -> tuple[np.ndarray, flo
         raise UploadError(f"{label}: DICOM pixel data of shape {pixels.shape} is not one 2D image")
     if pixels.shape[0] * pixels.shape[1] > MAX_PIXELS:
         raise UploadError(f"{label}: DICOM image over the {MAX_PIXELS} pixel limit", 413)
+    from medseg.data.checks import check_spacing
+    from medseg.data.inputs import check_rescale
+
+    try:
+        if samples == 1:
+            check_rescale(dataset, label)
+        spacing = getattr(dataset, "PixelSpacing", None)
+        if spacing is not None:
+            if len(spacing) != 2:
+                raise DataError(label, f"PixelSpacing {list(spacing)} must hold two values (row, column) in mm")
+            check_spacing(spacing, label)
+    except DataError as error:
+        raise UploadError(str(error)) from None
     image = np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float32) if samples == 1 else pixels
     if image.ndim == 2 and color:
         image = np.repeat(image[:, :, None], 3, axis=2)
@@ -181,6 +194,12 @@ def _check_nifti(data: bytes, label: str) -> bytes:
         shape = image.shape
     except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds for a bad header
         raise UploadError(f"{label}: corrupt NIfTI header ({exc})") from None
+    from medseg.data.checks import check_affine
+
+    try:
+        check_affine(image.affine, label, _stored_zooms(data))
+    except DataError as error:
+        raise UploadError(str(error)) from None
     volume_shape = shape[:3] if len(shape) == 4 and shape[3] == 1 else shape
     if len(volume_shape) != 3 or min(volume_shape) < 1:
         raise UploadError(f"{label}: NIfTI of shape {tuple(shape)} is not a 3D volume")
@@ -191,6 +210,19 @@ def _check_nifti(data: bytes, label: str) -> bytes:
     except Exception as exc:  # noqa: BLE001
         raise UploadError(f"{label}: truncated NIfTI file ({exc})") from None
     return data
+
+
+def _stored_zooms(data: bytes) -> tuple[float, ...] | None:
+    """``pixdim[1:4]`` as stored in a NIfTI-1/2 header (nibabel replaces a stored 0 by 1)."""
+    import struct
+
+    for order in "<>":
+        size = struct.unpack(f"{order}i", data[:4])[0] if len(data) >= 540 else 0
+        if size == 348:
+            return struct.unpack(f"{order}3f", data[80:92])
+        if size == 540:
+            return struct.unpack(f"{order}3d", data[112:136])
+    return None
 
 
 def gzip_bytes(data: bytes) -> bytes:

@@ -22,12 +22,20 @@ from medseg.errors import DataError
 
 
 def find_mask(mask_dir: Path, stem: str) -> Path | None:
-    """The mask file whose stem is ``stem`` (any image suffix), or None."""
-    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
-        candidate = mask_dir / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+    """The mask file whose stem is ``stem`` (any image suffix), or None.
+
+    Raises:
+        DataError: two masks of that stem (``a.png`` and ``a.jpg``).
+    """
+    found = [
+        mask_dir / f"{stem}{suffix}"
+        for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES)
+        if (mask_dir / f"{stem}{suffix}").is_file()
+    ]
+    found = list({p.resolve(): p for p in found}.values())  # case-insensitive file systems list one file twice
+    if len(found) > 1:
+        raise DataError(found[1], f"two masks for {stem}: {found[0].name} and {found[1].name}; keep one")
+    return found[0] if found else None
 
 
 def read_mask_labels(
@@ -45,6 +53,9 @@ def read_mask_labels(
         return read_mask(path, palette).astype(np.uint8)
     raw = read_mask(path)
     if mode == "binary" or (mode == "auto" and raw.max() > 20):
+        top = int(raw.max())
+        if 0 < top <= threshold:  # a 0/100 mask: foreground below the usual threshold, not background
+            threshold = top // 2
         return (raw > threshold).astype(np.uint8)
     if mode not in ("auto", "labels"):
         raise ValueError(f"mask mode must be auto, binary or labels, got {mode!r}")

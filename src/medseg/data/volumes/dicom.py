@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,19 @@ def _orientation(ds: Any) -> np.ndarray:
     values = getattr(ds, "ImageOrientationPatient", None)
     if values is None or len(values) != 6:
         return np.array([1.0, 0, 0, 0, 1.0, 0])
-    return np.array([float(v) for v in values])
+    iop = np.array([float(v) for v in values])
+    row, col = iop[:3], iop[3:]
+    if not np.isfinite(iop).all() or min(np.linalg.norm(row), np.linalg.norm(col)) < 1e-3:
+        raise DataError(
+            getattr(ds, "filename", None) or "DICOM series",
+            f"ImageOrientationPatient {list(values)} holds no direction (a zero or NaN vector): fix the header",
+        )
+    if np.linalg.norm(np.cross(row, col)) < 1e-3:
+        raise DataError(
+            getattr(ds, "filename", None) or "DICOM series",
+            f"ImageOrientationPatient {list(values)}: row and column directions are parallel; fix the header",
+        )
+    return iop
 
 
 def _position(ds: Any) -> list[float] | None:
@@ -255,8 +268,12 @@ def dicom_affine(datasets: Sequence[Any], where: str | Path = "series") -> np.nd
     """
     first = datasets[0]
     iop = _orientation(first)
+    from medseg.data.checks import check_spacing
+
     spacing = getattr(first, "PixelSpacing", None) or [1.0, 1.0]
-    row_spacing, col_spacing = float(spacing[0]), float(spacing[1])
+    if len(spacing) != 2:
+        raise DataError(where, f"PixelSpacing {list(spacing)} must hold two values (row, column) in mm")
+    row_spacing, col_spacing = check_spacing(spacing, where)
     normal = np.cross(iop[:3], iop[3:])
     positions = [_position(ds) for ds in datasets]
     if all(p is not None for p in positions):
@@ -291,8 +308,22 @@ def load_dicom_series(path: str | Path) -> Volume:
     """
     path = Path(path)
     if path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            return read_dicom_series(dicom_files_in_zip(archive, ""), path)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                return read_dicom_series(dicom_files_in_zip(archive, ""), path)
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            RuntimeError,
+            NotImplementedError,
+            EOFError,
+            OSError,
+            zlib.error,
+        ) as exc:
+            problem = " ".join(str(exc).split())[:160]
+            raise DataError(
+                path, f"zip cannot be extracted ({problem}): unpack it or give an unencrypted zip"
+            ) from None
     return read_dicom_series(dicom_files_in_folder(path), path)
 
 

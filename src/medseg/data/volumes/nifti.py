@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,26 @@ def _load_nifti_image(path: Path) -> nib.Nifti1Image:
     return image
 
 
+def stored_voxel_size(path: Path) -> tuple[float, float, float] | None:
+    """``pixdim[1:4]`` as stored in a NIfTI-1/2 header, before nibabel replaces zeros by 1 (None: unreadable)."""
+    import gzip
+    import struct
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(540)
+        for order in "<>":
+            size = struct.unpack(f"{order}i", head[:4])[0]
+            if size == 348:
+                return struct.unpack(f"{order}3f", head[80:92])
+            if size == 540:
+                return struct.unpack(f"{order}3d", head[112:136])
+    except (OSError, EOFError, zlib.error, struct.error):
+        return None
+    return None
+
+
 def load_nifti(
     path: str | Path,
     orientation: Sequence[str] | str | None = DISPLAY_AXCODES,
@@ -62,13 +83,19 @@ def load_nifti(
         DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, NaN or
             infinite voxels.
     """
+    from medseg.data.checks import check_affine
+
     path = Path(path)
     image = _load_nifti_image(path)
+    check_affine(image.affine, path, stored_voxel_size(path))
     shape = tuple(int(n) for n in image.shape)
     wanted = "a 3D volume (or 4D with channels last)" if channels else "a 3D volume"
     if len(shape) < 3 or len(shape) > 4 or (len(shape) == 4 and shape[3] > 1 and not channels):
         raise DataError(path, f"expected {wanted}, got a {len(shape)}D image of shape {shape}")
-    data = _scaled_data(image)
+    try:
+        data = _scaled_data(image)
+    except (OSError, EOFError, ValueError, MemoryError, zlib.error) as exc:
+        raise DataError(path, f"NIfTI data truncated or corrupt ({type(exc).__name__}: {str(exc)[:120]})") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     check_finite(data, path)
