@@ -150,6 +150,7 @@ def predict(
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.experiments.predict import predict_run
     from medseg.inference.volume import is_volume_input
+    from medseg.measure.units import images_without_size, missing_size_warning
 
     try:
         volumes = is_volume_input(input_path)
@@ -175,6 +176,9 @@ def predict(
         console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
     else:
         console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+        warning = missing_size_warning(images_without_size(rows))
+        if warning:
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
         flagged = sum(row.get("qc_flag") == "review" for row in rows)
         if any("qc_flag" in row for row in rows):
             console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
