@@ -15,12 +15,35 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from medseg.cli.choices import Backend, Checkpoint, Conversion, Layout, Split, value
 from medseg.cli.tables import qc_flag_table, summary_table
 from medseg.errors import MedsegError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Medical image segmentation with the U-Net family.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 # Wide enough for the tables when output goes to a file or pipe (rich would assume 80 columns).
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from medseg import __version__
+
+        console.print(f"medseg {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="print the version and exit", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Medical image segmentation with the U-Net family."""
 
 
 def _fail(error: Exception) -> None:
@@ -84,14 +107,15 @@ def parse_scales(text: str) -> tuple[float, ...]:
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
     data: Annotated[Path, typer.Option(help="dataset root the run was trained on")],
-    split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    split: Annotated[Split, typer.Option(help="the split to score")] = Split.test,
+    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint to use")] = Checkpoint.best,
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
     qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
     scales: Annotated[str, typer.Option(help="input scales averaged, e.g. 0.9,1,1.1 (multi-scale)")] = "1",
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
+    split, checkpoint = value(split), value(checkpoint)
     from medseg.experiments.evaluate import evaluate_run
     from medseg.experiments.report import write_evaluation_report
 
@@ -119,13 +143,13 @@ def predict(
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            help="a 2D image or a folder of them (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
             "a DICOM series folder or zip, a 3D-IRCADb patient folder",
         ),
     ],
     out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint to use")] = Checkpoint.best,
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     postprocess_3d: Annotated[
         bool | None,
@@ -139,7 +163,7 @@ def predict(
         bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
     ] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
-    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
     batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
     sliding_window: Annotated[
         bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
@@ -148,6 +172,7 @@ def predict(
     qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
+    checkpoint, backend = value(checkpoint), value(backend)
     from medseg.experiments.predict import predict_run
     from medseg.inference.volume import is_volume_input
     from medseg.measure.units import images_without_size, missing_size_warning
@@ -190,9 +215,10 @@ def average(
         list[Path], typer.Argument(help="two or more runs of one network; the first gives config and split")
     ],
     out: Annotated[Path, typer.Option(help="the new run folder")],
-    checkpoint: Annotated[str, typer.Option(help="best or last checkpoint of each run")] = "best",
+    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint of each run")] = Checkpoint.best,
 ) -> None:
     """Average the weights of several runs of one network into a new run folder (a model soup)."""
+    checkpoint = value(checkpoint)
     from medseg.experiments.average import average_runs
 
     try:
@@ -282,10 +308,10 @@ def cv(
 
 @app.command()
 def convert(
-    kind: Annotated[str, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
+    kind: Annotated[Conversion, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
     src: Annotated[Path, typer.Argument(help="source dataset folder")],
     out: Annotated[Path, typer.Argument(help="output folder")],
-    layout: Annotated[str | None, typer.Option(help="nnunet: medseg reader of SRC (kvasir, nifti, ..)")] = None,
+    layout: Annotated[Layout | None, typer.Option(help="nnunet: medseg reader of SRC")] = None,
     option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
     labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
     overwrite: Annotated[
@@ -293,6 +319,7 @@ def convert(
     ] = False,
 ) -> None:
     """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
+    kind, layout = value(kind), value(layout)
     from medseg.experiments.convert import convert_dataset
 
     try:
@@ -324,24 +351,30 @@ def _reader_options(items: list[str] | None) -> dict:
 @app.command()
 def check(
     data: Annotated[Path, typer.Argument(help="dataset root in its native layout")],
-    layout: Annotated[str, typer.Option(help="reader of DATA (hc18, kvasir, folder, nifti, dicom, ...)")],
+    layout: Annotated[Layout | None, typer.Option(help="reader of DATA (default: recognised from its files)")] = None,
     option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
     classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
 ) -> None:
     """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
     from medseg.data.readers import check_dataset
+    from medseg.data.readers.detect import detect_layout
 
     try:
+        name = value(layout)
+        if name is None:
+            name = detect_layout(data)
+            console.print(f"layout: {name} (recognised; --layout to choose another)", highlight=False)
         options = _reader_options(option)
         cases, problems = check_dataset(
-            layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
+            name, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
         )
     except MedsegError as error:
         _fail(error)
     for problem in problems:
         console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{len(cases)} cases read, {len(problems)} problems ({data}, layout {layout})", highlight=False)
+    count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+    console.print(f"{len(cases)} cases read, {count} ({data}, layout {name})", highlight=False)
     if problems:
         raise typer.Exit(1)
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from medseg.data.inputs import list_inputs, read_inputs
+from medseg.data.inputs import INPUT_SUFFIXES, list_inputs, read_inputs
 from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
@@ -27,10 +27,15 @@ __all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
-    """Files to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped.
+    """Files to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped;
+    ``input_dir`` may also be a single image file.
 
     Images, DICOM files and NumPy arrays (:mod:`medseg.data.inputs`).
     """
+    if input_dir.is_file():
+        if input_dir.suffix.lower() not in INPUT_SUFFIXES:
+            raise DataError(input_dir, f"not an input medseg reads ({', '.join(INPUT_SUFFIXES)})")
+        return [input_dir]
     folder = input_dir / "test_set" if (input_dir / "test_set").is_dir() else input_dir
     images = [p for p in list_inputs(folder) if not p.stem.endswith("_Annotation")]
     if not images:
