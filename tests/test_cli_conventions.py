@@ -112,3 +112,14 @@ def test_predict_a_single_image(tiny_run, hc18_synthetic, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [row["filename"] for row in rows] == [image.name]
     assert (tmp_path / "one" / "masks" / image.name).is_file()
+
+
+@pytest.mark.parametrize("command", ["train", "cv", "search"])
+def test_set_overrides_the_config(command, tmp_path):
+    base = [command, "demo", "--data", str(tmp_path), "--out", str(tmp_path / "out")]
+    result = runner.invoke(app, [*base, "--set", "train.no_such_key=1"])
+    assert result.exit_code == 2 and "No such option" not in result.output
+    assert "no_such_key" in result.output
+    if command != "search":  # the older positional form still works, undocumented
+        result = runner.invoke(app, [*base, "train.no_such_key=1"])
+        assert result.exit_code == 2 and "no_such_key" in result.output

@@ -61,9 +61,15 @@ def train(
     config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name (e.g. hc18_unet)")],
     data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
     out: Annotated[Path, typer.Option(help="run directory to create")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="deprecated: section.key=value, the same as --set", hidden=True)
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     resume: Annotated[bool, typer.Option(help="continue the run in OUT from its last checkpoint")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE config override, e.g. train.lr=1e-3 (repeatable)"),
+    ] = None,
 ) -> None:
     """Train a model; writes config, split, history and checkpoints into OUT.
 
@@ -75,7 +81,7 @@ def train(
     from medseg.training.distributed import is_main_process
 
     try:
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, [*(set_ or []), *(overrides or [])])
         result = train_run(cfg, data, out, overwrite=overwrite, resume=resume)
     except MedsegError as error:
         _fail(error)
@@ -274,7 +280,9 @@ def cv(
     config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
     data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
     out: Annotated[Path, typer.Option(help="cross-validation directory to create (fold_K run dirs inside)")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="deprecated: section.key=value, the same as --set", hidden=True)
+    ] = None,
     folds: Annotated[int, typer.Option(help="number of subject-grouped folds")] = 4,
     test_fraction: Annotated[
         float | None, typer.Option(help="fixed test set (fraction of subjects); default: data.test_fraction")
@@ -284,13 +292,17 @@ def cv(
     ] = "val_loss",
     overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
     resume: Annotated[bool, typer.Option(help="continue OUT: keep finished folds, resume the interrupted one")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE config override, e.g. train.lr=1e-3 (repeatable)"),
+    ] = None,
 ) -> None:
     """K-fold cross-validation: one run per fold, evaluated on its validation fold (and the test set)."""
     from medseg.config import load_config
     from medseg.experiments.cv import cross_validate
 
     try:
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, [*(set_ or []), *(overrides or [])])
         result = cross_validate(
             cfg, data, out, folds, test_fraction, None if monitor == "config" else monitor, overwrite, resume
         )
