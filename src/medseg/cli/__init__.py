@@ -250,6 +250,7 @@ def demo(
     print_summary(f"demo: synthetic test split ({n_test} images)", summary)
     dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
     console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
+    console.print(f"report: {run_dir / 'evaluation' / 'test' / 'report.html'}", highlight=False)
 
 
 @app.command()
