@@ -28,13 +28,14 @@ def test_short_help_and_version():
 @pytest.mark.parametrize(
     ("command", "shown"),
     [
-        ("predict", ["auto|onnx|torch", "best|last"]),
-        ("evaluate", ["test|val|train|all", "best|last"]),
-        ("serve", ["auto|onnx|torch", "best|last"]),
-        ("export", ["best|last"]),
-        ("average", ["best|last"]),
+        ("predict", ["auto|onnx|torch", "best|last|FILE.pt"]),
+        ("evaluate", ["test|val|train|all", "best|last|FILE.pt"]),
+        ("serve", ["auto|onnx|torch", "best|last|FILE.pt"]),
+        ("export", ["best|last|FILE.pt"]),
+        ("average", ["best|last|FILE.pt"]),
         ("report", ["test|val|train|all"]),
         ("check", ["hc18|"]),
+        ("convert", ["ircadb|dicom|nnunet"]),
     ],
 )
 def test_enumerated_options_show_their_values(command, shown):
@@ -46,10 +47,10 @@ def test_enumerated_options_show_their_values(command, shown):
 
 
 def test_enumerated_options_refuse_other_values(tmp_path):
-    result = runner.invoke(app, ["evaluate", str(tmp_path), "--data", str(tmp_path), "--split", "bogus"])
-    assert result.exit_code == 2 and "bogus" in result.output
     result = runner.invoke(app, ["predict", str(tmp_path), str(tmp_path), "--out", "o", "--backend", "tensorrt"])
-    assert result.exit_code == 2 and "tensorrt" in result.output
+    assert result.exit_code == 2 and "'tensorrt' is not one of" in result.output
+    result = runner.invoke(app, ["check", str(tmp_path), "--layout", "png"])
+    assert result.exit_code == 2 and "'png' is not one of" in result.output
 
 
 def test_layout_choices_are_the_readers():

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from medseg.cli.choices import Backend, Checkpoint, Conversion, Layout, Split, value
+from medseg.cli.choices import CHECKPOINT, SPLIT, Backend, Conversion, Layout, value
 from medseg.cli.tables import qc_flag_table, summary_table
 from medseg.errors import MedsegError
 
@@ -113,15 +113,14 @@ def parse_scales(text: str) -> tuple[float, ...]:
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
     data: Annotated[Path, typer.Option(help="dataset root the run was trained on")],
-    split: Annotated[Split, typer.Option(help="the split to score")] = Split.test,
-    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint to use")] = Checkpoint.best,
+    split: Annotated[str, typer.Option(metavar=SPLIT, help="the split to score")] = "test",
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
     qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
     scales: Annotated[str, typer.Option(help="input scales averaged, e.g. 0.9,1,1.1 (multi-scale)")] = "1",
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
-    split, checkpoint = value(split), value(checkpoint)
     from medseg.experiments.evaluate import evaluate_run
     from medseg.experiments.report import write_evaluation_report
 
@@ -155,7 +154,7 @@ def predict(
     ],
     out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
-    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint to use")] = Checkpoint.best,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     postprocess_3d: Annotated[
         bool | None,
@@ -178,7 +177,7 @@ def predict(
     qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
-    checkpoint, backend = value(checkpoint), value(backend)
+    backend = value(backend)
     from medseg.experiments.predict import predict_run
     from medseg.inference.volume import is_volume_input
     from medseg.measure.units import images_without_size, missing_size_warning
@@ -221,10 +220,9 @@ def average(
         list[Path], typer.Argument(help="two or more runs of one network; the first gives config and split")
     ],
     out: Annotated[Path, typer.Option(help="the new run folder")],
-    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint of each run")] = Checkpoint.best,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint of each run")] = "best",
 ) -> None:
     """Average the weights of several runs of one network into a new run folder (a model soup)."""
-    checkpoint = value(checkpoint)
     from medseg.experiments.average import average_runs
 
     try:

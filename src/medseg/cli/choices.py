@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from enum import Enum
 
-
-class Checkpoint(str, Enum):
-    """Which checkpoint of a run."""
-
-    best = "best"
-    last = "last"
-
-
-class Split(str, Enum):
-    """A split of a run's data."""
-
-    test = "test"
-    val = "val"
-    train = "train"
-    all = "all"
+# Checkpoints and splits are open sets (a .pt file inside the run; a split saved in its split.json):
+# their help shows the usual values, and the library refuses the others with a message naming them.
+CHECKPOINT = "best|last|FILE.pt"
+SPLIT = "test|val|train|all"
 
 
 class Backend(str, Enum):

@@ -7,18 +7,17 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli.choices import Backend, Checkpoint, value
+from medseg.cli.choices import CHECKPOINT, Backend, value
 from medseg.errors import MedsegError
 
 
 def export(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
     out: Annotated[Path | None, typer.Option(help="the .onnx file (default RUN_DIR/model.onnx)")] = None,
-    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint to use")] = Checkpoint.best,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
 ) -> None:
     """Export the network as ONNX, with its pre-/post-processing settings as JSON beside it; checked by ONNX Runtime."""
-    checkpoint = value(checkpoint)
     from medseg.cli import _fail, console
     from medseg.inference.export import export_onnx
 
@@ -34,12 +33,12 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on (default: this computer only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
-    checkpoint: Annotated[Checkpoint, typer.Option(help="the checkpoint to use")] = Checkpoint.best,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
 ) -> None:
     """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""
-    backend, checkpoint = value(backend), value(checkpoint)
+    backend = value(backend)
     from medseg.cli import _fail, console
     from medseg.serve import serve as run_server
 

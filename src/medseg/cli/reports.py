@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medseg.cli import _fail, app, console
-from medseg.cli.choices import Split, value
+from medseg.cli.choices import SPLIT
 from medseg.errors import MedsegError
 
 
@@ -16,11 +16,12 @@ from medseg.errors import MedsegError
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a training run or cross-validation directory")],
     out: Annotated[Path | None, typer.Option(help="HTML file to write (default RUN_DIR/report.html)")] = None,
-    split: Annotated[Split | None, typer.Option(help="evaluation to show (default: test, then val)")] = None,
+    split: Annotated[
+        str | None, typer.Option(metavar=SPLIT, help="evaluation to show (default: test, then val)")
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="dataset root, to draw overlays that were not saved")] = None,
 ) -> None:
     """One self-contained HTML page: config, data, learning curves, metrics, worst/best cases, agreement."""
-    split = value(split)
     from medseg.experiments.report import write_report
 
     try:
@@ -34,10 +35,11 @@ def report(
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="run, cross-validation or search directories")],
     out: Annotated[Path, typer.Option(help="HTML file to write; .csv and .md beside it")] = Path("compare.html"),
-    split: Annotated[Split | None, typer.Option(help="evaluation to compare (default: one all runs have)")] = None,
+    split: Annotated[
+        str | None, typer.Option(metavar=SPLIT, help="evaluation to compare (default: one all runs have)")
+    ] = None,
 ) -> None:
     """Runs side by side: parameters, FLOPs, training time, metrics, per-case wins; HTML, CSV, Markdown."""
-    split = value(split)
     from medseg.experiments.report import write_compare
 
     try:
