@@ -22,7 +22,7 @@ import yaml
 
 from medseg.errors import RunDirError
 
-UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "percent")
+UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "px2", "percent")
 REF_TOKENS = ("ref", "reference")
 PRED_TOKENS = ("pred", "prediction", "predicted")
 SLICE_ID = re.compile(r"^(?P<volume>.+)_z(?P<index>\d+)$")
