@@ -153,7 +153,10 @@ def predict(
         ),
     ],
     out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
-    pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
+    pixel_size: Annotated[
+        Path | None,
+        typer.Option(help="CSV filename,pixel size(mm) (HC18 format); images without a size are measured in px"),
+    ] = None,
     checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     postprocess_3d: Annotated[
