@@ -54,10 +54,14 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def write_table(path: str | Path, rows: list[dict[str, Any]]) -> None:
-    """Writes dict rows as CSV (floats with 6 significant digits), atomically."""
+    """Writes dict rows as CSV (floats with 6 significant digits), atomically.
+
+    The columns are those of the first row, then any other row's new ones (empty where a row lacks one).
+    """
     buffer = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+        fieldnames = list(dict.fromkeys(key for row in rows for key in row))
+        writer = csv.DictWriter(buffer, fieldnames=fieldnames, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.6g}" if isinstance(v, float | np.floating) else v) for k, v in row.items()})

@@ -107,4 +107,4 @@ def test_cli_convert_to_nnunet(bone_root, tmp_path):
     bad = CliRunner().invoke(app, ["convert", "nnunet", str(bone_root), str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--layout" in bad.output
     unknown = CliRunner().invoke(app, ["convert", "bogus", str(bone_root), str(tmp_path / "y")])
-    assert unknown.exit_code == 2 and "known: dicom, ircadb, nnunet" in unknown.output
+    assert unknown.exit_code == 2 and "'bogus' is not one of" in unknown.output

@@ -56,7 +56,8 @@ def test_prediction_matches_the_predictor_and_uses_the_pixel_size(client, served
     overlay = cv2.imdecode(np.frombuffer(base64.b64decode(result["overlay_png"]), np.uint8), cv2.IMREAD_COLOR)
     assert overlay.shape == (64, 96, 3)
     in_pixels = _post(client, image).json()
-    assert in_pixels["units"] == "pixels" and in_pixels["measurements"]["pixel_size_mm"] is None
+    assert in_pixels["units"] == "px" and in_pixels["pixel_size_mm"] is None
+    assert in_pixels["measurements"]["hc_px"] == pytest.approx(true_hc_px, rel=0.1)
 
 
 @pytest.mark.parametrize(

@@ -15,12 +15,35 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from medseg.cli.choices import CHECKPOINT, SPLIT, Backend, Conversion, Layout, value
 from medseg.cli.tables import qc_flag_table, summary_table
 from medseg.errors import MedsegError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical image segmentation with the U-Net family.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Medical image segmentation with the U-Net family.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 # Wide enough for the tables when output goes to a file or pipe (rich would assume 80 columns).
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from medseg import __version__
+
+        console.print(f"medseg {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="print the version and exit", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Medical image segmentation with the U-Net family."""
 
 
 def _fail(error: Exception) -> None:
@@ -38,9 +61,15 @@ def train(
     config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name (e.g. hc18_unet)")],
     data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
     out: Annotated[Path, typer.Option(help="run directory to create")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="deprecated: section.key=value, the same as --set", hidden=True)
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing run directory")] = False,
     resume: Annotated[bool, typer.Option(help="continue the run in OUT from its last checkpoint")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE config override, e.g. train.lr=1e-3 (repeatable)"),
+    ] = None,
 ) -> None:
     """Train a model; writes config, split, history and checkpoints into OUT.
 
@@ -52,7 +81,7 @@ def train(
     from medseg.training.distributed import is_main_process
 
     try:
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, [*(set_ or []), *(overrides or [])])
         result = train_run(cfg, data, out, overwrite=overwrite, resume=resume)
     except MedsegError as error:
         _fail(error)
@@ -84,8 +113,8 @@ def parse_scales(text: str) -> tuple[float, ...]:
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
     data: Annotated[Path, typer.Option(help="dataset root the run was trained on")],
-    split: Annotated[str, typer.Option(help="train, val, test or all")] = "test",
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    split: Annotated[str, typer.Option(metavar=SPLIT, help="the split to score")] = "test",
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
     qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
@@ -119,13 +148,16 @@ def predict(
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="folder of 2D images (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            help="a 2D image or a folder of them (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
             "a DICOM series folder or zip, a 3D-IRCADb patient folder",
         ),
     ],
     out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
-    pixel_size: Annotated[Path | None, typer.Option(help="CSV filename,pixel size(mm) (HC18 format)")] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    pixel_size: Annotated[
+        Path | None,
+        typer.Option(help="CSV filename,pixel size(mm) (HC18 format); images without a size are measured in px"),
+    ] = None,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     postprocess_3d: Annotated[
         bool | None,
@@ -139,7 +171,7 @@ def predict(
         bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
     ] = False,
     resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
-    backend: Annotated[str, typer.Option(help="onnx, torch or auto (ONNX Runtime if exported)")] = "auto",
+    backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
     batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
     sliding_window: Annotated[
         bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
@@ -148,8 +180,10 @@ def predict(
     qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
+    backend = value(backend)
     from medseg.experiments.predict import predict_run
     from medseg.inference.volume import is_volume_input
+    from medseg.measure.units import images_without_size, missing_size_warning
 
     try:
         volumes = is_volume_input(input_path)
@@ -175,6 +209,9 @@ def predict(
         console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
     else:
         console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+        warning = missing_size_warning(images_without_size(rows))
+        if warning:
+            Console(stderr=True, soft_wrap=True).print(f"[bold yellow]warning:[/] {escape(warning)}", highlight=False)
         flagged = sum(row.get("qc_flag") == "review" for row in rows)
         if any("qc_flag" in row for row in rows):
             console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
@@ -186,7 +223,7 @@ def average(
         list[Path], typer.Argument(help="two or more runs of one network; the first gives config and split")
     ],
     out: Annotated[Path, typer.Option(help="the new run folder")],
-    checkpoint: Annotated[str, typer.Option(help="best or last checkpoint of each run")] = "best",
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint of each run")] = "best",
 ) -> None:
     """Average the weights of several runs of one network into a new run folder (a model soup)."""
     from medseg.experiments.average import average_runs
@@ -214,6 +251,7 @@ def demo(
     print_summary(f"demo: synthetic test split ({n_test} images)", summary)
     dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
     console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
+    console.print(f"report: {run_dir / 'evaluation' / 'test' / 'report.html'}", highlight=False)
 
 
 @app.command()
@@ -244,7 +282,9 @@ def cv(
     config: Annotated[str, typer.Argument(help="YAML config file, or a packaged config name")],
     data: Annotated[Path, typer.Option(help="dataset root in its native layout")],
     out: Annotated[Path, typer.Option(help="cross-validation directory to create (fold_K run dirs inside)")],
-    overrides: Annotated[list[str] | None, typer.Argument(help="section.key=value overrides")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="deprecated: section.key=value, the same as --set", hidden=True)
+    ] = None,
     folds: Annotated[int, typer.Option(help="number of subject-grouped folds")] = 4,
     test_fraction: Annotated[
         float | None, typer.Option(help="fixed test set (fraction of subjects); default: data.test_fraction")
@@ -254,13 +294,17 @@ def cv(
     ] = "val_loss",
     overwrite: Annotated[bool, typer.Option(help="replace an existing directory")] = False,
     resume: Annotated[bool, typer.Option(help="continue OUT: keep finished folds, resume the interrupted one")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE config override, e.g. train.lr=1e-3 (repeatable)"),
+    ] = None,
 ) -> None:
     """K-fold cross-validation: one run per fold, evaluated on its validation fold (and the test set)."""
     from medseg.config import load_config
     from medseg.experiments.cv import cross_validate
 
     try:
-        cfg = load_config(config, overrides or [])
+        cfg = load_config(config, [*(set_ or []), *(overrides or [])])
         result = cross_validate(
             cfg, data, out, folds, test_fraction, None if monitor == "config" else monitor, overwrite, resume
         )
@@ -278,10 +322,10 @@ def cv(
 
 @app.command()
 def convert(
-    kind: Annotated[str, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
+    kind: Annotated[Conversion, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
     src: Annotated[Path, typer.Argument(help="source dataset folder")],
     out: Annotated[Path, typer.Argument(help="output folder")],
-    layout: Annotated[str | None, typer.Option(help="nnunet: medseg reader of SRC (kvasir, nifti, ..)")] = None,
+    layout: Annotated[Layout | None, typer.Option(help="nnunet: medseg reader of SRC")] = None,
     option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
     labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
     overwrite: Annotated[
@@ -289,6 +333,7 @@ def convert(
     ] = False,
 ) -> None:
     """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
+    kind, layout = value(kind), value(layout)
     from medseg.experiments.convert import convert_dataset
 
     try:
@@ -320,7 +365,7 @@ def _reader_options(items: list[str] | None) -> dict:
 @app.command()
 def check(
     data: Annotated[Path, typer.Argument(help="dataset root in its native layout")],
-    layout: Annotated[str, typer.Option(help="reader of DATA (hc18, kvasir, folder, nifti, dicom, ...)")],
+    layout: Annotated[Layout | None, typer.Option(help="reader of DATA (default: recognised from its files)")] = None,
     option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
     max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
     classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
@@ -329,18 +374,24 @@ def check(
     """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
     from medseg.data.readers import check_dataset
     from medseg.data.volumes.base import voxel_limit
+    from medseg.data.readers.detect import detect_layout
 
     try:
+        name = value(layout)
+        if name is None:
+            name = detect_layout(data)
+            console.print(f"layout: {name} (recognised; --layout to choose another)", highlight=False)
         options = _reader_options(option)
         with voxel_limit(max_voxels):
             cases, problems = check_dataset(
-                layout, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
+                name, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
             )
     except MedsegError as error:
         _fail(error)
     for problem in problems:
         console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
-    console.print(f"{len(cases)} cases read, {len(problems)} problems ({data}, layout {layout})", highlight=False)
+    count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
+    console.print(f"{len(cases)} cases read, {count} ({data}, layout {name})", highlight=False)
     if problems:
         raise typer.Exit(1)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from medseg.cli.choices import CHECKPOINT, Backend, value
 from medseg.errors import MedsegError
 
 
@@ -19,7 +20,7 @@ def export(
             "recorded in .medseg-files.json; never over files medseg did not write"
         ),
     ] = None,
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
 ) -> None:
     """Export the network as ONNX, with its pre-/post-processing settings as JSON beside it; checked by ONNX Runtime."""
@@ -51,12 +52,13 @@ def serve(
     source: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
     host: Annotated[str, typer.Option(help="address to listen on (default: this computer only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    backend: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime when exported)")] = "auto",
-    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
 ) -> None:
     """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""
+    backend = value(backend)
     from medseg.cli import _fail, console
     from medseg.serve import serve as run_server
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from medseg.cli import app, console
+from medseg.cli.choices import SPLIT
 from medseg.errors import MedsegError
 
 
@@ -21,7 +22,9 @@ def report(
             "records it in .medseg-files.json beside it"
         ),
     ] = None,
-    split: Annotated[str | None, typer.Option(help="evaluation to show (default: test, then val)")] = None,
+    split: Annotated[
+        str | None, typer.Option(metavar=SPLIT, help="evaluation to show (default: test, then val)")
+    ] = None,
     data: Annotated[Path | None, typer.Option(help="dataset root, to draw overlays that were not saved")] = None,
 ) -> None:
     """One self-contained HTML page: config, data, learning curves, metrics, worst/best cases, agreement."""
@@ -46,7 +49,9 @@ def compare(
             "never over files medseg did not write"
         ),
     ] = Path("compare.html"),
-    split: Annotated[str | None, typer.Option(help="evaluation to compare (default: one all runs have)")] = None,
+    split: Annotated[
+        str | None, typer.Option(metavar=SPLIT, help="evaluation to compare (default: one all runs have)")
+    ] = None,
 ) -> None:
     """Runs side by side: parameters, FLOPs, training time, metrics, per-case wins; HTML, CSV, Markdown."""
     from medseg.experiments.report import write_compare

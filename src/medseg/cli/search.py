@@ -17,7 +17,7 @@ def search(
     out: Annotated[Path, typer.Option(help="search directory to create (trial_NNN run dirs inside)")],
     items: Annotated[
         list[str] | None,
-        typer.Argument(help="more search parameters (name=values, no dot) and section.key=value overrides"),
+        typer.Argument(help="more search parameters (name=values, no dot); section.key=value: see --set"),
     ] = None,
     grid: Annotated[list[str] | None, typer.Option(help="grid parameter, e.g. lr=1e-4,1e-3,1e-2")] = None,
     space: Annotated[list[str] | None, typer.Option(help="TPE parameter, e.g. lr=loguniform:1e-5:1e-2")] = None,
@@ -29,6 +29,10 @@ def search(
         str | None, typer.Option(help="study database shared by several workers (default: OUT/search.db)")
     ] = None,
     study_name: Annotated[str | None, typer.Option(help="the study's name in --storage (default: OUT's name)")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="KEY=VALUE config override of every trial, e.g. train.epochs=20 (repeatable)"),
+    ] = None,
 ) -> None:
     """Hyperparameter search (Optuna grid or TPE); one run per trial, best config saved.
 
@@ -44,7 +48,7 @@ def search(
 
     try:
         grid_items, space_items, overrides = sort_arguments(items or [])
-        cfg = load_config(config, overrides)
+        cfg = load_config(config, [*(set_ or []), *overrides])
         result = search(
             cfg,
             data,

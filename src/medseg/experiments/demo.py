@@ -9,6 +9,7 @@ from medseg.config import load_config
 from medseg.data.splits import select
 from medseg.data.synthetic import write_fetal_head_dataset
 from medseg.experiments.evaluate import evaluate_cases
+from medseg.experiments.report import write_evaluation_report
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor
@@ -16,9 +17,17 @@ from medseg.io import log
 
 
 def run_demo(
-    out: str | Path, overwrite: bool = False, epochs: int | None = None
+    out: str | Path,
+    overwrite: bool = False,
+    epochs: int | None = None,
+    n_subjects: int = 40,
+    overrides: tuple[str, ...] = (),
 ) -> tuple[Path, int, dict[str, dict[str, float]]]:
-    """Writes ``out/data`` (synthetic HC18 layout) and ``out/run`` (a trained, evaluated run).
+    """Writes ``out/data`` (synthetic HC18 layout) and ``out/run`` (a trained, evaluated run with its
+    report, ``run/evaluation/test/report.html``).
+
+    Args:
+        n_subjects: synthetic subjects to generate; overrides: ``section.key=value`` config overrides.
 
     Returns:
         The run folder, the number of test images and the test summary.
@@ -26,9 +35,9 @@ def run_demo(
     Raises:
         RunDirError: ``out`` refused (see :mod:`medseg.experiments.rundir`); ConfigError: bad ``epochs``.
     """
-    cfg = load_config("demo", [f"train.epochs={epochs}"] if epochs is not None else [])
+    cfg = load_config("demo", [*overrides, *([f"train.epochs={epochs}"] if epochs is not None else [])])
     with OutputDir.create(out, "demo", overwrite=overwrite) as output:
-        data_dir = write_fetal_head_dataset(output.work / "data", n_subjects=40, seed=0)
+        data_dir = write_fetal_head_dataset(output.work / "data", n_subjects=n_subjects, seed=0)
         log(f"synthetic HC18-layout data: {Path(out) / 'data'}")
         run_dir = output.work / "run"
         train_run(cfg, data_dir, run_dir)
@@ -36,4 +45,5 @@ def run_demo(
         split = json.loads((run_dir / "split.json").read_text())
         cases = select(load_cases(predictor.config, data_dir), split["test"])
         _, summary = evaluate_cases(predictor, cases, run_dir / "evaluation" / "test")
+        write_evaluation_report(run_dir, "test")
     return Path(out) / "run", len(cases), summary

@@ -15,8 +15,9 @@ from medseg.data.io import write_png
 from medseg.inference import Prediction, Predictor
 from medseg.inference.qc import CALIBRATION_FILE, QCCalibration, calibrate, flag_table, load_calibration, qc_signals
 from medseg.io import atomic_write_text, write_table
-from medseg.measure.head_circumference import head_circumference, measure_ellipse
+from medseg.measure.ellipse import fit_ellipse_to_mask
 from medseg.measure.nodules import largest_nodule
+from medseg.measure.units import head_columns, length_unit, lengths_in_pixels
 from medseg.metrics import case_metrics, summarize
 from medseg.reports.overlays import overlay
 
@@ -25,21 +26,19 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
     """Clinical measurements named in ``config.eval.measurements`` for one case."""
     row: dict[str, Any] = {}
     if "head_circumference" in config.eval.measurements:
-        pixel_size = case.spacing_mm[1]
-        measured = (
-            measure_ellipse(prediction.ellipse, pixel_size)
-            if prediction.ellipse is not None
-            else head_circumference(prediction.mask == 1, pixel_size)
-        )
-        reference = case.meta.get("reference", {}).get("hc_mm")
+        spacing = known_spacing(case)
+        pixel_size = spacing[1] if spacing is not None else None
+        unit = length_unit(pixel_size)
+        ellipse = prediction.ellipse if prediction.ellipse is not None else fit_ellipse_to_mask(prediction.mask == 1)
+        hc = head_columns(ellipse, pixel_size)[f"hc_{unit}"]
+        # a reference in mm means nothing beside a prediction in pixels
+        reference = case.meta.get("reference", {}).get("hc_mm") if unit == "mm" else None
         if reference is None and case.mask is not None:
-            ref_measure = head_circumference(case.mask == 1, pixel_size)
-            reference = ref_measure.hc_mm if ref_measure else None
-        hc = measured.hc_mm if measured else math.nan
-        row["hc_mm"] = hc
-        row["hc_ref_mm"] = reference if reference is not None else math.nan
-        row["hc_diff_mm"] = hc - row["hc_ref_mm"]
-        row["hc_absdiff_mm"] = abs(row["hc_diff_mm"])
+            reference = head_columns(fit_ellipse_to_mask(case.mask == 1), pixel_size)[f"hc_{unit}"]
+        row[f"hc_{unit}"] = hc
+        row[f"hc_ref_{unit}"] = reference if reference is not None else math.nan
+        row[f"hc_diff_{unit}"] = hc - row[f"hc_ref_{unit}"]
+        row[f"hc_absdiff_{unit}"] = abs(row[f"hc_diff_{unit}"])
     if "nodules" in config.eval.measurements:
         spacing = known_spacing(case)
         row.update({f"pred_{k}": v for k, v in largest_nodule(prediction.mask > 0, spacing).items()})
@@ -50,7 +49,9 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
 
 def known_spacing(case: Case) -> tuple[float, float] | None:
     """The case's pixel spacing, or ``None`` when its reader says the data carries none."""
-    return None if case.meta.get("spacing_known") is False else case.spacing_mm
+    if case.meta.get("spacing_known") is False or not case.has_spacing:
+        return None
+    return case.spacing_mm
 
 
 def evaluate_cases(
@@ -90,7 +91,9 @@ def evaluate_cases(
         )
         row.update(measurement_row(case, prediction, config))
         if qc:
-            row.update(qc_signals(predictor, case.image, prediction, case.spacing_mm[1]))
+            spacing = known_spacing(case)
+            signals = qc_signals(predictor, case.image, prediction, spacing[1] if spacing else 1.0)
+            row.update(signals if spacing else lengths_in_pixels(signals))
         rows.append(row)
         if out_dir is not None and overlays:
             write_png(Path(out_dir) / "overlays" / f"{case.id}.png", overlay(case.image, prediction.mask, case.mask))
@@ -152,6 +155,8 @@ HEADLINE = (
     "hd_px_",
     "hc_absdiff_mm",
     "hc_diff_mm",
+    "hc_absdiff_px",
+    "hc_diff_px",
     "pixel_accuracy",
     "precision_",
     "recall_",

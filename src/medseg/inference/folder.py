@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from medseg.data.inputs import list_inputs, read_inputs
+from medseg.data.inputs import INPUT_SUFFIXES, list_inputs, read_inputs
 from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
@@ -19,6 +19,7 @@ from medseg.inference.predictor import Predictor
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.measure.nodules import largest_nodule
+from medseg.measure.units import is_known, lengths_in_pixels
 from medseg.reports.overlays import overlay
 
 PROGRESS = ".progress"  # per-image rows of an unfinished prediction
@@ -26,10 +27,15 @@ __all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
 def input_images(input_dir: Path) -> list[Path]:
-    """Files to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped.
+    """Files to predict: ``input_dir/*`` (or its HC18 ``test_set/``), annotation files skipped;
+    ``input_dir`` may also be a single image file.
 
     Images, DICOM files and NumPy arrays (:mod:`medseg.data.inputs`).
     """
+    if input_dir.is_file():
+        if input_dir.suffix.lower() not in INPUT_SUFFIXES:
+            raise DataError(input_dir, f"not an input medseg reads ({', '.join(INPUT_SUFFIXES)})")
+        return [input_dir]
     folder = input_dir / "test_set" if (input_dir / "test_set").is_dir() else input_dir
     images = [p for p in list_inputs(folder) if not p.stem.endswith("_Annotation")]
     if not images:
@@ -51,8 +57,10 @@ def predict_folder(
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
 
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
-    columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
-    mm need ``pixel_size_csv`` (HC18 format), otherwise they are given in pixels (pixel size 1).
+    columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``). Sizes are
+    in mm only for images with a known pixel size (``pixel_size_csv`` in HC18 format, or the DICOM
+    pixel spacing); the others are measured in pixels and their columns say so (``hc_px``,
+    ``area_<class>_px2``...: :mod:`medseg.measure.units`).
 
     Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
     written; with ``resume``, images with such a row are not predicted again.
@@ -98,6 +106,7 @@ def predict_folder(
                 write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
                 write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
+                known = known if is_known(known) else None
                 row: dict[str, Any] = {"filename": path.name, "image": item.name}
                 row.update(image_measurements(prediction, config, known))
                 if "nodules" in config.eval.measurements:
@@ -105,7 +114,8 @@ def predict_folder(
                     row["nodules"] = measured.pop("nodules")
                     row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
                 if qc:
-                    row.update(qc_signals(predictor, item.image, prediction, known or 1.0))
+                    signals = qc_signals(predictor, item.image, prediction, known or 1.0)
+                    row.update(signals if known is not None else lengths_in_pixels(signals))
                     if calibration is not None:
                         row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)
                 done_rows.setdefault(path.name, []).append(row)

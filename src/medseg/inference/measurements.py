@@ -1,4 +1,8 @@
-"""Measurements of one 2D prediction: areas per class and, for the fetal head, the circumference."""
+"""Measurements of one 2D prediction: areas per class and, for the fetal head, the circumference.
+
+Units follow :mod:`medseg.measure.units`: mm only with a known pixel size, pixels otherwise, and
+the unit is in every column name.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import numpy as np
 
 from medseg.config import Config
 from medseg.inference.predictor import Prediction
-from medseg.measure.head_circumference import head_circumference, measure_ellipse
+from medseg.measure.ellipse import fit_ellipse_to_mask
+from medseg.measure.units import area_column, hc18_columns, head_columns, is_known, scale
 
-HC18_COLUMNS = ["center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad"]
+HC18_COLUMNS = hc18_columns()
 
 
 def image_measurements(prediction: Prediction, config: Config, pixel_size_mm: float | None) -> dict[str, Any]:
@@ -23,18 +28,14 @@ def image_measurements(prediction: Prediction, config: Config, pixel_size_mm: fl
         pixel_size_mm: isotropic pixel size; None measures in pixels (``pixel_size_mm`` is then NaN).
 
     Returns:
-        ``pixel_size_mm``, ``area_<class>_mm2`` per foreground class and, for the fetal head, ``hc_mm``
-        and the HC18 submission columns.
+        ``pixel_size_mm``, ``area_<class>_<unit>2`` per foreground class and, for the fetal head,
+        ``hc_<unit>`` and the HC18 submission columns, with ``<unit>`` ``mm`` or ``px``.
     """
-    size = 1.0 if pixel_size_mm is None else float(pixel_size_mm)
-    row: dict[str, Any] = {"pixel_size_mm": math.nan if pixel_size_mm is None else size}
+    size = float(pixel_size_mm) if is_known(pixel_size_mm) else None
+    row: dict[str, Any] = {"pixel_size_mm": math.nan if size is None else size}
     for label, name in enumerate(config.data.class_names[1:], start=1):
-        row[f"area_{name}_mm2"] = float(np.count_nonzero(prediction.mask == label)) * size**2
+        row[area_column(name, size)] = float(np.count_nonzero(prediction.mask == label)) * scale(size) ** 2
     if "head_circumference" in config.eval.measurements:
-        measured = (
-            measure_ellipse(prediction.ellipse, size)
-            if prediction.ellipse is not None
-            else head_circumference(prediction.mask == 1, size)
-        )
-        row.update(measured.as_row() if measured else {"hc_mm": math.nan, **{c: math.nan for c in HC18_COLUMNS}})
+        ellipse = prediction.ellipse if prediction.ellipse is not None else fit_ellipse_to_mask(prediction.mask == 1)
+        row.update(head_columns(ellipse, size))
     return row

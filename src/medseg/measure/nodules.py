@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 from skimage.measure import label, regionprops
 
+from medseg.measure.units import length_unit
+
 
 def size_unit(spacing_mm: tuple[float, float] | None) -> str:
-    """``"mm"`` with a pixel spacing, ``"px"`` without."""
-    return "px" if spacing_mm is None else "mm"
+    """``"mm"`` with a pixel spacing, ``"px"`` without (the rule of :mod:`medseg.measure.units`)."""
+    return length_unit(None if spacing_mm is None else min(spacing_mm))
 
 
 def measure_nodules(
@@ -41,7 +43,7 @@ def measure_nodules(
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2D (H, W), got shape {mask.shape}")
     unit = size_unit(spacing_mm)
-    spacing = (1.0, 1.0) if spacing_mm is None else (float(spacing_mm[0]), float(spacing_mm[1]))
+    spacing = (float(spacing_mm[0]), float(spacing_mm[1])) if unit == "mm" else (1.0, 1.0)
     regions = [r for r in regionprops(label(mask > 0, connectivity=2), spacing=spacing) if r.num_pixels >= min_pixels]
     regions.sort(key=lambda r: -r.num_pixels)
     rows = []

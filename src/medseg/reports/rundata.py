@@ -23,7 +23,7 @@ import yaml
 from medseg.config import safe_yaml
 from medseg.errors import RunDirError
 
-UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "percent")
+UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "px2", "percent")
 REF_TOKENS = ("ref", "reference")
 PRED_TOKENS = ("pred", "prediction", "predicted")
 SLICE_ID = re.compile(r"^(?P<volume>.+)_z(?P<index>\d+)$")

@@ -15,6 +15,7 @@ import numpy as np
 from medseg.inference.measurements import image_measurements
 from medseg.inference.predictor import Predictor
 from medseg.io import json_safe
+from medseg.measure.units import is_known, length_unit
 from medseg.reports.overlays import overlay
 from medseg.serve.uploads import Upload
 
@@ -43,6 +44,8 @@ def analyze(predictor: Predictor, upload: Upload, pixel_size_mm: float | None) -
     Returns:
         ``format, kind, width, height, pixel_size_mm, pixel_size_source, units, measurements,
         overlay_png`` (base64) and ``mask_png`` (2D) or ``mask_nifti_gz`` (volume, base64), ``seconds``.
+        ``units`` is ``"mm"`` or ``"px"`` (:mod:`medseg.measure.units`), and each measurement's name
+        ends with its own unit (``hc_mm`` or ``hc_px``, ``area_head_mm2`` or ``area_head_px2``).
     """
     started = time.perf_counter()
     if upload.is_volume:
@@ -59,9 +62,13 @@ def _analyze_image(predictor: Predictor, upload: Upload, pixel_size_mm: float | 
     assert image is not None
     source = "form" if pixel_size_mm is not None else ("file" if upload.pixel_size_mm is not None else None)
     size = pixel_size_mm if pixel_size_mm is not None else upload.pixel_size_mm
+    if not is_known(size):
+        source, size = None, None
     prediction = predictor.predict(image)
     config = predictor.config
     measurements = image_measurements(prediction, config, size)
+    if size is None:  # stated once, at the top level (pixel_size_mm: null, units: px)
+        measurements.pop("pixel_size_mm", None)
     return {
         "format": upload.format,
         "kind": "image",
@@ -69,7 +76,7 @@ def _analyze_image(predictor: Predictor, upload: Upload, pixel_size_mm: float | 
         "height": int(image.shape[0]),
         "pixel_size_mm": size,
         "pixel_size_source": source,
-        "units": "mm" if size is not None else "pixels",
+        "units": length_unit(size),
         "measurements": measurements,
         "overlay_png": png_base64(overlay(image, prediction.mask)),
         "mask_png": png_base64(mask_png(prediction.mask, config.data.num_classes)),

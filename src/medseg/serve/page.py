@@ -8,6 +8,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from medseg.measure.units import split_unit
+
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
 form{border:1px solid #ccc;padding:1em;border-radius:6px}label{display:block;margin:.5em 0}
@@ -16,32 +18,36 @@ td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}img{max-width:100%
 .note{color:#666;font-size:.9em}
 """
 
+# what each measurement is; its unit comes from the end of its name (medseg.measure.units)
 LABELS = {
-    "hc_mm": "Head circumference (mm)",
-    "pixel_size_mm": "Pixel size (mm)",
-    "center_x_mm": "Ellipse centre x (mm)",
-    "center_y_mm": "Ellipse centre y (mm)",
-    "semi_axes_a_mm": "Semi-axis a (mm)",
-    "semi_axes_b_mm": "Semi-axis b (mm)",
-    "angle_rad": "Ellipse angle (rad)",
+    "hc": "Head circumference",
+    "pixel_size": "Pixel size",
+    "center_x": "Ellipse centre x",
+    "center_y": "Ellipse centre y",
+    "semi_axes_a": "Semi-axis a",
+    "semi_axes_b": "Semi-axis b",
+    "angle": "Ellipse angle",
     "slices": "Slices",
     "shown_slice": "Slice shown",
 }
 
 
-def _label(key: str, units: str) -> str:
-    if key in LABELS:
-        return LABELS[key]
-    if key.startswith("area_") and key.endswith("_mm2"):
-        unit = "mm²" if units == "mm" else "pixels"
-        return f"Area of {key[5:-4]} ({unit})"
-    if key.endswith("_ml"):
-        return f"Volume of {key[:-3]} (ml)"
-    if key.endswith("_burden_pct"):
-        return f"{key[:-11].capitalize()} burden (% of the organ)"
-    if key.endswith("_diameter_mm"):
-        return key[:-12].replace("_", " ").capitalize() + " diameter (mm)"
-    return key
+def _label(key: str) -> str:
+    """``"hc_px"`` -> ``"Head circumference (px)"``: the unit is read from the name, nowhere else."""
+    stem, unit = split_unit(key)
+    if stem in LABELS:
+        text = LABELS[stem]
+    elif stem.startswith("area_"):
+        text = f"Area of {stem[5:]}"
+    elif unit == "ml":
+        text = f"Volume of {stem}"
+    elif stem.endswith("_burden_pct"):
+        return f"{stem[:-11].capitalize()} burden (% of the organ)"
+    elif stem.endswith("_diameter"):
+        text = stem[:-9].replace("_", " ").capitalize() + " diameter"
+    else:
+        text = stem
+    return f"{text} ({unit})" if unit else text
 
 
 def _value(value: Any) -> str:
@@ -80,9 +86,8 @@ def render_page(model: dict[str, Any], result: dict[str, Any] | None = None, err
 
 
 def _render_result(result: dict[str, Any]) -> str:
-    units = result["units"]
     rows = [
-        f"<tr id='m-{escape(key)}'><th>{escape(_label(key, units))}</th><td>{_value(value)}</td></tr>"
+        f"<tr id='m-{escape(key)}'><th>{escape(_label(key))}</th><td>{_value(value)}</td></tr>"
         for key, value in result["measurements"].items()
     ]
     if result.get("mask_png"):
@@ -93,7 +98,7 @@ def _render_result(result: dict[str, Any]) -> str:
     size_note = (
         f"pixel size {size:.4g} mm ({'entered' if result['pixel_size_source'] == 'form' else 'from the file'})"
         if size is not None
-        else "no pixel size: lengths and areas are in pixels"
+        else "no pixel size: lengths in pixels (px), areas in square pixels (px²)"
     )
     overlay_src = f"data:image/png;base64,{result['overlay_png']}"
     return "\n".join(

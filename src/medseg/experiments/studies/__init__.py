@@ -12,6 +12,7 @@ from medseg.experiments.studies import (
     bone,  # noqa: F401
     lung,  # noqa: F401
     polyp,  # noqa: F401
+    recipe,  # noqa: F401
 )
 
 
