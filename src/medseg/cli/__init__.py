@@ -23,6 +23,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Medical imag
 console = Console(width=shutil.get_terminal_size((140, 24)).columns)
 
 
+@app.callback()
+def _logging(
+    quiet: Annotated[bool, typer.Option("--quiet", help="warnings and errors only: no progress lines or bars")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="also debug lines")] = False,
+) -> None:
+    """Medical image segmentation with the U-Net family."""
+    from medseg.logs import set_verbosity
+
+    set_verbosity(quiet, verbose)
+
+
 def _fail(error: Exception) -> None:
     # soft_wrap: a message naming a long path must stay one line, not be folded at 80 columns
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
@@ -146,6 +157,12 @@ def predict(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
     qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="nifti, or dicom-seg: also a DICOM SEG per DICOM series")
+    ] = "nifti",
+    save_probabilities: Annotated[
+        bool, typer.Option(help="keep the class probabilities (probabilities/*.npz) for medseg ensemble")
+    ] = False,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     from medseg.experiments.predict import predict_run
@@ -168,6 +185,8 @@ def predict(
             sliding_window,
             batch_size,
             qc,
+            output_format,
+            save_probabilities,
         )
     except MedsegError as error:
         _fail(error)
@@ -343,6 +362,7 @@ def check(
 
 
 from medseg.cli import deploy as _deploy  # noqa: E402
+from medseg.cli import ensemble as _ensemble  # noqa: E402
 from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
 from medseg.cli import search as _search  # noqa: E402
 from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
@@ -350,6 +370,7 @@ from medseg.cli import studies as _studies  # noqa: E402, F401  (registers repro
 app.command()(_search.search)
 app.command()(_deploy.export)
 app.command()(_deploy.serve)
+app.command()(_ensemble.ensemble)
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from medseg.data.inputs import list_inputs, read_inputs
 from medseg.data.io import write_png
@@ -16,8 +15,10 @@ from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
+from medseg.inference.probabilities import save_image_probabilities
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
+from medseg.logs import progress as progress_lines
 from medseg.measure.nodules import largest_nodule
 from medseg.reports.overlays import overlay
 
@@ -46,6 +47,7 @@ def predict_folder(
     progress_bar: bool = True,
     qc: bool = False,
     calibration: QCCalibration | None = None,
+    save_probabilities: bool = False,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
@@ -53,6 +55,9 @@ def predict_folder(
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``); sizes in
     mm need ``pixel_size_csv`` (HC18 format), otherwise they are given in pixels (pixel size 1).
+
+    With ``save_probabilities`` the class probabilities go to ``out_dir/probabilities/<name>.npz``
+    (:mod:`medseg.inference.probabilities`), for ``medseg ensemble``.
 
     Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
     written; with ``resume``, images with such a row are not predicted again.
@@ -85,7 +90,7 @@ def predict_folder(
             done_rows[path.name] = saved if isinstance(saved, list) else [saved]
     todo = [path for path in images if path.name not in done_rows]
     desc = f"predict ({predictor.backend})"
-    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="file", disable=not progress_bar) as bar:
+    with progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar) as bar:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
             items = [(path, item) for path in chunk for item in _read(path, color, config)]
@@ -97,12 +102,9 @@ def predict_folder(
                 write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
                 write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
-                row: dict[str, Any] = {"filename": path.name, "image": item.name}
-                row.update(image_measurements(prediction, config, known))
-                if "nodules" in config.eval.measurements:
-                    measured = largest_nodule(prediction.mask > 0, None if known is None else (known, known))
-                    row["nodules"] = measured.pop("nodules")
-                    row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
+                row = measurement_row(path.name, item.name, prediction, config, known)
+                if save_probabilities:
+                    save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
                 if qc:
                     row.update(qc_signals(predictor, item.image, prediction, known or 1.0))
                     if calibration is not None:
@@ -117,6 +119,22 @@ def predict_folder(
     write_table(out_dir / "measurements.csv", rows)
     shutil.rmtree(progress, ignore_errors=True)
     return rows
+
+
+def measurement_row(filename: str, name: str, prediction: Any, config: Any, known: float | None) -> dict[str, Any]:
+    """One ``measurements.csv`` row: ``filename``, ``image``, then the config's measurements.
+
+    Args:
+        prediction: a :class:`medseg.inference.predictor.Prediction` (mask, probabilities, ellipse).
+        known: the pixel size in mm (None: measurements in pixels).
+    """
+    row: dict[str, Any] = {"filename": filename, "image": name}
+    row.update(image_measurements(prediction, config, known))
+    if "nodules" in config.eval.measurements:
+        measured = largest_nodule(prediction.mask > 0, None if known is None else (known, known))
+        row["nodules"] = measured.pop("nodules")
+        row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
+    return row
 
 
 def _read(path: Path, color: bool, config: Any) -> list[Any]:
