@@ -128,3 +128,35 @@ def test_dicom_seg_is_refused_for_a_nifti_input_before_out_is_created(ct_run, tm
     result = runner.invoke(app, ["predict", str(ct_run), str(source), "--out", str(out), "--format", "dicom-seg"])
     assert result.exit_code == 2 and "a.nii" in result.output and "dicom-seg" in result.output
     assert not out.exists()
+
+
+def test_ensemble_averages_saved_probabilities_and_refuses_a_missing_case(
+    trained_ct_run,
+    ct_run,  # noqa: F811
+    ircadb_phantoms,
+    tmp_path,
+):
+    from medseg.inference.probabilities import load_probabilities
+
+    patient = ircadb_phantoms / "3Dircadb1.2"
+    folders = []
+    for k, run in enumerate((trained_ct_run, ct_run)):
+        folders.append(tmp_path / f"pred{k}")
+        args = ["predict", str(run), str(patient), "--out", str(folders[-1]), "--save-probabilities"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+    saved = [load_probabilities(f / "probabilities" / "3Dircadb1.2.npz") for f in folders]
+    assert saved[0]["probabilities"].dtype == np.float16 and saved[0]["probabilities"].shape == (3, 12, 40, 40)
+    out = tmp_path / "ensemble"
+    result = runner.invoke(app, ["ensemble", str(folders[0]), str(folders[1]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    mean = (saved[0]["probabilities"].astype(np.float32) + saved[1]["probabilities"].astype(np.float32)) / 2
+    labels = np.asarray(nib.load(out / "labels" / "3Dircadb1.2.nii.gz").dataobj).transpose(2, 1, 0)
+    np.testing.assert_array_equal(labels, mean.argmax(0))
+    np.testing.assert_allclose(nib.load(out / "labels" / "3Dircadb1.2.nii.gz").affine, saved[0]["affine"])
+    predicted = next(csv.DictReader((folders[0] / "volumes.csv").open()))
+    ensembled = next(csv.DictReader((out / "volumes.csv").open()))
+    assert list(ensembled) == list(predicted)
+    (folders[1] / "probabilities" / "3Dircadb1.2.npz").rename(folders[1] / "probabilities" / "other.npz")
+    result = runner.invoke(app, ["ensemble", str(folders[0]), str(folders[1]), "--out", str(tmp_path / "e2")])
+    assert result.exit_code == 2 and "3Dircadb1.2.npz" in result.output and "missing" in result.output
