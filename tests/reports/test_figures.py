@@ -52,3 +52,16 @@ def test_figures_render():
     reference = rng.uniform(100, 300, 40)
     decode(figures.agreement(reference + rng.normal(0, 3, 40), reference, "HC", "mm"))
     decode(figures.paired_scatter([("a", "b", scores, scores[::-1])], "dice_head"))
+
+
+def test_learning_curves_leave_out_a_metric_not_recorded_per_iteration(monkeypatch):
+    captured = []
+    monkeypatch.setattr(figures, "png_bytes", lambda figure: captured.append(figure) or b"")
+    history = [{"level": "iteration", "phase": "train", "epoch": 1, "iteration": 1, "loss": 0.9, "dice": ""}]
+    history += [{"level": "epoch", "phase": "val", "epoch": 1, "iteration": 1, "loss": 0.8, "dice": 0.5}]
+    figures.learning_curves(history)
+    (figure,) = captured
+    titles = [ax.get_title() for ax in figure.axes]
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert "Loss per iteration" in titles and "Dice per epoch" in titles
+    assert "Dice per iteration" not in titles and not any("not recorded" in t for t in texts)

@@ -87,13 +87,10 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
                 top.plot(
                     x, running_mean(y, max(5, len(y) // 50)), color=TRAIN, linewidth=1.2, label="train (running mean)"
                 )
+            top.set_title(f"{title} per iteration", fontsize=10)
+            top.set_xlabel("iteration")
         else:
-            top.text(
-                0.5, 0.5, f"{title}:\nnot recorded per iteration", ha="center", va="center", transform=top.transAxes
-            )
-            top.set_axis_off()
-        top.set_title(f"{title} per iteration", fontsize=10)
-        top.set_xlabel("iteration")
+            top.remove()  # not recorded per iteration (e.g. Dice): no placeholder panel
         for phase, color in (("train", TRAIN), ("val", VAL)):
             if _has(epochs[phase], key):
                 bottom.plot(
@@ -111,7 +108,7 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
             bottom.set_xticks(epoch_numbers, [str(int(e)) for e in epoch_numbers])
         else:
             bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for ax in (top, bottom):
+        for ax in (top, bottom) if top.figure is not None else (bottom,):
             if key == "lr" and ax.has_data() and all(_positive(line.get_ydata()) for line in ax.get_lines()):
                 ax.set_yscale("log")  # a schedule that reaches 0 (cosine) stays linear
             ax.grid(alpha=0.3)
