@@ -206,9 +206,21 @@ def agreement(predicted: np.ndarray, reference: np.ndarray, name: str, unit: str
     bland.set_xlabel(f"mean of predicted and reference ({unit})")
     bland.set_ylabel(f"predicted - reference ({unit})")
     bland.set_title(f"Bland-Altman: {name}", fontsize=10)
+    lines = [v for v in (stats["bias"], stats["loa_low"], stats["loa_high"]) if math.isfinite(v)]
+    if p.size:  # limits that hold every point (and the agreement lines): nothing is clipped
+        include_all(scatter, np.concatenate([r, p]), np.concatenate([r, p]))
+        include_all(bland, (p + r) / 2, np.concatenate([p - r, lines]))
     for ax in (scatter, bland):
         ax.grid(alpha=0.3)
     return png_bytes(figure)
+
+
+def include_all(ax: Any, xs: np.ndarray, ys: np.ndarray, pad: float = 0.06) -> None:
+    """Sets ``ax``'s limits to hold every ``xs`` / ``ys`` value with a margin of ``pad`` of the range."""
+    for values, setter in ((xs, ax.set_xlim), (ys, ax.set_ylim)):
+        low, high = float(np.min(values)), float(np.max(values))
+        margin = pad * (high - low) if high > low else max(abs(high), 1.0) * pad
+        setter(low - margin, high + margin)
 
 
 def paired_scatter(pairs: list[tuple[str, str, np.ndarray, np.ndarray]], metric: str) -> bytes:
