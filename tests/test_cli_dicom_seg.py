@@ -160,3 +160,12 @@ def test_ensemble_averages_saved_probabilities_and_refuses_a_missing_case(
     (folders[1] / "probabilities" / "3Dircadb1.2.npz").rename(folders[1] / "probabilities" / "other.npz")
     result = runner.invoke(app, ["ensemble", str(folders[0]), str(folders[1]), "--out", str(tmp_path / "e2")])
     assert result.exit_code == 2 and "3Dircadb1.2.npz" in result.output and "missing" in result.output
+
+
+def test_quiet_and_verbose_flags_set_the_log_level(ct_run, ircadb_phantoms, tmp_path):  # noqa: F811
+    patient = ircadb_phantoms / "3Dircadb1.3"
+    quiet = runner.invoke(app, ["--quiet", "predict", str(ct_run), str(patient), "--out", str(tmp_path / "q")])
+    assert quiet.exit_code == 0, quiet.output
+    assert "volume 1/1" not in quiet.output and "1 volume(s)" in quiet.output  # the result is still printed
+    loud = runner.invoke(app, ["predict", str(ct_run), str(patient), "--out", str(tmp_path / "l")])
+    assert loud.exit_code == 0 and "volume 1/1" in loud.output
