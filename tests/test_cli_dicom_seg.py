@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -169,3 +170,17 @@ def test_quiet_and_verbose_flags_set_the_log_level(ct_run, ircadb_phantoms, tmp_
     assert "volume 1/1" not in quiet.output and "1 volume(s)" in quiet.output  # the result is still printed
     loud = runner.invoke(app, ["predict", str(ct_run), str(patient), "--out", str(tmp_path / "l")])
     assert loud.exit_code == 0 and "volume 1/1" in loud.output
+
+
+IRCADB = Path("/work/shared/data/3dircadb/3Dircadb1.1")
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (IRCADB / "PATIENT_DICOM.zip").is_file(), reason="3D-IRCADb not available")
+def test_dicom_seg_of_a_real_ircadb_patient_lies_on_its_slices(trained_ct_run, tmp_path):
+    out = tmp_path / "out"
+    args = ["--quiet", "predict", str(trained_ct_run), str(IRCADB), "--out", str(out), "--format", "dicom-seg"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (row,) = list(csv.DictReader((out / "volumes.csv").open()))
+    check_seg_matches_nifti(out / row["dicom_seg"], out / row["labels"], IRCADB / "PATIENT_DICOM.zip")
