@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     "config": 1,
     "errors": 1,
     "io": 1,
+    "logs": 1,
     "device": 1,
     "registry": 1,
     "": 1,  # medseg/__init__.py: the version

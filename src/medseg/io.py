@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,8 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def log(message: str) -> None:
-    """A progress message on standard error (flushed, so it interleaves with tqdm)."""
-    print(message, file=sys.stderr, flush=True)
+def log(message: str, level: int = logging.INFO) -> None:
+    """A progress message through the ``medseg`` logger (standard error; see :mod:`medseg.logs`)."""
+    from medseg.logs import LOGGER
+
+    LOGGER.log(level, message)

@@ -52,3 +52,31 @@ def test_figures_render():
     reference = rng.uniform(100, 300, 40)
     decode(figures.agreement(reference + rng.normal(0, 3, 40), reference, "HC", "mm"))
     decode(figures.paired_scatter([("a", "b", scores, scores[::-1])], "dice_head"))
+
+
+def test_learning_curves_leave_out_a_metric_not_recorded_per_iteration(monkeypatch):
+    captured = []
+    monkeypatch.setattr(figures, "png_bytes", lambda figure: captured.append(figure) or b"")
+    history = [{"level": "iteration", "phase": "train", "epoch": 1, "iteration": 1, "loss": 0.9, "dice": ""}]
+    history += [{"level": "epoch", "phase": "val", "epoch": 1, "iteration": 1, "loss": 0.8, "dice": 0.5}]
+    figures.learning_curves(history)
+    (figure,) = captured
+    titles = [ax.get_title() for ax in figure.axes]
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert "Loss per iteration" in titles and "Dice per epoch" in titles
+    assert "Dice per iteration" not in titles and not any("not recorded" in t for t in texts)
+
+
+def test_agreement_axes_hold_every_point(monkeypatch):
+    captured = []
+    monkeypatch.setattr(figures, "png_bytes", lambda figure: captured.append(figure) or b"")
+    reference = np.array([10.0, 20.0, 30.0, 40.0, 1000.0])
+    predicted = np.array([11.0, 19.0, 33.0, 38.0, 5.0])  # one far outlier on both plots
+    figures.agreement(predicted, reference, "HC", "mm")
+    scatter, bland = captured[0].axes
+    for ax, xs, ys in (
+        (scatter, reference, predicted),
+        (bland, (predicted + reference) / 2, predicted - reference),
+    ):
+        (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+        assert x0 < xs.min() and xs.max() < x1 and y0 < ys.min() and ys.max() < y1

@@ -88,3 +88,12 @@ def test_errors_name_the_run(evaluated_run, tmp_path):
     result = runner.invoke(app, ["report", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "run directory not found" in result.output
     assert not (tmp_path / "x.html").exists()
+
+
+def test_qc_signals_have_their_own_table_with_a_calibration_hint(tmp_path):
+    rows = [{"id": f"c{k}", "dice_head": 0.8 + 0.01 * k, "qc_tta_dice": 0.9 - 0.01 * k} for k in range(3)]
+    run_dir = make_run(tmp_path / "qc", rows, ["background", "head"], overlays=False)
+    html = write_run_report(run_dir, tmp_path / "r.html").read_text()
+    metrics, qc = html.split("Quality-control signals")
+    assert "qc_tta_dice" not in metrics and "qc_tta_dice" in qc
+    assert "medseg evaluate RUN_DIR --split val" in qc  # no qc_flag: calibrate on validation first

@@ -42,8 +42,13 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", help="print the version and exit", callback=_version, is_eager=True)
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="warnings and errors only: no progress lines or bars")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="also debug lines")] = False,
 ) -> None:
     """Medical image segmentation with the U-Net family."""
+    from medseg.logs import set_verbosity
+
+    set_verbosity(quiet, verbose)
 
 
 def _fail(error: Exception) -> None:
@@ -178,6 +183,12 @@ def predict(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
     qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="nifti, or dicom-seg: also a DICOM SEG per DICOM series")
+    ] = "nifti",
+    save_probabilities: Annotated[
+        bool, typer.Option(help="keep the class probabilities (probabilities/*.npz) for medseg ensemble")
+    ] = False,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     backend = value(backend)
@@ -202,6 +213,8 @@ def predict(
             sliding_window,
             batch_size,
             qc,
+            output_format,
+            save_probabilities,
         )
     except MedsegError as error:
         _fail(error)
@@ -373,8 +386,8 @@ def check(
 ) -> None:
     """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
     from medseg.data.readers import check_dataset
-    from medseg.data.volumes.base import voxel_limit
     from medseg.data.readers.detect import detect_layout
+    from medseg.data.volumes.base import voxel_limit
 
     try:
         name = value(layout)
@@ -397,6 +410,7 @@ def check(
 
 
 from medseg.cli import deploy as _deploy  # noqa: E402
+from medseg.cli import ensemble as _ensemble  # noqa: E402
 from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
 from medseg.cli import search as _search  # noqa: E402
 from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
@@ -404,6 +418,7 @@ from medseg.cli import studies as _studies  # noqa: E402, F401  (registers repro
 app.command()(_search.search)
 app.command()(_deploy.export)
 app.command()(_deploy.serve)
+app.command()(_ensemble.ensemble)
 
 
 def main() -> None:

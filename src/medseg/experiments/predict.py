@@ -10,12 +10,15 @@ from medseg.data.io import pixel_limit
 from medseg.data.pixel_sizes import read_pixel_size_csv
 from medseg.data.readers.hc18 import TEST_CSV
 from medseg.data.volumes.base import voxel_limit
-from medseg.errors import RunDirError
+from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
+from medseg.inference.probabilities import save_probability_config
 from medseg.inference.qc import load_calibration
-from medseg.inference.volume import is_volume_input, predict_volumes, volume_inputs
+from medseg.inference.volume import check_dicom_inputs, is_volume_input, predict_volumes, volume_inputs
+
+FORMATS = ("nifti", "dicom-seg")
 
 
 def predict_run(
@@ -33,6 +36,8 @@ def predict_run(
     sliding_window: bool | None = None,
     batch_size: int | None = None,
     qc: bool | None = None,
+    output_format: str = "nifti",
+    save_probabilities: bool = False,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -44,18 +49,28 @@ def predict_run(
     inputs); with ``overwrite`` an earlier prediction is replaced once the new one is complete.
     With ``qc`` (default ``eval.qc``) 2D predictions carry the QC signals and, when the run has a
     calibration (``medseg evaluate RUN --split val``), the ``qc_flag``.
+    ``output_format="dicom-seg"`` (DICOM input only) also writes a DICOM SEG per series beside
+    the label NIfTI; ``save_probabilities`` keeps the class probabilities (``probabilities/``,
+    :mod:`medseg.inference.probabilities`) for ``medseg ensemble``.
 
     Returns:
         The rows of ``measurements.csv``.
 
     Raises:
-        RunDirError: the run or ``out`` is refused; DataError: unreadable inputs.
+        RunDirError: the run or ``out`` is refused; DataError: unreadable inputs; ConfigError: an
+        unknown ``output_format``, or ``dicom-seg`` for 2D images.
     """
     run_dir, input_dir, out = Path(run_dir), Path(input_dir), Path(out)
+    if output_format not in FORMATS:
+        raise ConfigError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
     volumes = is_volume_input(input_dir)
+    if output_format == "dicom-seg" and not volumes:
+        raise ConfigError(f"--format dicom-seg: {input_dir} holds 2D images; it needs a DICOM series (folder or zip)")
     if volumes:
-        volume_inputs(input_dir)  # refuse a bad input before touching OUT
+        items = volume_inputs(input_dir)  # refuse a bad input before touching OUT
         _check_volume_headers(input_dir, run_dir, backend, checkpoint)
+        if output_format == "dicom-seg":
+            check_dicom_inputs(items)
     elif pixel_size is None and (input_dir / TEST_CSV).is_file():
         pixel_size = input_dir / TEST_CSV
     inputs = [run_dir, input_dir, pixel_size]
@@ -81,13 +96,24 @@ def predict_run(
     if pixel_size is not None:
         read_pixel_size_csv(Path(pixel_size))
     with OutputDir.create(out, "predict", inputs, overwrite, resume, info=info) as output:
+        if save_probabilities:
+            save_probability_config(output.work, predictor.config)
         if volumes:
             with voxel_limit(predictor.config.data.max_voxels), pixel_limit(predictor.config.data.max_pixels):
-                return predict_volumes(predictor, input_dir, output.work, postprocess_3d)
+                return predict_volumes(
+                    predictor, input_dir, output.work, postprocess_3d, output_format == "dicom-seg", save_probabilities
+                )
         qc = predictor.config.eval.qc if qc is None else qc
         calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None
         return predict_folder(
-            predictor, input_dir, output.work, pixel_size, resume=resume, qc=qc, calibration=calibration
+            predictor,
+            input_dir,
+            output.work,
+            pixel_size,
+            resume=resume,
+            qc=qc,
+            calibration=calibration,
+            save_probabilities=save_probabilities,
         )
 
 

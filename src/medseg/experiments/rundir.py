@@ -72,6 +72,8 @@ OWN_ENTRIES: dict[str, tuple[str, ...]] = {
         "measurements.csv",
         "volumes.csv",
         ".progress*",
+        "probabilities",
+        "config.yaml",
         *(f"{word}*.csv" for word in ("tumour", "tumor", "lesion", "cancer", "metastas")),
         *(f"*{word}s.csv" for word in ("tumour", "tumor", "lesion", "cancer", "metastase")),
     ),

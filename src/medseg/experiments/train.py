@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import subprocess
@@ -21,11 +22,14 @@ from medseg.data.volumes.base import voxel_limit
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
+from medseg.logs import log_to_file
 from medseg.models.checkpoint import initial_weights, load_checkpoint
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, training_session
 from medseg.training.engine import FitResult, fit
 from medseg.training.state import model_spec_of
+
+TRAIN_LOG = "train.log"  # the console lines of training, in the run folder
 
 
 def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, data_path: Any = None) -> None:
@@ -122,6 +126,8 @@ def train_run(
 ) -> FitResult:
     """Trains a model into ``run_dir`` (``config.yaml``, ``split.json``, ``run.json``, checkpoints, history).
 
+    ``train.log`` in ``run_dir`` keeps the lines printed while training (appended to on resume).
+
     The config, the folder (:mod:`medseg.experiments.rundir`) and every case of the data are
     checked before ``run_dir`` is created; with ``overwrite`` the new run is written beside the old
     one and replaces it only when training has finished. With ``resume``, the run's own saved
@@ -142,7 +148,8 @@ def train_run(
         barrier()  # every rank has checked the directory before rank 0 changes it
         output.prepare()
         try:
-            result = _train_into(output.work, config, data_path, resume, cases, split, callbacks, ctx)
+            with log_to_file(output.work / TRAIN_LOG) if ctx.is_main else contextlib.nullcontext():
+                result = _train_into(output.work, config, data_path, resume, cases, split, callbacks, ctx)
         except BaseException:
             output.abandon()
             raise

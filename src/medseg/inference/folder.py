@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from medseg.data.inputs import INPUT_SUFFIXES, list_inputs, read_inputs
 from medseg.data.io import write_png
@@ -16,8 +15,10 @@ from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.errors import DataError
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
+from medseg.inference.probabilities import save_image_probabilities
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
+from medseg.logs import progress as progress_lines
 from medseg.measure.nodules import largest_nodule
 from medseg.measure.units import is_known, lengths_in_pixels
 from medseg.reports.overlays import overlay
@@ -52,6 +53,7 @@ def predict_folder(
     progress_bar: bool = True,
     qc: bool = False,
     calibration: QCCalibration | None = None,
+    save_probabilities: bool = False,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
@@ -61,6 +63,9 @@ def predict_folder(
     in mm only for images with a known pixel size (``pixel_size_csv`` in HC18 format, or the DICOM
     pixel spacing); the others are measured in pixels and their columns say so (``hc_px``,
     ``area_<class>_px2``...: :mod:`medseg.measure.units`).
+
+    With ``save_probabilities`` the class probabilities go to ``out_dir/probabilities/<name>.npz``
+    (:mod:`medseg.inference.probabilities`), for ``medseg ensemble``.
 
     Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
     written; with ``resume``, images with such a row are not predicted again.
@@ -94,7 +99,7 @@ def predict_folder(
                 done_rows[path.name] = saved
     todo = [path for path in images if path.name not in done_rows]
     desc = f"predict ({predictor.backend})"
-    with tqdm(total=len(images), initial=len(done_rows), desc=desc, unit="file", disable=not progress_bar) as bar:
+    with progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar) as bar:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
             items = [(path, item) for path in chunk for item in _read(path, color, config)]
@@ -107,12 +112,9 @@ def predict_folder(
                 write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
                 known = known if is_known(known) else None
-                row: dict[str, Any] = {"filename": path.name, "image": item.name}
-                row.update(image_measurements(prediction, config, known))
-                if "nodules" in config.eval.measurements:
-                    measured = largest_nodule(prediction.mask > 0, None if known is None else (known, known))
-                    row["nodules"] = measured.pop("nodules")
-                    row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
+                row = measurement_row(path.name, item.name, prediction, config, known)
+                if save_probabilities:
+                    save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
                 if qc:
                     signals = qc_signals(predictor, item.image, prediction, known or 1.0)
                     row.update(signals if known is not None else lengths_in_pixels(signals))
@@ -138,6 +140,22 @@ def _saved_rows(path: Path) -> list[dict[str, Any]] | None:
         return None
     rows = saved if isinstance(saved, list) else [saved]
     return rows if rows and all(isinstance(row, dict) and "filename" in row for row in rows) else None
+
+
+def measurement_row(filename: str, name: str, prediction: Any, config: Any, known: float | None) -> dict[str, Any]:
+    """One ``measurements.csv`` row: ``filename``, ``image``, then the config's measurements.
+
+    Args:
+        prediction: a :class:`medseg.inference.predictor.Prediction` (mask, probabilities, ellipse).
+        known: the pixel size in mm (None: measurements in pixels).
+    """
+    row: dict[str, Any] = {"filename": filename, "image": name}
+    row.update(image_measurements(prediction, config, known))
+    if "nodules" in config.eval.measurements:
+        measured = largest_nodule(prediction.mask > 0, None if known is None else (known, known))
+        row["nodules"] = measured.pop("nodules")
+        row.update({f"largest_nodule_{k}": v for k, v in measured.items()})
+    return row
 
 
 def _read(path: Path, color: bool, config: Any) -> list[Any]:

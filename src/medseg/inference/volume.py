@@ -22,12 +22,15 @@ from medseg.data.readers.ircadb import patient_folders
 from medseg.data.volumes import load_volume
 from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import write_prediction_for_dicom
+from medseg.data.volumes.dicom_seg import write_dicom_seg
 from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
 from medseg.errors import DataError
 from medseg.experiments.rundir import inside, safe_name
 from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.probabilities import save_volume_probabilities
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, log, write_table
+from medseg.logs import progress
 from medseg.measure.volumes import label_roles, measure_label_volume
 
 GENERIC_SERIES_NAMES = ("PATIENT_DICOM", "DICOM", "SERIES", "IMAGES", "IMAGE")
@@ -44,6 +47,7 @@ class VolumeResult:
         measurements: the ``volumes.csv`` columns (:func:`medseg.measure.volumes.measure_label_volume`).
         lesions: one row per lesion (volume, diameter, centroid).
         label_path: the written label NIfTI, if any.
+        probabilities: ``(C, Z, Y, X)`` float16, when asked for.
     """
 
     name: str
@@ -52,6 +56,7 @@ class VolumeResult:
     measurements: dict[str, Any] = field(default_factory=dict)
     lesions: list[dict[str, Any]] = field(default_factory=list)
     label_path: Path | None = None
+    probabilities: np.ndarray | None = None
 
 
 def _class_names(predictor: Any, num_classes: int) -> list[str]:
@@ -61,7 +66,38 @@ def _class_names(predictor: Any, num_classes: int) -> list[str]:
     return ["background"] + [f"class{k}" for k in range(1, num_classes)]
 
 
-def segment_volume(predictor: Any, volume: Volume, postprocess_3d: bool | None = None) -> np.ndarray:
+def predict_slices(
+    predictor: Any, volume: Volume, keep_probabilities: bool = False, desc: str = "slices"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels of every axial slice, ``predictor.batch_size`` slices per forward pass, with a progress bar.
+
+    Returns:
+        ``(Z, Y, X)`` uint8 labels (after the config's 2D post-processing) and, with
+        ``keep_probabilities``, the ``(C, Z, Y, X)`` float16 probabilities (else None).
+    """
+    depth = volume.array.shape[0]
+    labels = np.zeros(volume.array.shape[:3], dtype=np.uint8)
+    probabilities = None
+    batch = max(1, int(getattr(predictor, "batch_size", 1) or 1))
+    batched = hasattr(predictor, "predict_batch")
+    with progress(total=depth, desc=desc, unit="slice") as bar:
+        for start in range(0, depth, batch):
+            slices = [volume.array[k] for k in range(start, min(start + batch, depth))]
+            predictions = predictor.predict_batch(slices) if batched else [predictor.predict(s) for s in slices]
+            for offset, prediction in enumerate(predictions):
+                labels[start + offset] = prediction.mask
+                if keep_probabilities:
+                    if probabilities is None:
+                        shape = (prediction.probabilities.shape[0], *labels.shape)
+                        probabilities = np.zeros(shape, dtype=np.float16)
+                    probabilities[:, start + offset] = prediction.probabilities
+            bar.update(len(slices))
+    return labels, probabilities
+
+
+def segment_volume(
+    predictor: Any, volume: Volume, postprocess_3d: bool | None = None, desc: str = "slices"
+) -> np.ndarray:
     """Labels of every axial slice, then (optionally) 3D post-processing.
 
     Args:
@@ -70,13 +106,17 @@ def segment_volume(predictor: Any, volume: Volume, postprocess_3d: bool | None =
         volume: ``array`` ``(Z, Y, X)`` (or ``(Z, Y, X, C)``).
         postprocess_3d: :func:`medseg.inference.postprocess.postprocess_volume`; None: the config's
             ``postprocess.volume_3d`` (off for a predictor without config).
+        desc: the progress bar's label.
 
     Returns:
         ``(Z, Y, X)`` uint8 labels.
     """
-    labels = np.zeros(volume.array.shape[:3], dtype=np.uint8)
-    for k in range(volume.array.shape[0]):
-        labels[k] = predictor.predict(volume.array[k]).mask
+    labels, _ = predict_slices(predictor, volume, desc=desc)
+    return finish_volume(predictor, labels, postprocess_3d)
+
+
+def finish_volume(predictor: Any, labels: np.ndarray, postprocess_3d: bool | None = None) -> np.ndarray:
+    """The 3D post-processing of :func:`segment_volume` (``predictor``: for its config and class names)."""
     config = getattr(predictor, "config", None)
     if postprocess_3d is None:
         postprocess_3d = bool(config is not None and config.postprocess.volume_3d)
@@ -102,6 +142,7 @@ def segment_and_measure(
     label_path: str | Path | None = None,
     postprocess_3d: bool | None = None,
     name: str | None = None,
+    keep_probabilities: bool = False,
 ) -> VolumeResult:
     """Predicts one volume, measures it and (optionally) writes its label NIfTI.
 
@@ -109,23 +150,29 @@ def segment_and_measure(
         source: a :class:`Volume`, or a NIfTI file / DICOM series folder or zip.
         label_path: ``.nii.gz`` to write the labels to (None: not written).
         postprocess_3d: see :func:`segment_volume`.
+        keep_probabilities: also return the ``(C, Z, Y, X)`` float16 probabilities.
 
     Returns:
         A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm; with the
         config's ``eval.qc`` also the volume spreads of :func:`medseg.inference.volume_qc.volume_qc`).
     """
     volume = source if isinstance(source, Volume) else load_volume(source)
-    labels = segment_volume(predictor, volume, postprocess_3d)
-    class_names = _class_names(predictor, int(labels.max()) + 1)
-    measurements, lesions = measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine)
+    if name is None:
+        name = nifti_stem(volume.source) if volume.source is not None else "volume"
+    labels, probabilities = predict_slices(predictor, volume, keep_probabilities, desc=f"{name} slices")
+    labels = finish_volume(predictor, labels, postprocess_3d)
+    measurements, lesions = measure_volume(labels, volume, _class_names(predictor, int(labels.max()) + 1))
     config = getattr(predictor, "config", None)
     if config is not None and config.eval.qc:
         applied_3d = config.postprocess.volume_3d if postprocess_3d is None else postprocess_3d
         measurements.update(volume_qc(predictor, volume.array, labels, volume.spacing_zyx, applied_3d))
     written = write_labels(labels, volume, label_path) if label_path is not None else None
-    if name is None:
-        name = nifti_stem(volume.source) if volume.source is not None else "volume"
-    return VolumeResult(name, labels, volume, measurements, lesions, written)
+    return VolumeResult(name, labels, volume, measurements, lesions, written, probabilities)
+
+
+def measure_volume(labels: np.ndarray, volume: Volume, class_names: list[str]) -> tuple[dict, list[dict]]:
+    """The ``volumes.csv`` measurements and the lesion rows of ``(Z, Y, X)`` labels on ``volume``."""
+    return measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine)
 
 
 def predict_volume(
@@ -217,7 +264,12 @@ def is_volume_input(path: str | Path) -> bool:
 
 
 def predict_volumes(
-    predictor: Any, input_path: str | Path, out_dir: str | Path, postprocess_3d: bool | None = None
+    predictor: Any,
+    input_path: str | Path,
+    out_dir: str | Path,
+    postprocess_3d: bool | None = None,
+    dicom_seg: bool = False,
+    save_probabilities: bool = False,
 ) -> list[dict[str, Any]]:
     """Predicts every volume of an input into ``out_dir``.
 
@@ -227,34 +279,88 @@ def predict_volumes(
     largest_tumour_diameter_mm``) and, when the classes include a lesion class, ``out_dir/<lesion>s.csv``
     (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, x_mm, y_mm, z_mm``).
 
+    Args:
+        dicom_seg: also write ``out_dir/labels/<name>.seg.dcm``, a DICOM SEG referencing the source
+            series (:mod:`medseg.data.volumes.dicom_seg`); every input must be a DICOM series.
+        save_probabilities: also write ``out_dir/probabilities/<name>.npz``
+            (:mod:`medseg.inference.probabilities`).
+
     Returns:
         The rows of ``volumes.csv``.
+
+    Raises:
+        DataError: ``dicom_seg`` with a NIfTI input (named).
     """
     out_dir = Path(out_dir)
-    items = volume_inputs(input_path)
-    names = [name for name, _ in items]
+    items = unique_names(volume_inputs(input_path))
+    if dicom_seg:
+        check_dicom_inputs(items)
     rows, lesion_rows = [], []
-    for index, (name, source) in enumerate(items, start=1):
-        if names.count(name) > 1:
-            name = f"{name}_{index}"
-        log(f"  volume {index}/{len(items)}: {source}")
-        label_file = inside(out_dir / "labels", f"{safe_name(name, f'volume_{index}', 120)}.nii.gz")
-        result = segment_and_measure(predictor, source, label_file, postprocess_3d, name)
-        z, y, x = result.volume.spacing_zyx
-        row: dict[str, Any] = {
-            "volume": name,
-            "input": str(source),
-            "labels": f"labels/{label_file.name}",
-            "slices": int(result.labels.shape[0]),
-            "spacing_z_mm": z,
-            "spacing_y_mm": y,
-            "spacing_x_mm": x,
-            **result.measurements,
-        }
-        rows.append(row)
-        lesion_rows += [{"volume": name, **lesion} for lesion in result.lesions]
+    with progress(total=len(items), desc="volumes", unit="volume", leave=True) as bar:
+        for index, (name, source) in enumerate(items, start=1):
+            log(f"  volume {index}/{len(items)}: {source}")
+            stem = safe_name(name, f"volume_{index}", 120)  # from the input's file name: data, never a path
+            label_file = inside(out_dir / "labels", f"{stem}.nii.gz")
+            result = segment_and_measure(predictor, source, label_file, postprocess_3d, name, save_probabilities)
+            if save_probabilities and result.probabilities is not None:
+                save_volume_probabilities(out_dir, stem, result.probabilities, result.volume)
+            if dicom_seg:
+                model = getattr(getattr(predictor, "config", None), "model", None)
+                write_dicom_seg(
+                    result.labels,
+                    source,
+                    _class_names(predictor, int(result.labels.max()) + 1),
+                    inside(out_dir / "labels", f"{stem}.seg.dcm"),
+                    model_name=getattr(model, "name", "medseg"),
+                )
+            rows.append(volume_row(name, source, result.volume, result.labels.shape[0], result.measurements))
+            rows[-1]["labels"] = f"labels/{label_file.name}"
+            if dicom_seg:
+                rows[-1]["dicom_seg"] = f"labels/{stem}.seg.dcm"
+            lesion_rows += [{"volume": name, **lesion} for lesion in result.lesions]
+            bar.update(1)
+    write_volume_tables(out_dir, rows, lesion_rows, _class_names(predictor, 1))
+    return rows
+
+
+def unique_names(items: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
+    """``(name, source)`` pairs with repeated names numbered (``name_<position>``)."""
+    names = [name for name, _ in items]
+    return [(f"{name}_{k}" if names.count(name) > 1 else name, source) for k, (name, source) in enumerate(items, 1)]
+
+
+def check_dicom_inputs(items: list[tuple[str, Path]]) -> None:
+    """Refuses a NIfTI among the inputs of a DICOM SEG prediction.
+
+    Raises:
+        DataError: names the NIfTI file.
+    """
+    for _, source in items:
+        if is_nifti(source):
+            raise DataError(source, "--format dicom-seg needs DICOM input (a series folder or zip, an IRCADb patient)")
+
+
+def volume_row(name: str, source: Any, volume: Volume, slices: int, measurements: dict[str, Any]) -> dict[str, Any]:
+    """One ``volumes.csv`` row: name, input, label file, slices, voxel size, then the measurements."""
+    z, y, x = volume.spacing_zyx
+    return {
+        "volume": name,
+        "input": str(source),
+        "labels": f"labels/{name}.nii.gz",
+        "slices": int(slices),
+        "spacing_z_mm": z,
+        "spacing_y_mm": y,
+        "spacing_x_mm": x,
+        **measurements,
+    }
+
+
+def write_volume_tables(
+    out_dir: Path, rows: list[dict[str, Any]], lesion_rows: list[dict[str, Any]], class_names: list[str]
+) -> None:
+    """Writes ``volumes.csv`` and, with a lesion class, ``<lesion>s.csv`` (a header only when none found)."""
     write_table(out_dir / "volumes.csv", rows)
-    lesion = label_roles(_class_names(predictor, 1)).lesion_name
+    lesion = label_roles(class_names).lesion_name
     if lesion is not None:
         stem = safe_name(lesion.lower(), "lesion")  # a class name from the model: data, never a path
         table = inside(out_dir, f"{stem if stem.endswith('s') else stem + 's'}.csv")
@@ -262,4 +368,3 @@ def predict_volumes(
             write_table(table, lesion_rows)
         else:
             atomic_write_text(table, f"volume,{lesion},volume_ml,diameter_mm,x_mm,y_mm,z_mm\n")
-    return rows

@@ -87,13 +87,10 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
                 top.plot(
                     x, running_mean(y, max(5, len(y) // 50)), color=TRAIN, linewidth=1.2, label="train (running mean)"
                 )
+            top.set_title(f"{title} per iteration", fontsize=10)
+            top.set_xlabel("iteration")
         else:
-            top.text(
-                0.5, 0.5, f"{title}:\nnot recorded per iteration", ha="center", va="center", transform=top.transAxes
-            )
-            top.set_axis_off()
-        top.set_title(f"{title} per iteration", fontsize=10)
-        top.set_xlabel("iteration")
+            top.remove()  # not recorded per iteration (e.g. Dice): no placeholder panel
         for phase, color in (("train", TRAIN), ("val", VAL)):
             if _has(epochs[phase], key):
                 bottom.plot(
@@ -111,7 +108,7 @@ def learning_curves(rows: Sequence[dict[str, Any]]) -> bytes | None:
             bottom.set_xticks(epoch_numbers, [str(int(e)) for e in epoch_numbers])
         else:
             bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for ax in (top, bottom):
+        for ax in (top, bottom) if top.figure is not None else (bottom,):
             if key == "lr" and ax.has_data() and all(_positive(line.get_ydata()) for line in ax.get_lines()):
                 ax.set_yscale("log")  # a schedule that reaches 0 (cosine) stays linear
             ax.grid(alpha=0.3)
@@ -209,9 +206,21 @@ def agreement(predicted: np.ndarray, reference: np.ndarray, name: str, unit: str
     bland.set_xlabel(f"mean of predicted and reference ({unit})")
     bland.set_ylabel(f"predicted - reference ({unit})")
     bland.set_title(f"Bland-Altman: {name}", fontsize=10)
+    lines = [v for v in (stats["bias"], stats["loa_low"], stats["loa_high"]) if math.isfinite(v)]
+    if p.size:  # limits that hold every point (and the agreement lines): nothing is clipped
+        include_all(scatter, np.concatenate([r, p]), np.concatenate([r, p]))
+        include_all(bland, (p + r) / 2, np.concatenate([p - r, lines]))
     for ax in (scatter, bland):
         ax.grid(alpha=0.3)
     return png_bytes(figure)
+
+
+def include_all(ax: Any, xs: np.ndarray, ys: np.ndarray, pad: float = 0.06) -> None:
+    """Sets ``ax``'s limits to hold every ``xs`` / ``ys`` value with a margin of ``pad`` of the range."""
+    for values, setter in ((xs, ax.set_xlim), (ys, ax.set_ylim)):
+        low, high = float(np.min(values)), float(np.max(values))
+        margin = pad * (high - low) if high > low else max(abs(high), 1.0) * pad
+        setter(low - margin, high + margin)
 
 
 def paired_scatter(pairs: list[tuple[str, str, np.ndarray, np.ndarray]], metric: str) -> bytes:

@@ -1,11 +1,14 @@
-"""Overlays: the image with reference (green) and predicted (red) outlines."""
+"""Overlays: the image with reference (green) and predicted (cyan, then yellow, ..) outlines.
+
+No red: endoscopy images are mostly red tissue, and a red outline vanishes on them.
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-COLORS = [(255, 64, 64), (255, 200, 0), (0, 160, 255), (255, 0, 255)]
+COLORS = [(0, 255, 255), (255, 230, 0), (255, 0, 255), (255, 255, 255)]  # cyan, yellow, magenta, white
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:
@@ -26,7 +29,7 @@ def overlay(
 
     Args:
         image: native ``(H, W)`` or ``(H, W, C)``.
-        prediction: ``(H, W)`` labels, drawn in red (then yellow, blue.. for further classes).
+        prediction: ``(H, W)`` labels, drawn in cyan (then yellow, magenta, white for further classes).
         reference: ``(H, W)`` labels, drawn in green.
 
     Returns:

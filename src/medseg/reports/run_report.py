@@ -171,7 +171,23 @@ def evaluation_context(run: RunFiles, split: str, overlay_for: OverlayFn | None 
     return {
         "split": split,
         "n": len(evaluation.rows),
-        "metrics": metric_table(evaluation.summary, run.class_names),
+        "metrics": metric_table(
+            {k: v for k, v in evaluation.summary.items() if not k.startswith("qc_")}, run.class_names
+        ),
+        "qc": [
+            {
+                "signal": k,
+                "mean": v.get("mean"),
+                "sd": v.get("std", v.get("sd")),
+                "median": v.get("median"),
+                "n": v.get("n"),
+            }
+            for k, v in evaluation.summary.items()
+            if k.startswith("qc_")
+        ],
+        "qc_needs_calibration": bool(columns)
+        and any(c.startswith("qc_") for c in columns)
+        and "qc_flag" not in columns,
         "per_case_plot": _per_case_plot(
             evaluation, run.foreground or [c.removeprefix("dice_") for c in columns if c.startswith("dice_")]
         ),

@@ -11,6 +11,7 @@ so a resumed run continues where it stopped.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,16 +190,33 @@ class HistoryRecorder(Callback):
         return False
 
 
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min`` or ``2.1 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class EpochLog(Callback):
-    """One line per epoch on rank 0: the scores, the training time and whether it is the best so far."""
+    """One line per epoch on rank 0: the scores, the epoch's own time (training and validation), the
+    time elapsed since training started (in this process) and whether it is the best so far."""
 
     def __init__(self, state: TrainState) -> None:
         self.state = state
+        self.started = self.last = time.perf_counter()
+
+    def on_fit_start(self, model: nn.Module, start_epoch: int, iteration: int) -> None:
+        self.started = self.last = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
+        now = time.perf_counter()
+        took, elapsed, self.last = now - self.last, now - self.started, now
         shown = "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "lr")
         best = "  *best*" if self.state.improved else ""
         distributed.log_main(
-            f"epoch {epoch}/{self.state.config.train.epochs}  {shown}  ({self.state.train_seconds:.0f} s){best}"
+            f"epoch {epoch}/{self.state.config.train.epochs}  {shown}  "
+            f"(epoch {format_duration(took)}, elapsed {format_duration(elapsed)}){best}"
         )
         return False

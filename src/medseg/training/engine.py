@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from medseg.config import Config
 from medseg.data.case import Case
+from medseg.logs import progress
 from medseg.losses import main_output
 from medseg.metrics import batch_dice
 from medseg.models import count_parameters, to_probabilities
@@ -176,9 +175,8 @@ def train_epoch(state: TrainState, hooks: list[Callback]) -> None:
     started = time.perf_counter()
     state.model.train()
     totals = np.zeros(4)  # loss sum, correct pixels, pixels, images
-    interactive = sys.stderr.isatty() and ctx.is_main
     desc = f"epoch {state.epoch}/{train_cfg.epochs}"
-    bar = tqdm(state.train_loader, desc=desc, disable=not interactive, leave=False)
+    bar = progress(state.train_loader, desc=desc, unit="batch", enabled=ctx.is_main)
     for batch in bar:
         if isinstance(state.scheduler, TimeBudgetCosine):
             elapsed = torch.tensor([state.train_seconds + time.perf_counter() - started], dtype=torch.float64)

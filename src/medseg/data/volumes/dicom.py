@@ -327,6 +327,25 @@ def load_dicom_series(path: str | Path) -> Volume:
     return read_dicom_series(dicom_files_in_folder(path), path)
 
 
+def read_series_datasets(path: str | Path) -> list[Any]:
+    """The pydicom datasets of a series folder or zip, in the slice order of :func:`load_dicom_series`.
+
+    Raises:
+        DataError: as :func:`read_dicom_series`.
+    """
+    path = Path(path)
+    if path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            files = dicom_files_in_zip(archive, "")
+            loaded = [(name, _read_dicom(name, load())) for name, load in files]
+    else:
+        loaded = [(name, _read_dicom(name, load())) for name, load in dicom_files_in_folder(path)]
+    datasets = [(name, ds) for name, ds in loaded if ds is not None and "PixelData" in ds]
+    if not datasets:
+        raise DataError(path, "no DICOM image files")
+    return [ds for _, ds in sort_dicom_slices(datasets)]
+
+
 def write_prediction_for_dicom(labels_zyx: np.ndarray, series: Volume | str | Path, out_path: str | Path) -> Path:
     """Writes ``(Z, Y, X)`` labels predicted on a DICOM series as NIfTI aligned to the series.
 
