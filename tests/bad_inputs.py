@@ -54,6 +54,7 @@ class Bad:
     cwd: Path | None = None
     watch: list[Path] = field(default_factory=list)  # more folders that must not change
     ok: bool = False  # the command must succeed (exit 0)
+    usage: bool = False  # refused while parsing options (exit 2, "Invalid value", the allowed values listed)
     verify: Callable[[], str | None] | None = None  # after the command: None, or what is wrong with its result
     serve: Callable[[Any], str | None] | None = None  # called with a TestClient: None, or what went wrong
 
@@ -740,6 +741,10 @@ def _command_case(bad: Bad) -> Outcome:
         if result.exit_code != 0:
             return Outcome(bad, False, f"exit code {result.exit_code}, expected success", text)
         message = text
+    elif bad.usage:
+        if result.exit_code != 2 or "Invalid value" not in text or caught:
+            return Outcome(bad, False, f"exit code {result.exit_code}, expected a usage error", text)
+        message = " ".join(text.split())
     elif bad.error is None:
         if result.exit_code != 1:
             return Outcome(bad, False, f"check exited {result.exit_code}, expected 1", text)

@@ -841,8 +841,9 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
         "--backend tensorflow",
         "ONNX",
         predict(images, out("p"), "--backend", "tensorflow"),
-        MedsegError,
-        ["tensorflow"],
+        None,
+        ["tensorflow", "'auto', 'onnx', 'torch'"],
+        usage=True,
     )
 
     # ------------------------------------------------------------------ output folder
@@ -952,7 +953,7 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
     )
     for option, value in (("--batch-size", "0"), ("--threads", "0"), ("--batch-size", "-2")):
         add(f"predict {option} {value}", "CLI", predict(images, out("p"), option, value), ConfigError, [option])
-    add("check --layout nope", "CLI", ["check", str(good), "--layout", "nope"], ConfigError, ["nope"])
+    add("check --layout nope", "CLI", ["check", str(good), "--layout", "nope"], None, ["nope", "'hc18'"], usage=True)
     add(
         "check --option without =",
         "CLI",
@@ -1055,13 +1056,7 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
 
 # Cases written but not yet ending clearly (a traceback, or a silent success): kept out of the count.
 _NOT_YET = (
-    "--out below a file",
     "train --resume with history.csv cut short",
-    "evaluate --qc-share",
-    "predict --batch-size",
-    "predict --threads",
-    "check --classes 1",
-    "check --max-pixels 0",
     "split.json of",
     "metrics.json",
 )

@@ -46,6 +46,9 @@ LAYERS: dict[str, int] = {
     "logs": 1,
     "device": 1,
     "registry": 1,
+    "output_files": 1,
+    "config_rules": 1,
+    "safe_yaml": 1,
     "": 1,  # medseg/__init__.py: the version
 }
 # peers on one layer that must not import each other (either way)

@@ -143,6 +143,7 @@ def test_two_process_ddp_matches_single_process(fetal_data, tmp_path):
         "history.csv",
         "run.json",
         "split.json",
+        "train.log",
     ]
 
 

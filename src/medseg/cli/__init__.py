@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from medseg.cli.choices import CHECKPOINT, SPLIT, Backend, Conversion, Layout, value
+from medseg.cli.choices import CHECKPOINT, SPLIT, Backend, value
 from medseg.cli.tables import qc_flag_table, summary_table
 from medseg.errors import MedsegError
 
@@ -55,6 +55,14 @@ def _fail(error: Exception) -> None:
     # soft_wrap: a message naming a long path must stay one line, not be folded at 80 columns
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     raise typer.Exit(2)
+
+
+def check_option(name: str, given: float | None, ok: bool, allowed: str) -> None:
+    """Raises a ConfigError naming the option, its value and what it may be, unless ``ok`` (or not given)."""
+    from medseg.errors import ConfigError
+
+    if given is not None and not ok:
+        raise ConfigError(f"{name} {given!r}: must be {allowed}")
 
 
 def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
@@ -130,6 +138,7 @@ def evaluate(
     from medseg.experiments.report import write_evaluation_report
 
     try:
+        check_option("--qc-share", qc_share, qc_share is not None and 0 < qc_share < 1, "a share in (0, 1)")
         out, rows, summary, volume_rows, volume_summary, qc_table = evaluate_run(
             run_dir, data, split, checkpoint, tta, qc, qc_share, parse_scales(scales)
         )
@@ -197,6 +206,8 @@ def predict(
     from medseg.measure.units import images_without_size, missing_size_warning
 
     try:
+        check_option("--batch-size", batch_size, batch_size is not None and batch_size >= 1, "at least 1")
+        check_option("--threads", threads, threads is not None and threads >= 1, "at least 1")
         volumes = is_volume_input(input_path)
         rows = predict_run(
             run_dir,
@@ -333,88 +344,15 @@ def cv(
     console.print(f"results: {out / 'cv_results.csv'}, {out / 'cv_summary.json'}; ensemble: medseg predict {out} ...")
 
 
-@app.command()
-def convert(
-    kind: Annotated[Conversion, typer.Argument(help="ircadb or dicom (-> LiTS NIfTI), nnunet (-> nnU-Net raw)")],
-    src: Annotated[Path, typer.Argument(help="source dataset folder")],
-    out: Annotated[Path, typer.Argument(help="output folder")],
-    layout: Annotated[Layout | None, typer.Option(help="nnunet: medseg reader of SRC")] = None,
-    option: Annotated[list[str] | None, typer.Option(help="nnunet: reader option key=value (repeatable)")] = None,
-    labels: Annotated[str | None, typer.Option(help="nnunet: class names in label order, comma-separated")] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="replace an earlier conversion in OUT (once the new one is done)")
-    ] = False,
-) -> None:
-    """Convert a dataset: 3D-IRCADb or DICOM series to LiTS NIfTI, or any medseg layout to nnU-Net raw."""
-    kind, layout = value(kind), value(layout)
-    from medseg.experiments.convert import convert_dataset
-
-    try:
-        options = _reader_options(option)
-        written = convert_dataset(kind, src, out, layout, options, labels.split(",") if labels else None, overwrite)
-    except MedsegError as error:
-        _fail(error)
-    for path in written:
-        console.print(str(path), highlight=False)
-
-
-def _reader_options(items: list[str] | None) -> dict:
-    import yaml
-
-    from medseg.errors import ConfigError
-
-    options = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--option {item!r}: expected key=value")
-        key, value = item.split("=", 1)
-        try:
-            options[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            options[key.strip()] = value
-    return options
-
-
-@app.command()
-def check(
-    data: Annotated[Path, typer.Argument(help="dataset root in its native layout")],
-    layout: Annotated[Layout | None, typer.Option(help="reader of DATA (default: recognised from its files)")] = None,
-    option: Annotated[list[str] | None, typer.Option(help="reader option key=value (repeatable)")] = None,
-    max_pixels: Annotated[int | None, typer.Option(help="refuse larger images (width x height)")] = None,
-    classes: Annotated[int | None, typer.Option(help="number of classes: mask labels must be below it")] = None,
-    max_voxels: Annotated[int | None, typer.Option(help="refuse larger volumes (as data.max_voxels)")] = None,
-) -> None:
-    """Read every case of a dataset and list every problem (file: problem); exit 1 if any."""
-    from medseg.data.readers import check_dataset
-    from medseg.data.readers.detect import detect_layout
-    from medseg.data.volumes.base import voxel_limit
-
-    try:
-        name = value(layout)
-        if name is None:
-            name = detect_layout(data)
-            console.print(f"layout: {name} (recognised; --layout to choose another)", highlight=False)
-        options = _reader_options(option)
-        with voxel_limit(max_voxels):
-            cases, problems = check_dataset(
-                name, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
-            )
-    except MedsegError as error:
-        _fail(error)
-    for problem in problems:
-        console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
-    count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
-    console.print(f"{len(cases)} cases read, {count} ({data}, layout {name})", highlight=False)
-    if problems:
-        raise typer.Exit(1)
-
-
+from medseg.cli import data as _data  # noqa: E402
 from medseg.cli import deploy as _deploy  # noqa: E402
 from medseg.cli import ensemble as _ensemble  # noqa: E402
 from medseg.cli import reports as _reports  # noqa: E402, F401  (registers report and compare)
 from medseg.cli import search as _search  # noqa: E402
 from medseg.cli import studies as _studies  # noqa: E402, F401  (registers reproduce)
 
+app.command()(_data.convert)
+app.command()(_data.check)
 app.command()(_search.search)
 app.command()(_deploy.export)
 app.command()(_deploy.serve)

@@ -15,10 +15,10 @@ import torch
 
 from medseg import __version__
 from medseg.errors import ExportError, RunDirError
-from medseg.experiments.rundir import datasets_of, plan_files, record_files
 from medseg.inference.onnx_backend import FORMAT, METADATA_KEY, OnnxNetwork, settings_path
 from medseg.inference.predictor import Predictor
 from medseg.io import atomic_write_bytes, atomic_write_text
+from medseg.output_files import datasets_of, plan_files, record_files
 
 OPSET = 17
 TOLERANCE = 1e-4

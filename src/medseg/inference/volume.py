@@ -25,13 +25,13 @@ from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.dicom_seg import write_dicom_seg
 from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
 from medseg.errors import DataError
-from medseg.experiments.rundir import inside, safe_name
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.probabilities import save_volume_probabilities
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, log, write_table
 from medseg.logs import progress
 from medseg.measure.volumes import label_roles, measure_label_volume
+from medseg.output_files import inside, safe_name
 
 GENERIC_SERIES_NAMES = ("PATIENT_DICOM", "DICOM", "SERIES", "IMAGES", "IMAGE")
 
