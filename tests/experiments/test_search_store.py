@@ -208,10 +208,20 @@ def _postgres_url() -> str:
     return url
 
 
+def _fresh_schema(url: str) -> str:
+    """``url`` pointed at a new, empty schema of its database."""
+    import sqlalchemy
+
+    schema = f"medseg_{uuid.uuid4().hex[:12]}"
+    with sqlalchemy.create_engine(url).begin() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    return f"{url}?options=-csearch_path%3D{schema}"
+
+
 def test_two_workers_share_a_postgres_study(tmp_path):
     from medseg.data.synthetic import write_fetal_head_dataset
 
-    url = _postgres_url()
+    url = _fresh_schema(_postgres_url())  # empty tables: the workers also race to create them
     data = write_fetal_head_dataset(tmp_path / "data", n_subjects=5, shape=(48, 64))
     name = f"test-{uuid.uuid4().hex[:12]}"
     command = [sys.executable, "-m", "medseg", "search", "demo", "--data", str(data), "--storage", url]

@@ -43,6 +43,7 @@ from medseg.errors import ConfigError
 DEFAULT_DB = "search.db"
 CLAIM_GRACE_S = 30.0  # a running trial still without its worker's tag after this was claimed by a killed worker
 OPEN = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+SCHEMA_RACE_TRIES = 5  # workers started together on an empty database race to create its tables
 QUEUE_WAIT_S = 30.0  # how long a worker waits for another worker to finish queueing the grid
 
 
@@ -58,11 +59,21 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         ConfigError: the URL cannot be used (unknown scheme, server unreachable, missing driver).
     """
     engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-    except Exception as exc:  # SQLAlchemy and driver errors have no common base worth naming
-        detail = " ".join(str(exc).split())[:300]
-        raise ConfigError(f"--storage {_redact(url)}: cannot open the database ({detail})") from None
+    for attempt in range(SCHEMA_RACE_TRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except Exception as exc:  # SQLAlchemy and driver errors have no common base worth naming
+            detail = " ".join(str(exc).split())
+            if _lost_schema_race(detail) and attempt + 1 < SCHEMA_RACE_TRIES:
+                time.sleep(0.5 * (attempt + 1))  # another worker is creating the tables: use them once made
+                continue
+            raise ConfigError(f"--storage {_redact(url)}: cannot open the database ({detail[:300]})") from None
+    raise AssertionError("unreachable")
+
+
+def _lost_schema_race(detail: str) -> bool:
+    """Whether opening failed only because a second worker created Optuna's tables at the same moment."""
+    return "already exists" in detail or "duplicate key value" in detail
 
 
 def _redact(url: str) -> str:
