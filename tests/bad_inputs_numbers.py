@@ -20,6 +20,7 @@ import cv2
 import nibabel as nib
 import numpy as np
 import torch
+import yaml
 
 from medseg.errors import ConfigError, DataError, ExportError, MedsegError, RunDirError
 
@@ -797,6 +798,29 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
         ["best.pt"],
     )
 
+    add(
+        "data.crop larger than the images (train)",
+        "config",
+        train(hc18, out("t"), "data.layout=hc18", "data.crop=[60,60,0,0]"),
+        DataError,
+        ["_HC.png", "data.crop=[60, 60, 0, 0]", "96x128"],
+    )
+
+    def crop_config(copy: Path) -> None:  # the run's settings: config.yaml and the copy inside best.pt
+        config = yaml.safe_load((copy / "config.yaml").read_text())
+        config["data"]["crop"] = [60, 60, 0, 0]
+        (copy / "config.yaml").write_text(yaml.safe_dump(config))
+        with_checkpoint(lambda state: state["config"]["data"].update(crop=[60, 60, 0, 0]))(copy)
+
+    cropping = spoiled_run("crop_too_large", crop_config)
+    add(
+        "data.crop of the model larger than the image (predict)",
+        "config",
+        predict(images, out("p"), run_dir=cropping),
+        DataError,
+        ["_HC.png", "data.crop"],
+    )
+
     # ------------------------------------------------------------------ ONNX
     exported = root / "exported"
     exported.mkdir()
@@ -811,7 +835,7 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
 
         def settings(change: Callable[[dict], Any]) -> Callable[[Path], Any]:
             def spoil(folder: Path) -> None:
-                path = next(p for p in folder.iterdir() if p.suffix == ".json")
+                path = folder / "model.json"
                 data = json.loads(path.read_text())
                 change(data)
                 path.write_text(json.dumps(data))
@@ -830,6 +854,23 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
             "onnx_list_json", lambda f: [p.write_text("[1, 2]") for p in f.iterdir() if p.suffix == ".json"]
         )
         add("ONNX settings JSON a list", "ONNX", predict(images, out("p"), run_dir=list_json), ExportError, [".json"])
+        three = onnx_copy("onnx_lies_channels", settings(lambda d: d["config"]["data"].update(channels=3)))
+        add(
+            "ONNX settings lie about input channels",
+            "ONNX",
+            predict(images, out("p"), run_dir=three),
+            ExportError,
+            ["model.json", "data.channels=3", "takes 1"],
+        )
+        classes = {"num_classes": 3, "class_names": ["background", "head", "brain"]}
+        more = onnx_copy("onnx_lies_classes", settings(lambda d: d["config"]["data"].update(classes)))
+        add(
+            "ONNX settings lie about classes",
+            "ONNX",
+            predict(images, out("p"), run_dir=more),
+            ExportError,
+            ["model.json", "3 classes"],
+        )
     add(
         "--backend onnx for a run never exported",
         "ONNX",
@@ -1018,7 +1059,7 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
     add(
         "metrics.json with wrong types (compare)",
         "report",
-        ["compare", str(evaluated), str(run), "--out", str(out("r"))],
+        ["compare", str(evaluated), str(run), "--out", str(out("r") / "c.html")],
         RunDirError,
         ["metrics.json"],
     )
@@ -1051,15 +1092,7 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
 
     # ------------------------------------------------------------------ serve
     bad += _serve_cases(root, pixels, volume, sheared)
-    return [b for b in bad if not b.name.startswith(_NOT_YET)]
-
-
-# Cases written but not yet ending clearly (a traceback, or a silent success): kept out of the count.
-_NOT_YET = (
-    "train --resume with history.csv cut short",
-    "split.json of",
-    "metrics.json",
-)
+    return bad
 
 
 def _export(run: Path, target: Path) -> bool:

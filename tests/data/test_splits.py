@@ -3,7 +3,7 @@ import pytest
 
 from medseg.data.case import Case
 from medseg.data.splits import kfold_splits, load_split, save_split, select, split_cases
-from medseg.errors import DataError
+from medseg.errors import DataError, RunDirError
 
 
 def _cases(n_groups=20, per_group=2):
@@ -42,3 +42,19 @@ def test_save_load_and_select(tmp_path):
     assert [c.id for c in select(cases, split["test"])] == split["test"]
     with pytest.raises(DataError, match="missing"):
         select(cases, ["nope"])
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("[1, 2]", "found a list"),
+        ('{"train": "all"}', "'train' must be a list"),
+        ('{"val": [1]}', "non-text"),
+        ("{", "JSON"),
+    ],
+)
+def test_load_split_refuses_other_shapes(tmp_path, content, problem):
+    (tmp_path / "split.json").write_text(content)
+    with pytest.raises(RunDirError, match=problem) as error:
+        load_split(tmp_path / "split.json")
+    assert "split.json" in str(error.value)

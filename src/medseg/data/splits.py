@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.errors import DataError
+from medseg.errors import DataError, RunDirError
 from medseg.io import atomic_write_text
 
 Split = dict[str, list[str]]
@@ -97,7 +97,32 @@ def save_split(split: Split, path: str | Path) -> None:
 
 
 def load_split(path: str | Path) -> Split:
+    """The split saved at ``path``.
+
+    Raises:
+        DataError: the file is missing.
+        RunDirError: it is not JSON, or not a mapping of split names to lists of case ids.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "split file not found")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: not readable as JSON ({exc})") from None
+    return check_split(data, path)
+
+
+def check_split(data: object, path: str | Path) -> Split:
+    """``data`` when it has the shape of a split, ``{"train": ["id", ...], ...}``.
+
+    Raises:
+        RunDirError: naming ``path`` and the first entry of the wrong kind.
+    """
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a mapping of split names to case ids, found a {type(data).__name__}")
+    for name, ids in data.items():
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            found = type(ids).__name__ if not isinstance(ids, list) else "a list with non-text ids"
+            raise RunDirError(f"{path}: split {name!r} must be a list of case ids (text), found {found}")
+    return data

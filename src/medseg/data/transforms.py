@@ -283,6 +283,16 @@ def preprocess_intensity(
     return equalize(image, equalize_method, clahe_clip)
 
 
+def crop_problem(shape: Sequence[int], margins: Sequence[int] | None) -> str:
+    """Why ``margins`` ``[top, bottom, left, right]`` cannot crop an ``(H, W, ...)`` image; "" if they can."""
+    if margins is None:
+        return ""
+    height, width = int(shape[0]), int(shape[1])
+    if height - int(margins[0]) - int(margins[1]) < 1 or width - int(margins[2]) - int(margins[3]) < 1:
+        return f"data.crop={list(margins)} removes the whole {height}x{width} image; use smaller margins (or null)"
+    return ""
+
+
 def crop_region(
     image: np.ndarray, margins: Sequence[int] | None = None, foreground_above: float | None = None
 ) -> tuple[int, int, int, int] | None:
@@ -303,10 +313,11 @@ def crop_region(
     if margins is not None:
         if len(margins) != 4 or any(int(m) < 0 for m in margins):
             raise ValueError(f"crop must be four non-negative margins [top, bottom, left, right], got {list(margins)}")
+        problem = crop_problem((height, width), margins)
+        if problem:
+            raise ValueError(problem)
         top, left = int(margins[0]), int(margins[2])
         bottom, right = height - int(margins[1]), width - int(margins[3])
-        if bottom <= top or right <= left:
-            raise ValueError(f"crop margins {list(margins)} remove the whole {height}x{width} image")
     if foreground_above is not None:
         from monai.transforms.utils import generate_spatial_bounding_box
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from medseg.config import load_config
-from medseg.data.splits import select
+from medseg.data.splits import load_split, select
 from medseg.data.synthetic import write_fetal_head_dataset
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.report import write_evaluation_report
@@ -42,7 +41,7 @@ def run_demo(
         run_dir = output.work / "run"
         train_run(cfg, data_dir, run_dir)
         predictor = Predictor.from_run(run_dir)
-        split = json.loads((run_dir / "split.json").read_text())
+        split = load_split(run_dir / "split.json")
         cases = select(load_cases(predictor.config, data_dir), split["test"])
         _, summary = evaluate_cases(predictor, cases, run_dir / "evaluation" / "test")
         write_evaluation_report(run_dir, "test")

@@ -18,8 +18,9 @@ from medseg.data.case import Case
 from medseg.data.checks import summarize_problems
 from medseg.data.readers import check_dataset
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
+from medseg.data.transforms import crop_problem
 from medseg.data.volumes.base import voxel_limit
-from medseg.errors import ConfigError, RunDirError
+from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
 from medseg.logs import log_to_file
@@ -27,6 +28,7 @@ from medseg.models.checkpoint import initial_weights, load_checkpoint
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, training_session
 from medseg.training.engine import FitResult, fit
+from medseg.training.history import History
 from medseg.training.state import model_spec_of
 
 TRAIN_LOG = "train.log"  # the console lines of training, in the run folder
@@ -42,7 +44,9 @@ def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, 
     if resume:
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
-        load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged or hostile file fails before any write
+        saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged or hostile file fails before any write
+        History(run_dir / "history.csv").load(up_to_epoch=int(saved["epoch"]))  # likewise the files resumed with it
+        load_split(run_dir / "split.json")
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
@@ -92,6 +96,12 @@ def load_cases(config: Config, data_path: str | Path) -> list[Case]:
         )
     if problems:
         raise summarize_problems(problems, data_path, config.data.layout)
+    cropped_away = [(case, crop_problem(case.image.shape, config.data.crop)) for case in cases]
+    cropped_away = [(case, problem) for case, problem in cropped_away if problem]
+    if cropped_away:
+        case, problem = cropped_away[0]
+        more = f" (and {len(cropped_away) - 1} more images)" if len(cropped_away) > 1 else ""
+        raise DataError(case.source or case.id, problem + more)
     return cases
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from medseg.data.inputs import INPUT_SUFFIXES, list_inputs, read_inputs
 from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
+from medseg.data.transforms import crop_problem
 from medseg.errors import DataError
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
@@ -160,4 +161,9 @@ def measurement_row(filename: str, name: str, prediction: Any, config: Any, know
 
 def _read(path: Path, color: bool, config: Any) -> list[Any]:
     """The image(s) of one input file (a multi-frame DICOM gives several; :mod:`medseg.data.inputs`)."""
-    return read_inputs(path, color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)
+    items = read_inputs(path, color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)
+    for item in items:
+        problem = crop_problem(item.image.shape, config.data.crop)
+        if problem:
+            raise DataError(path, f"{problem} (the model's setting)")
+    return items

@@ -18,6 +18,7 @@ import torch
 from medseg.config import Config, config_from_dict
 from medseg.errors import ExportError
 from medseg.inference.predictor import Predictor
+from medseg.models.outputs import output_channels
 
 METADATA_KEY = "medseg"
 FORMAT = "medseg-onnx"
@@ -125,7 +126,31 @@ def load_onnx_predictor(
     config = settings_config(settings, str(settings_path(onnx_path)))
     if sliding_window and not settings.get("dynamic_spatial", False):
         window = list(config.infer.window or config.data.patch_size or config.data.image_size)
-        if window != list(settings["sample_size"]):
+        if window != list(settings.get("sample_size") or []):
             raise ExportError(f"{onnx_path}: exported with a fixed input size; sliding windows must be that size")
     network = OnnxNetwork(onnx_path, threads)
+    check_settings_fit(network, config, settings_path(onnx_path))
     return Predictor(network, config, "cpu", tta, sliding_window, batch_size)
+
+
+def check_settings_fit(network: OnnxNetwork, config: Config, where: Path) -> None:
+    """Checks that the settings describe the graph: input channels and output classes.
+
+    Raises:
+        ExportError: naming the settings file, what it says and what the ONNX graph takes or gives.
+    """
+    graph_in = network.session.get_inputs()[0].shape
+    graph_out = network.session.get_outputs()[0].shape
+    expected_out = output_channels(config.data.num_classes, config.model.out_channels)
+    if len(graph_in) != 4 or len(graph_out) != 4:
+        raise ExportError(f"{where}: the ONNX graph is not an (N, C, H, W) image model (input {graph_in})")
+    if isinstance(graph_in[1], int) and graph_in[1] != config.data.channels:
+        raise ExportError(
+            f"{where}: data.channels={config.data.channels} but the ONNX graph takes {graph_in[1]} channel(s); "
+            "export the run again (medseg export) rather than editing its settings"
+        )
+    if isinstance(graph_out[1], int) and graph_out[1] != expected_out:
+        raise ExportError(
+            f"{where}: {config.data.num_classes} classes need {expected_out} output channel(s) but the ONNX graph "
+            f"gives {graph_out[1]}; export the run again (medseg export) rather than editing its settings"
+        )

@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from medseg.config import safe_yaml
+from medseg.data.splits import check_split
 from medseg.errors import RunDirError
 
 UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "px2", "percent")
@@ -144,11 +145,30 @@ class RunFiles:
 def read_evaluation(folder: Path) -> Evaluation | None:
     """``per_case.csv``, ``metrics.json`` and any other CSV of an evaluation folder; ``None`` if empty."""
     rows = read_csv(folder / "per_case.csv")
-    summary = read_json(folder / "metrics.json") or {}
+    summary = read_json(folder / "metrics.json")
+    summary = {} if summary is None else check_summary(summary, folder / "metrics.json")
     if not rows and not summary:
         return None
     tables = {p.stem: read_csv(p) for p in sorted(folder.glob("*.csv")) if p.name != "per_case.csv"}
     return Evaluation(folder.name, folder, rows, summary, tables)
+
+
+def check_summary(data: Any, path: Path) -> dict[str, dict[str, float]]:
+    """``data`` when it has the shape ``metrics.json`` is written in: ``{"dice": {"mean": 0.9, ...}}``.
+
+    Raises:
+        RunDirError: naming ``path`` and the first entry of the wrong kind.
+    """
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path}: expected a mapping of metric names to statistics, found a {type(data).__name__}")
+    for key, stats in data.items():
+        numbers = isinstance(stats, dict) and all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in stats.values()
+        )
+        if not numbers:
+            found = repr(stats)[:60]
+            raise RunDirError(f"{path}: {key!r} must map statistics (mean, std, median, n) to numbers, found {found}")
+    return data
 
 
 def read_run(run_dir: str | Path) -> RunFiles:
@@ -167,7 +187,8 @@ def read_run(run_dir: str | Path) -> RunFiles:
         raise RunDirError(f"{run_dir}: not a run directory (no config.yaml or run.json)")
     if config is not None and not isinstance(config, dict):
         raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping of sections")
-    split = read_json(run_dir / "split.json") or {}
+    split = read_json(run_dir / "split.json")
+    split = {} if split is None else check_split(split, run_dir / "split.json")
     evaluations = {}
     for folder in sorted(p for p in (run_dir / "evaluation").glob("*") if p.is_dir()):
         evaluation = read_evaluation(folder)
