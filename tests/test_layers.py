@@ -49,7 +49,9 @@ LAYERS: dict[str, int] = {
     "output_files": 1,
     "config_rules": 1,
     "safe_yaml": 1,
-    "": 1,  # medseg/__init__.py: the version
+    "version": 1,
+    "api": 5,  # medseg.load and Model: the Python interface over inference
+    "": 8,  # medseg/__init__.py: re-exports the version and, lazily, the API
 }
 # peers on one layer that must not import each other (either way)
 APART = [("training", "inference"), ("serve", "training")]
@@ -72,7 +74,9 @@ def module_name(path: Path) -> str:
 
 
 def attribute_or_module(package: str, name: str) -> str:
-    return package if name.startswith("__") else f"{package}.{name}"  # __version__ is the package's
+    if name == "__version__":
+        return "medseg.version"  # re-exported by the package from its own module
+    return package if name.startswith("__") else f"{package}.{name}"
 
 
 def imported_modules(path: Path, source: str | None = None) -> list[tuple[int, str]]:
