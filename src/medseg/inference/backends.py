@@ -8,6 +8,7 @@ from medseg.errors import ConfigError, ExportError
 from medseg.inference.export import find_export
 from medseg.inference.onnx_backend import load_onnx_predictor
 from medseg.inference.predictor import Predictor, load_predictor
+from medseg.inference.zoo import load_zoo_predictor, zoo_folder
 from medseg.io import log
 
 BACKENDS = ("auto", "onnx", "torch")
@@ -22,7 +23,8 @@ def open_predictor(
     sliding_window: bool | None = None,
     batch_size: int | None = None,
 ) -> Predictor:
-    """A predictor for ``source``: a run directory, a cross-validation directory or an exported ``.onnx``.
+    """A predictor for ``source``: a run directory, a cross-validation directory, an exported ``.onnx``,
+    or the name of a model of the zoo (:mod:`medseg.inference.zoo`; ``medseg models`` lists them).
 
     Args:
         backend: ``"onnx"`` (ONNX Runtime on the CPU), ``"torch"`` (PyTorch, CUDA when available) or
@@ -37,8 +39,13 @@ def open_predictor(
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
-    source = Path(source)
     options = {"tta": tta, "sliding_window": sliding_window, "batch_size": batch_size}
+    zoo = zoo_folder(str(source)) if not Path(source).exists() else None
+    if zoo is not None:
+        if backend == "onnx":
+            raise ConfigError(f"{source}: the zoo's models run on PyTorch; use --backend torch or auto")
+        return load_zoo_predictor(zoo, **options)
+    source = Path(source)
     if source.suffix == ".onnx":
         if backend == "torch":
             raise ConfigError(

@@ -1,0 +1,67 @@
+"""A trained run packaged as a zoo model: loaded by name, the same predictions, its card re-measured."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import medseg
+from medseg.errors import RunDirError
+from medseg.experiments.evaluate import evaluate_run
+from medseg.experiments.zoo import package_run, verify
+from medseg.inference.backends import open_predictor
+from medseg.inference.zoo import WEIGHTS, load_zoo_predictor, zoo_folder, zoo_names
+
+
+@pytest.fixture
+def zoo(tmp_path, tiny_run, hc18_synthetic, monkeypatch):
+    """``tiny`` in a zoo of its own (``MEDSEG_ZOO``), packaged from an evaluated copy of the tiny run."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    evaluate_run(run, hc18_synthetic, "test")
+    root = tmp_path / "zoo"
+    monkeypatch.setenv("MEDSEG_ZOO", str(root))
+    command = f"medseg train demo --data {hc18_synthetic} --out run"
+    package_run(run, "tiny", "hc18", command, "test machine", {"dice_head": 0.98}, root=root)
+    return root, run
+
+
+def test_a_zoo_model_predicts_as_its_run(zoo, hc18_synthetic):
+    root, run = zoo
+    assert zoo_names() == ["tiny"] and zoo_folder("tiny") == root / "tiny"
+    image = np.asarray(Image.open(sorted((hc18_synthetic / "test_set").glob("*.png"))[0]))
+    expected = open_predictor(run, backend="torch").predict(image).probabilities
+    by_name = open_predictor("tiny").predict(image).probabilities
+    np.testing.assert_array_equal(by_name, expected)
+    assert medseg.load("tiny").class_names == ["background", "head"]
+
+
+def test_the_card_says_what_the_model_is_and_verify_measures_it_again(zoo, hc18_synthetic):
+    root, run = zoo
+    card = json.loads((root / "tiny" / "card.json").read_text())
+    measured = json.loads((run / "evaluation" / "test" / "metrics.json").read_text())
+    assert card["test_metrics"]["dice_head"]["mean"] == pytest.approx(measured["dice_head"]["mean"])
+    assert card["training_data"]["licence"] == "CC BY 4.0" and "not a medical device" in card["intended_use"]
+    assert card["split"]["test"] == len(card["test_ids"]) > 0
+    assert "dice_head" in card["shortfalls"]  # an untrained model is far below 0.98, and the card says so
+    text = (root / "tiny" / "card.md").read_text()
+    assert "Below its targets" in text and "medseg train demo" in text
+    report = verify("tiny", hc18_synthetic)
+    assert report and all(ok for _, _, ok in report.values())
+
+
+def test_a_damaged_zoo_folder_is_refused(zoo):
+    root, _ = zoo
+    (root / "tiny" / WEIGHTS).write_bytes(b"junk")
+    with pytest.raises(RunDirError, match=WEIGHTS):
+        load_zoo_predictor(root / "tiny")
+    (root / "tiny" / "model.json").write_text('{"format": "other"}')
+    with pytest.raises(RunDirError, match="not a medseg zoo model"):
+        load_zoo_predictor(root / "tiny")
+
+
+@pytest.mark.parametrize("name", ["../tiny", "tiny/..", "/tmp", "Tiny", ""])
+def test_only_plain_names_are_zoo_names(zoo, name):
+    assert zoo_folder(name) is None
