@@ -65,3 +65,22 @@ def test_a_damaged_zoo_folder_is_refused(zoo):
 @pytest.mark.parametrize("name", ["../tiny", "tiny/..", "/tmp", "Tiny", ""])
 def test_only_plain_names_are_zoo_names(zoo, name):
     assert zoo_folder(name) is None
+
+
+def test_predict_by_name_with_one_pixel_size_for_a_single_file(zoo, hc18_synthetic, tmp_path):
+    from medseg.experiments.predict import predict_run
+
+    image = sorted((hc18_synthetic / "test_set").glob("*.png"))[0]
+    rows = predict_run("tiny", image, tmp_path / "out", pixel_size="0.12")
+    assert len(rows) == 1 and rows[0]["pixel_size_mm"] == 0.12 and "area_head_mm2" in rows[0]
+
+
+@pytest.mark.parametrize("size", ["0", "-0.1", "nan", "inf"])
+def test_a_pixel_size_that_is_not_a_size_is_refused(zoo, hc18_synthetic, tmp_path, size):
+    from medseg.errors import ConfigError
+    from medseg.experiments.predict import predict_run
+
+    image = sorted((hc18_synthetic / "test_set").glob("*.png"))[0]
+    with pytest.raises(ConfigError, match="--pixel-size"):
+        predict_run("tiny", image, tmp_path / "out", pixel_size=size)
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.probabilities import save_probability_config
 from medseg.inference.qc import load_calibration
 from medseg.inference.volume import check_dicom_inputs, is_volume_input, predict_volumes, volume_inputs
+from medseg.inference.zoo import zoo_folder
 
 FORMATS = ("nifti", "dicom-seg")
 
@@ -61,26 +63,32 @@ def predict_run(
         unknown ``output_format``, or ``dicom-seg`` for 2D images.
     """
     run_dir, input_dir, out = Path(run_dir), Path(input_dir), Path(out)
+    zoo = zoo_folder(str(run_dir)) if not run_dir.exists() else None  # a zoo model's name
+    size_mm = uniform_pixel_size(pixel_size)
+    if size_mm is not None:
+        pixel_size = None
     if output_format not in FORMATS:
         raise ConfigError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
     volumes = is_volume_input(input_dir)
     if output_format == "dicom-seg" and not volumes:
         raise ConfigError(f"--format dicom-seg: {input_dir} holds 2D images; it needs a DICOM series (folder or zip)")
+    if volumes and size_mm is not None:
+        raise ConfigError(f"--pixel-size {size_mm:g}: volumes are measured with the voxel size of their own header")
     if volumes:
         items = volume_inputs(input_dir)  # refuse a bad input before touching OUT
         _check_volume_headers(input_dir, run_dir, backend, checkpoint)
         if output_format == "dicom-seg":
             check_dicom_inputs(items)
-    elif pixel_size is None and (input_dir / TEST_CSV).is_file():
+    elif pixel_size is None and size_mm is None and (input_dir / TEST_CSV).is_file():
         pixel_size = input_dir / TEST_CSV
-    inputs = [run_dir, input_dir, pixel_size]
+    inputs = [zoo or run_dir, input_dir, pixel_size]
     marker = check_output_dir(out, "predict", inputs, overwrite, resume)
     info = {
-        "run_dir": str(run_dir.resolve()),
+        "run_dir": f"zoo:{run_dir}" if zoo is not None else str(run_dir.resolve()),
         "input_dir": str(input_dir.resolve()),
         "checkpoint": checkpoint,
         "tta": tta,
-        "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else None,
+        "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else (f"{size_mm} mm" if size_mm else None),
     }
     if resume and marker is not None:
         changed = [k for k, v in info.items() if marker.get("info", {}).get(k, v) != v]
@@ -110,11 +118,29 @@ def predict_run(
             input_dir,
             output.work,
             pixel_size,
+            pixel_size_mm=size_mm,
             resume=resume,
             qc=qc,
             calibration=calibration,
             save_probabilities=save_probabilities,
         )
+
+
+def uniform_pixel_size(given: str | Path | None) -> float | None:
+    """``--pixel-size`` given as a number (mm, for every image) rather than a CSV; None otherwise.
+
+    Raises:
+        ConfigError: a number that is not a finite size above 0.
+    """
+    if given is None or Path(given).exists():
+        return None
+    try:
+        size = float(str(given))
+    except ValueError:
+        return None
+    if not (math.isfinite(size) and size > 0):
+        raise ConfigError(f"--pixel-size {given}: give a pixel size in mm above 0, or a CSV of them")
+    return size
 
 
 def _check_volume_headers(input_dir: Path, run_dir: Path, backend: str, checkpoint: str) -> None:

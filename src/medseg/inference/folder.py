@@ -50,6 +50,7 @@ def predict_folder(
     input_dir: str | Path,
     out_dir: str | Path,
     pixel_size_csv: str | Path | None = None,
+    pixel_size_mm: float | None = None,
     resume: bool = False,
     progress_bar: bool = True,
     qc: bool = False,
@@ -61,9 +62,9 @@ def predict_folder(
 
     For a head circumference config, the CSV has ``filename, hc_mm`` and the HC18 submission
     columns (``center_x_mm, center_y_mm, semi_axes_a_mm, semi_axes_b_mm, angle_rad``). Sizes are
-    in mm only for images with a known pixel size (``pixel_size_csv`` in HC18 format, or the DICOM
-    pixel spacing); the others are measured in pixels and their columns say so (``hc_px``,
-    ``area_<class>_px2``...: :mod:`medseg.measure.units`).
+    in mm only for images with a known pixel size (``pixel_size_csv`` in HC18 format,
+    ``pixel_size_mm`` for every image, or the DICOM pixel spacing); the others are measured in
+    pixels and their columns say so (``hc_px``, ``area_<class>_px2``...: :mod:`medseg.measure.units`).
 
     With ``save_probabilities`` the class probabilities go to ``out_dir/probabilities/<name>.npz``
     (:mod:`medseg.inference.probabilities`), for ``medseg ensemble``.
@@ -85,6 +86,8 @@ def predict_folder(
     color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
     images = input_images(input_dir)
+    if pixel_size_mm is not None:
+        sizes = {p.name: float(pixel_size_mm) for p in images}
     missing = [p.name for p in images if sizes and p.name not in sizes]
     if missing:
         raise DataError(
