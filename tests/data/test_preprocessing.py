@@ -67,7 +67,7 @@ def test_crop_region():
     assert crop_region(image, None, 1.0) == (10, 15, 10, 20)
     assert crop_region(image, [12, 0, 0, 0], 1.0) == (12, 15, 8, 20)
     assert crop_region(np.zeros((8, 8)), None, 1.0) is None  # nothing above the threshold: no crop
-    with pytest.raises(ValueError, match="remove the whole"):
+    with pytest.raises(ValueError, match="removes the whole 40x50 image"):
         crop_region(image, [20, 20, 0, 0])
     with pytest.raises(ValueError, match="four non-negative"):
         crop_region(image, [1, 2])
