@@ -35,7 +35,8 @@ from medseg.experiments.report import write_report
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor, load_predictor
-from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.logs import log
 from medseg.training.distributed import env_context
 
 

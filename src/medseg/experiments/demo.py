@@ -12,7 +12,7 @@ from medseg.experiments.report import write_evaluation_report
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor
-from medseg.io import log
+from medseg.logs import log
 
 
 def run_demo(

@@ -15,7 +15,7 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.errors import MedsegError
 from medseg.experiments.rundir import datasets_of, plan_files, record_files
-from medseg.io import log
+from medseg.logs import log
 from medseg.reports.compare import model_facts, write_comparison
 from medseg.reports.overlays import overlay
 from medseg.reports.run_report import OverlayFn, write_run_report

@@ -8,7 +8,7 @@ from medseg.errors import ConfigError, ExportError
 from medseg.inference.export import find_export
 from medseg.inference.onnx_backend import load_onnx_predictor
 from medseg.inference.predictor import Predictor, load_predictor
-from medseg.io import log
+from medseg.logs import log
 
 BACKENDS = ("auto", "onnx", "torch")
 

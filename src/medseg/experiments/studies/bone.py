@@ -34,7 +34,8 @@ from medseg.experiments.reproduce import StudyRequest, refuse_selection, registe
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import load_cases, train_run
 from medseg.inference import Predictor
-from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.logs import log
 from medseg.measure.bone_scan_index import patient_bone_scan_index
 
 RECIPE = "bone_scan_unet_plus_plus"

@@ -38,7 +38,8 @@ from medseg.config import Config, config_from_dict, load_config
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.reproduce import StudyRequest, refuse_selection, register_study
 from medseg.experiments.rundir import OutputDir
-from medseg.io import atomic_write_text, json_safe, log
+from medseg.io import atomic_write_text, json_safe
+from medseg.logs import log
 
 RECIPE = "lung_attention_unet_grid"
 NETWORKS = {"unet": "U-Net", "attention_unet": "Attention U-Net"}
