@@ -1,4 +1,10 @@
-"""NIfTI volumes: reading (reoriented to display order), writing, label volumes written back aligned."""
+"""NIfTI volumes: reading (reoriented to display order), writing, label volumes written back aligned.
+
+The one place NIfTI files are opened: :func:`open_nifti` checks the header (readable, within
+``data.max_voxels``) before any data is read, and :func:`load_nifti` adds the checks of the data
+(stored voxel size, affine, dimensions, at least one voxel, finite values). The readers of NIfTI
+layouts (:mod:`medseg.data.readers.nifti`, :mod:`medseg.data.readers.nnunet`) and prediction use them.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,13 @@ def nifti_stem(path: str | Path) -> str:
     return Path(path).stem
 
 
-def _load_nifti_image(path: Path) -> nib.Nifti1Image:
+def open_nifti(path: str | Path) -> nib.Nifti1Image:
+    """The NIfTI image of ``path`` with its header checked (voxel count within the limit); no data is read.
+
+    Raises:
+        DataError: a missing or unreadable file, or more voxels than ``data.max_voxels``.
+    """
+    path = Path(path)
     if not path.is_file():
         raise DataError(path, "NIfTI file not found")
     try:
@@ -80,18 +92,21 @@ def load_nifti(
         in the int16 range (after scaling) stay int16 to save memory; other data become float32.
 
     Raises:
-        DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, NaN or
+        DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, an empty
+            volume, a zero or non-finite stored voxel size, a sheared or singular affine, NaN or
             infinite voxels.
     """
     from medseg.data.checks import check_affine
 
     path = Path(path)
-    image = _load_nifti_image(path)
+    image = open_nifti(path)
     check_affine(image.affine, path, stored_voxel_size(path))
     shape = tuple(int(n) for n in image.shape)
     wanted = "a 3D volume (or 4D with channels last)" if channels else "a 3D volume"
     if len(shape) < 3 or len(shape) > 4 or (len(shape) == 4 and shape[3] > 1 and not channels):
         raise DataError(path, f"expected {wanted}, got a {len(shape)}D image of shape {shape}")
+    if 0 in shape[:3]:
+        raise DataError(path, f"expected a 3D volume with voxels, got shape {shape}")
     try:
         data = _scaled_data(image)
     except (OSError, EOFError, ValueError, MemoryError, zlib.error) as exc:
@@ -176,7 +191,7 @@ def write_prediction_nifti(
         ValueError: unknown ``order``, or an ambiguous shape under ``"auto"``.
     """
     reference_nifti_path = Path(reference_nifti_path)
-    reference = _load_nifti_image(reference_nifti_path)
+    reference = open_nifti(reference_nifti_path)
     volume_shape = tuple(reference.shape[:3])
     if order not in ("auto", "xyz", "zyx"):
         raise ValueError(f"order must be auto, xyz or zyx, got {order!r}")
