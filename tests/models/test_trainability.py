@@ -35,7 +35,7 @@ EXTRA: dict[str, list[str]] = {"mobile_unet": ["data.channels=3", "model.out_cha
 
 @pytest.fixture(scope="module")
 def fetal_heads(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from medseg.data.synthetic import write_fetal_head_dataset
+    from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
     return write_fetal_head_dataset(tmp_path_factory.mktemp("heads"), n_subjects=12, shape=(96, 128))
 

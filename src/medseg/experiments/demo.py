@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from medseg.config import load_config
+from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 from medseg.data.splits import load_split, select
-from medseg.data.synthetic import write_fetal_head_dataset
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.report import write_evaluation_report
 from medseg.experiments.rundir import OutputDir
