@@ -234,7 +234,7 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
 
 
 def resolve_config_path(path: str | Path) -> Path:
-    """A path as given, or the name of a packaged recipe in ``medseg/recipes/`` (``hc18_unet`` or ``hc18_unet.yaml``)."""
+    """A path as given, or the name of a packaged recipe in ``medseg/recipes/`` (``hc18_unet``, ``hc18_unet.yaml``)."""
     candidate = Path(path)
     if candidate.is_file():
         return candidate
