@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from medseg.cli import app
 from medseg.config import load_config
 from medseg.data.dataset import SegmentationDataset
+from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, select
-from medseg.experiments.train import load_cases
 from medseg.losses import create_loss
 from medseg.models import MODELS, create_model, output_channels
 from medseg.training.engine import evaluate_loader, seed_everything

@@ -40,7 +40,7 @@ class OverlayMaker:
     def _load(self) -> bool:
         if self._cases is not None or self._failed:
             return not self._failed
-        from medseg.experiments.train import load_cases
+        from medseg.data.loading import load_cases
         from medseg.inference import load_predictor
 
         info = read_json(self.run_dir / "run.json") or read_json(self.run_dir / "cv.json") or {}

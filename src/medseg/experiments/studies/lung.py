@@ -92,9 +92,9 @@ def run_network(network: str, base: dict[str, Any], data: str, out: str, setting
     """
     import torch
 
+    from medseg.data.loading import load_cases
     from medseg.experiments.cv import cross_validate
     from medseg.experiments.search import search
-    from medseg.experiments.train import load_cases
 
     torch.set_num_threads(1)
     config = network_config(config_from_dict(base, f"{RECIPE} ({network})"), network)
