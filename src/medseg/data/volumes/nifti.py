@@ -52,24 +52,37 @@ def open_nifti(path: str | Path) -> nib.Nifti1Image:
     return image
 
 
-def stored_voxel_size(path: Path) -> tuple[float, float, float] | None:
-    """``pixdim[1:4]`` as stored in a NIfTI-1/2 header, before nibabel replaces zeros by 1 (None: unreadable)."""
-    import gzip
+def header_voxel_size(head: bytes) -> tuple[float, float, float] | None:
+    """``pixdim[1:4]`` as stored in the first bytes of a NIfTI-1/2 file, before nibabel replaces zeros by 1.
+
+    Returns:
+        The three voxel sizes, or None when ``head`` is not (enough of) a NIfTI-1 or NIfTI-2 header.
+    """
     import struct
 
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            head = handle.read(540)
         for order in "<>":
             size = struct.unpack(f"{order}i", head[:4])[0]
             if size == 348:
                 return struct.unpack(f"{order}3f", head[80:92])
             if size == 540:
                 return struct.unpack(f"{order}3d", head[112:136])
-    except (OSError, EOFError, zlib.error, struct.error):
+    except struct.error:
         return None
     return None
+
+
+def stored_voxel_size(path: Path) -> tuple[float, float, float] | None:
+    """:func:`header_voxel_size` of a ``.nii`` or ``.nii.gz`` file (None: unreadable)."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(540)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return header_voxel_size(head)
 
 
 def load_nifti(
