@@ -18,9 +18,9 @@ import time
 import numpy as np
 
 from medseg.config import PostprocessConfig
+from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, select
 from medseg.experiments.evaluate import measurement_row
-from medseg.experiments.train import load_cases
 from medseg.inference import Prediction, Predictor
 from medseg.inference.postprocess import postprocess
 from medseg.metrics import case_metrics, summarize

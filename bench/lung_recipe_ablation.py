@@ -20,9 +20,10 @@ from pathlib import Path
 import torch
 
 from medseg.config import load_config
+from medseg.data.loading import load_cases
 from medseg.data.splits import select, split_cases
 from medseg.experiments.evaluate import evaluate_cases
-from medseg.experiments.train import load_cases, train_run
+from medseg.experiments.train import train_run
 from medseg.inference import Predictor
 
 RECIPE = "lung_attention_unet_grid"

@@ -22,8 +22,8 @@ from torch.utils.data import DataLoader, RandomSampler
 from bench.onnx_latency import onnx_bytes
 from medseg.config import load_config
 from medseg.data.dataset import SegmentationDataset
+from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 from medseg.data.readers import read_dataset
-from medseg.data.synthetic import write_fetal_head_dataset
 from medseg.inference.onnx_backend import OnnxNetwork
 from medseg.losses import create_loss
 from medseg.models import MODELS, create_model

@@ -784,7 +784,7 @@ def main() -> None:
     import tempfile
 
     from medseg.config import load_config
-    from medseg.data.synthetic import write_fetal_head_dataset
+    from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
     from medseg.experiments.train import train_run
 
     torch.set_num_threads(1)

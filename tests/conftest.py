@@ -37,7 +37,7 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture(scope="session")
 def hc18_synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small synthetic dataset in the HC18 layout (~16 images of 96x128)."""
-    from medseg.data.synthetic import write_fetal_head_dataset
+    from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
     return write_fetal_head_dataset(tmp_path_factory.mktemp("hc18"), n_subjects=12, shape=(96, 128), seed=1)
 
@@ -79,6 +79,6 @@ DETERMINISTIC = [
 @pytest.fixture(scope="session")
 def fetal_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """10 synthetic subjects (12-13 images of 64x96) in the HC18 layout."""
-    from medseg.data.synthetic import write_fetal_head_dataset
+    from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
     return write_fetal_head_dataset(tmp_path_factory.mktemp("fetal"), n_subjects=10, shape=(64, 96))

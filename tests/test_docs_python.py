@@ -33,8 +33,8 @@ def _liver_run(folder: Path) -> None:
 def doc_layout(tmp_path, tiny_run):
     import shutil
 
+    from medseg.data.phantoms import write_fetal_head_dataset
     from medseg.data.phantoms.ct import display_affine, liver_phantom
-    from medseg.data.synthetic import write_fetal_head_dataset
     from medseg.data.volumes import save_nifti
 
     shutil.copytree(tiny_run, tmp_path / "demo_out" / "run")

@@ -9,7 +9,7 @@ import pytest
 from tqdm import tqdm
 
 from medseg import logs
-from medseg.io import log
+from medseg.logs import log
 
 
 class _Terminal(io.StringIO):

@@ -29,8 +29,7 @@ from medseg.config_rules import (  # noqa: F401  (re-exported: configs and rules
 from medseg.errors import ConfigError
 from medseg.safe_yaml import safe_yaml  # noqa: F401
 
-PACKAGED_CONFIGS = Path(__file__).parent / "configs"
-PACKAGED_RECIPES = Path(__file__).parent / "recipes"
+PACKAGED_RECIPES = Path(__file__).parent / "recipes"  # every packaged config: demo, hc18_unet, the papers' recipes
 
 
 @dataclass
@@ -235,16 +234,15 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
 
 
 def resolve_config_path(path: str | Path) -> Path:
-    """A path as given, or the name of a packaged config or recipe (``hc18_unet`` or ``hc18_unet.yaml``)."""
+    """A path as given, or the name of a packaged recipe in ``medseg/recipes/`` (``hc18_unet``, ``hc18_unet.yaml``)."""
     candidate = Path(path)
     if candidate.is_file():
         return candidate
-    for folder in (PACKAGED_CONFIGS, PACKAGED_RECIPES):
-        for name in (str(path), f"{path}.yaml"):
-            packaged = folder / name
-            if packaged.is_file():
-                return packaged
-    known = ", ".join(p.stem for folder in (PACKAGED_CONFIGS, PACKAGED_RECIPES) for p in sorted(folder.glob("*.yaml")))
+    for name in (str(path), f"{path}.yaml"):
+        packaged = PACKAGED_RECIPES / name
+        if packaged.is_file():
+            return packaged
+    known = ", ".join(p.stem for p in sorted(PACKAGED_RECIPES.glob("*.yaml")))
     raise ConfigError(f"{path}: config file not found (packaged configs: {known})")
 
 

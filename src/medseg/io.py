@@ -1,10 +1,14 @@
-"""Writing files safely: atomic writes, CSV tables, strict JSON, progress messages."""
+"""Generic file writing: atomic writes, CSV tables, strict JSON.
+
+Nothing here knows a file format beyond text and CSV: images (PNG, JPEG, TIFF) are read and written
+by :mod:`medseg.data.io`, NIfTI and DICOM volumes by :mod:`medseg.data.volumes`. Progress messages
+go through :func:`medseg.logs.log`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-import logging
 import math
 import os
 import tempfile
@@ -77,10 +81,3 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
-
-
-def log(message: str, level: int = logging.INFO) -> None:
-    """A progress message through the ``medseg`` logger (standard error; see :mod:`medseg.logs`)."""
-    from medseg.logs import LOGGER
-
-    LOGGER.log(level, message)

@@ -1,6 +1,6 @@
 """Messages and progress: python logging for lines, a progress bar only on a terminal.
 
-Every progress message goes through the ``medseg`` logger (:func:`medseg.io.log`), to standard
+Every progress message goes through the ``medseg`` logger (:func:`log`), to standard
 error by default; ``medseg --quiet`` / ``--verbose`` set its level (:func:`set_verbosity`) and
 :func:`log_to_file` copies the lines into a file (a run's ``train.log``). :func:`progress` draws a
 tqdm bar when standard error is a terminal and, when it is redirected to a file, writes a plain
@@ -42,6 +42,11 @@ if not LOGGER.handlers:
     LOGGER.addHandler(_console)
     LOGGER.setLevel(logging.INFO)
     LOGGER.propagate = False
+
+
+def log(message: str, level: int = logging.INFO) -> None:
+    """A progress message through the ``medseg`` logger (standard error unless :func:`set_verbosity` quiets it)."""
+    LOGGER.log(level, message)
 
 
 def set_verbosity(quiet: bool = False, verbose: bool = False) -> int:

@@ -11,7 +11,8 @@ from scipy import ndimage
 
 from medseg.config import AugmentConfig, DataConfig, config_from_dict
 from medseg.data.case import Case
-from medseg.data.dataset import SegmentationDataset, build_augmentation, prepare_image, prepare_mask
+from medseg.data.dataset import SegmentationDataset, build_augmentation
+from medseg.data.preprocessing import prepare_image, prepare_mask
 from medseg.data.transforms import (
     crop_region,
     equalize,

@@ -219,7 +219,7 @@ def _fresh_schema(url: str) -> str:
 
 
 def test_two_workers_share_a_postgres_study(tmp_path):
-    from medseg.data.synthetic import write_fetal_head_dataset
+    from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
     url = _fresh_schema(_postgres_url())  # empty tables: the workers also race to create them
     data = write_fetal_head_dataset(tmp_path / "data", n_subjects=5, shape=(48, 64))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from medseg.config import Config
-from medseg.data.synthetic import fetal_head_image
+from medseg.data.phantoms.fetal_head import fetal_head_image
 from medseg.inference import Predictor
 from medseg.inference.onnx_backend import load_onnx_predictor
 from medseg.models import create_model

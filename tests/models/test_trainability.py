@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from medseg.cli import app
 from medseg.config import load_config
 from medseg.data.dataset import SegmentationDataset
+from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, select
-from medseg.experiments.train import load_cases
 from medseg.losses import create_loss
 from medseg.models import MODELS, create_model, output_channels
 from medseg.training.engine import evaluate_loader, seed_everything
@@ -35,7 +35,7 @@ EXTRA: dict[str, list[str]] = {"mobile_unet": ["data.channels=3", "model.out_cha
 
 @pytest.fixture(scope="module")
 def fetal_heads(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from medseg.data.synthetic import write_fetal_head_dataset
+    from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
     return write_fetal_head_dataset(tmp_path_factory.mktemp("heads"), n_subjects=12, shape=(96, 128))
 

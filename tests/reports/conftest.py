@@ -16,9 +16,9 @@ from medseg.data.io import write_png
 @pytest.fixture(scope="session")
 def evaluated_run(tiny_run: Path, hc18_synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``tiny_run`` copied (checkpoints, history, split) and evaluated on its test split."""
+    from medseg.data.loading import load_cases
     from medseg.data.splits import load_split, select
     from medseg.experiments.evaluate import evaluate_cases
-    from medseg.experiments.train import load_cases
     from medseg.inference import Predictor
 
     run_dir = tmp_path_factory.mktemp("reports") / "tiny"

@@ -52,7 +52,7 @@ def served_predictor(served_run: Path):
 
 def phantom_png(seed: int, shape: tuple[int, int] = (64, 96)) -> tuple[bytes, float]:
     """A synthetic fetal head ultrasound image as PNG bytes and its true circumference in pixels."""
-    from medseg.data.synthetic import fetal_head_image
+    from medseg.data.phantoms.fetal_head import fetal_head_image
     from medseg.measure.ellipse import ramanujan_perimeter
 
     image, ellipse = fetal_head_image(np.random.default_rng(seed), shape)

@@ -129,7 +129,7 @@ def test_dicom_carries_its_pixel_size(client):
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-    from medseg.data.synthetic import fetal_head_image
+    from medseg.data.phantoms.fetal_head import fetal_head_image
 
     image, _ = fetal_head_image(np.random.default_rng(4), (64, 96))
     dataset = _dicom(image, FileMetaDataset(), ExplicitVRLittleEndian, generate_uid())
@@ -141,7 +141,7 @@ def test_dicom_carries_its_pixel_size(client):
 
 
 def test_nifti_volume_gives_volumes_in_ml(client):
-    from medseg.data.synthetic import fetal_head_image
+    from medseg.data.phantoms.fetal_head import fetal_head_image
 
     rng = np.random.default_rng(6)
     slices = np.stack([fetal_head_image(rng, (64, 96))[0] for _ in range(3)])  # (Z, Y, X)
@@ -168,7 +168,7 @@ def test_page_shows_errors_and_results(client):
 
 
 def _jpeg(seed: int) -> bytes:
-    from medseg.data.synthetic import fetal_head_image
+    from medseg.data.phantoms.fetal_head import fetal_head_image
 
     image, _ = fetal_head_image(np.random.default_rng(seed), (64, 96))
     return cv2.imencode(".jpg", image)[1].tobytes()

@@ -1,4 +1,9 @@
-"""Reading and writing 2D image files with errors that name the file."""
+"""Image files: reading, decoding, encoding and writing 2D images (PNG, JPEG, BMP, TIFF), with errors
+that name the file.
+
+Generic file writing (atomic writes, CSV tables, strict JSON) is in :mod:`medseg.io`; this module
+holds only what knows about image formats.
+"""
 
 from __future__ import annotations
 
@@ -252,16 +257,30 @@ def read_binary_mask(path: str | Path, threshold: int = 127) -> np.ndarray:
     return (read_mask(path) > threshold).astype(np.uint8)
 
 
+def encode_image(array: np.ndarray, suffix: str = ".png", where: str | Path | None = None, params: tuple = ()) -> bytes:
+    """The bytes of ``array`` as an image file of type ``suffix`` (``.png``, ``.jpg``, ..).
+
+    Args:
+        array: ``(H, W)`` grey or ``(H, W, 3)`` RGB.
+        where: what to name in errors (default: the suffix).
+        params: OpenCV encoder flags, e.g. ``(cv2.IMWRITE_JPEG_QUALITY, 88)``.
+
+    Raises:
+        DataError: OpenCV cannot encode the array.
+    """
+    if array.ndim == 3:
+        array = cv2.cvtColor(np.ascontiguousarray(array), cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(suffix, array, list(params))
+    if not ok:
+        kind = suffix.lstrip(".").upper()
+        raise DataError(where if where is not None else suffix, f"could not encode image as {kind}")
+    return encoded.tobytes()
+
+
 def write_png(path: str | Path, array: np.ndarray) -> None:
     """Writes ``array`` as PNG atomically (a temporary file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise DataError(path, "could not encode image as PNG")
-    atomic_write_bytes(path, encoded.tobytes())
+    atomic_write_bytes(path, encode_image(array, ".png", where=path))
 
 
 def list_images(folder: str | Path) -> list[Path]:

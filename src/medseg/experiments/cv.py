@@ -28,14 +28,16 @@ import numpy as np
 
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
+from medseg.data.loading import load_cases
 from medseg.data.splits import Split, kfold_splits, save_split, select
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import HEADLINE, evaluate_cases
 from medseg.experiments.report import write_report
 from medseg.experiments.rundir import OutputDir
-from medseg.experiments.train import load_cases, train_run
+from medseg.experiments.train import train_run
 from medseg.inference import Predictor, load_predictor
-from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.logs import log
 from medseg.training.distributed import env_context
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from medseg.config import load_config
+from medseg.data.loading import load_cases
+from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 from medseg.data.splits import load_split, select
-from medseg.data.synthetic import write_fetal_head_dataset
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.report import write_evaluation_report
 from medseg.experiments.rundir import OutputDir
-from medseg.experiments.train import load_cases, train_run
+from medseg.experiments.train import train_run
 from medseg.inference import Predictor
-from medseg.io import log
+from medseg.logs import log
 
 
 def run_demo(

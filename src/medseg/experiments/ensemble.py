@@ -27,8 +27,8 @@ from medseg.inference.postprocess import postprocess
 from medseg.inference.predictor import Prediction
 from medseg.inference.probabilities import CONFIG, FOLDER, load_probabilities, probability_config, probability_files
 from medseg.inference.volume import finish_volume, measure_volume, volume_row, write_volume_tables
-from medseg.io import log, write_table
-from medseg.logs import progress
+from medseg.io import write_table
+from medseg.logs import log, progress
 
 
 def check_folders(pred_dirs: list[Path]) -> tuple[list[dict[str, Path]], Config]:

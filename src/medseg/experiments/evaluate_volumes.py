@@ -29,7 +29,8 @@ from medseg.data.readers import read_dataset
 from medseg.inference import Predictor
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.volume_qc import volume_qc
-from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.logs import log
 from medseg.measure.volumes import label_roles
 from medseg.metrics import confusion, hausdorff_mm, summarize
 

@@ -145,7 +145,7 @@ def uniform_pixel_size(given: str | Path | None) -> float | None:
 
 def _check_volume_headers(input_dir: Path, run_dir: Path, backend: str, checkpoint: str) -> None:
     """NIfTI headers within ``data.max_voxels`` before the output folder exists (the data is not read)."""
-    from medseg.data.volumes.nifti import _load_nifti_image
+    from medseg.data.volumes.nifti import open_nifti
 
     nifti = [source for _, source in volume_inputs(input_dir) if str(source).endswith((".nii", ".nii.gz"))]
     if not nifti:
@@ -160,4 +160,4 @@ def _check_volume_headers(input_dir: Path, run_dir: Path, backend: str, checkpoi
             limit = None
     with voxel_limit(limit):
         for source in nifti:
-            _load_nifti_image(Path(source))
+            open_nifti(Path(source))

@@ -15,7 +15,7 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.errors import MedsegError
 from medseg.experiments.rundir import datasets_of, plan_files, record_files
-from medseg.io import log
+from medseg.logs import log
 from medseg.reports.compare import model_facts, write_comparison
 from medseg.reports.overlays import overlay
 from medseg.reports.run_report import OverlayFn, write_run_report
@@ -40,7 +40,7 @@ class OverlayMaker:
     def _load(self) -> bool:
         if self._cases is not None or self._failed:
             return not self._failed
-        from medseg.experiments.train import load_cases
+        from medseg.data.loading import load_cases
         from medseg.inference import load_predictor
 
         info = read_json(self.run_dir / "run.json") or read_json(self.run_dir / "cv.json") or {}

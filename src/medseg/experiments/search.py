@@ -36,13 +36,15 @@ import yaml
 
 from medseg.config import MONITORS, Config, TrainConfig, apply_overrides, config_from_dict, save_config
 from medseg.data.case import Case
+from medseg.data.loading import load_cases
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments import search_store
 from medseg.experiments.cv import single_process_only
 from medseg.experiments.report import write_compare
 from medseg.experiments.rundir import OutputDir, read_marker
-from medseg.experiments.train import load_cases, train_run
-from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.experiments.train import train_run
+from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.logs import log
 from medseg.reports.search_heatmap import write_heatmap
 from medseg.training.optim import higher_is_better
 

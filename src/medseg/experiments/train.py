@@ -15,12 +15,9 @@ import torch
 from medseg import __version__
 from medseg.config import Config, load_config, save_config
 from medseg.data.case import Case
-from medseg.data.checks import summarize_problems
-from medseg.data.readers import check_dataset
+from medseg.data.loading import load_cases
 from medseg.data.splits import Split, load_split, save_split, select, split_cases
-from medseg.data.transforms import crop_problem
-from medseg.data.volumes.base import voxel_limit
-from medseg.errors import ConfigError, DataError, RunDirError
+from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
 from medseg.logs import log_to_file
@@ -77,32 +74,6 @@ def code_version() -> dict[str, Any]:
     except (OSError, subprocess.SubprocessError):
         pass
     return info
-
-
-def load_cases(config: Config, data_path: str | Path) -> list[Case]:
-    """Reads and checks every labelled case of a dataset with the reader named by ``config.data.layout``.
-
-    Raises:
-        DataError: the first problem found, with how many more ``medseg check`` lists.
-        ConfigError: unknown layout or reader options.
-    """
-    with voxel_limit(config.data.max_voxels):
-        cases, problems = check_dataset(
-            config.data.layout,
-            data_path,
-            max_pixels=config.data.max_pixels,
-            max_label=config.data.num_classes - 1,
-            **config.data.reader,
-        )
-    if problems:
-        raise summarize_problems(problems, data_path, config.data.layout)
-    cropped_away = [(case, crop_problem(case.image.shape, config.data.crop)) for case in cases]
-    cropped_away = [(case, problem) for case, problem in cropped_away if problem]
-    if cropped_away:
-        case, problem = cropped_away[0]
-        more = f" (and {len(cropped_away) - 1} more images)" if len(cropped_away) > 1 else ""
-        raise DataError(case.source or case.id, problem + more)
-    return cases
 
 
 def check_names(config: Config) -> None:

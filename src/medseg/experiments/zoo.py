@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from medseg.config import config_from_dict
+from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, select
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
-from medseg.experiments.train import load_cases
 from medseg.inference.zoo import CARD_JSON, CARD_MD, FORMAT, SETTINGS, WEIGHTS, load_zoo_predictor, read_card, zoo_root
 from medseg.io import atomic_write_bytes, atomic_write_text
 from medseg.models.checkpoint import load_checkpoint

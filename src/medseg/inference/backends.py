@@ -9,7 +9,7 @@ from medseg.inference.export import find_export
 from medseg.inference.onnx_backend import load_onnx_predictor
 from medseg.inference.predictor import Predictor, load_predictor
 from medseg.inference.zoo import load_zoo_predictor, zoo_folder
-from medseg.io import log
+from medseg.logs import log
 
 BACKENDS = ("auto", "onnx", "torch")
 

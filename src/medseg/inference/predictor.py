@@ -1,6 +1,6 @@
 """Prediction: network (PyTorch module or ONNX Runtime session) -> masks at the original size.
 
-One pipeline for every backend: :func:`medseg.data.dataset.prepare_image` (crop, intensity
+One pipeline for every backend: :func:`medseg.data.preprocessing.prepare_image` (crop, intensity
 preprocessing, letterbox, normalisation), the network's logits, probabilities averaged over models
 and flips, :func:`unletterbox` back to the image's geometry, argmax and post-processing. A backend
 is only the callable that maps ``(N, C, H, W)`` inputs to ``(N, K, H, W)`` logits.
@@ -19,7 +19,7 @@ from monai.inferers import sliding_window_inference
 from torch import nn
 
 from medseg.config import Config, config_from_dict
-from medseg.data.dataset import prepare_image
+from medseg.data.preprocessing import prepare_image
 from medseg.data.transforms import Letterbox, crop_region, unletterbox
 from medseg.device import resolve_device
 from medseg.errors import RunDirError

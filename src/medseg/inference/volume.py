@@ -28,8 +28,8 @@ from medseg.errors import DataError
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.probabilities import save_volume_probabilities
 from medseg.inference.volume_qc import volume_qc
-from medseg.io import atomic_write_text, log, write_table
-from medseg.logs import progress
+from medseg.io import atomic_write_text, write_table
+from medseg.logs import log, progress
 from medseg.measure.volumes import label_roles, measure_label_volume
 from medseg.output_files import inside, safe_name
 

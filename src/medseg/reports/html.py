@@ -11,6 +11,7 @@ import cv2
 import jinja2
 import numpy as np
 
+from medseg.data.io import encode_image
 from medseg.errors import DataError
 
 
@@ -65,13 +66,9 @@ def image_uri(rgb: np.ndarray, max_width: int = 480, quality: int = 88) -> str:
         DataError: the array is not an RGB image or cannot be encoded.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.size == 0:
-        raise DataError(f"overlay: expected an (H, W, 3) image, got shape {rgb.shape}")
+        raise DataError("overlay", f"expected an (H, W, 3) image, got shape {rgb.shape}")
     height, width = rgb.shape[:2]
     if width > max_width:
         rgb = cv2.resize(rgb, (max_width, max(1, round(height * max_width / width))), interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(
-        ".jpg", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
-    )
-    if not ok:
-        raise DataError("overlay: JPEG encoding failed")
-    return data_uri(encoded.tobytes(), "image/jpeg")
+    encoded = encode_image(rgb, ".jpg", where="overlay", params=(cv2.IMWRITE_JPEG_QUALITY, quality))
+    return data_uri(encoded, "image/jpeg")

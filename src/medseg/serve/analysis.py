@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from medseg.data.io import encode_image
 from medseg.inference.measurements import image_measurements
 from medseg.inference.predictor import Predictor
 from medseg.io import json_safe
@@ -22,12 +22,7 @@ from medseg.serve.uploads import Upload
 
 def png_base64(array: np.ndarray) -> str:
     """``(H, W)`` or ``(H, W, 3)`` RGB uint8 -> base64 PNG."""
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise ValueError("could not encode PNG")
-    return base64.b64encode(encoded.tobytes()).decode("ascii")
+    return base64.b64encode(encode_image(array, ".png")).decode("ascii")
 
 
 def mask_png(mask: np.ndarray, num_classes: int) -> np.ndarray:

@@ -195,9 +195,10 @@ def _check_nifti(data: bytes, label: str) -> bytes:
     except Exception as exc:  # noqa: BLE001 - nibabel raises many kinds for a bad header
         raise UploadError(f"{label}: corrupt NIfTI header ({exc})") from None
     from medseg.data.checks import check_affine
+    from medseg.data.volumes.nifti import header_voxel_size
 
     try:
-        check_affine(image.affine, label, _stored_zooms(data))
+        check_affine(image.affine, label, header_voxel_size(data))
     except DataError as error:
         raise UploadError(str(error)) from None
     volume_shape = shape[:3] if len(shape) == 4 and shape[3] == 1 else shape
@@ -210,19 +211,6 @@ def _check_nifti(data: bytes, label: str) -> bytes:
     except Exception as exc:  # noqa: BLE001
         raise UploadError(f"{label}: truncated NIfTI file ({exc})") from None
     return data
-
-
-def _stored_zooms(data: bytes) -> tuple[float, ...] | None:
-    """``pixdim[1:4]`` as stored in a NIfTI-1/2 header (nibabel replaces a stored 0 by 1)."""
-    import struct
-
-    for order in "<>":
-        size = struct.unpack(f"{order}i", data[:4])[0] if len(data) >= 540 else 0
-        if size == 348:
-            return struct.unpack(f"{order}3f", data[80:92])
-        if size == 540:
-            return struct.unpack(f"{order}3d", data[112:136])
-    return None
 
 
 def gzip_bytes(data: bytes) -> bytes:

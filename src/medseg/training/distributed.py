@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from medseg.device import resolve_device
 from medseg.errors import ConfigError
-from medseg.io import log
+from medseg.logs import log
 
 
 @dataclass(frozen=True)

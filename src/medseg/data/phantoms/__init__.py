@@ -5,7 +5,7 @@
 - :mod:`.lung`: lung CT slices with nodules (pylidc export layout).
 - :mod:`.endoscopy`: colonoscopy frames with polyps (Kvasir-SEG and CVC-ClinicDB layouts).
 - :mod:`.bone_scan`: whole-body bone scans, anterior and posterior, with hotspots.
-- fetal head ultrasound (HC18 layout) lives in :mod:`medseg.data.synthetic` and is re-exported here.
+- :mod:`.fetal_head`: fetal head ultrasound with an elliptical skull of known circumference (HC18).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from medseg.data.phantoms.ct import (
     write_msd_dataset,
 )
 from medseg.data.phantoms.endoscopy import write_cvc_dataset, write_kvasir_dataset
+from medseg.data.phantoms.fetal_head import fetal_head_image, write_fetal_head_dataset
 from medseg.data.phantoms.lung import write_lidc_export
-from medseg.data.synthetic import write_fetal_head_dataset
 
 __all__ = [
+    "fetal_head_image",
     "liver_phantom",
     "write_bone_scan_dataset",
     "write_cvc_dataset",

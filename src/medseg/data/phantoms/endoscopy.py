@@ -10,10 +10,9 @@ import json
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from medseg.errors import DataError
+from medseg.data.io import encode_image
 from medseg.io import atomic_write_bytes, atomic_write_text
 
 
@@ -63,15 +62,6 @@ def polyp_frame(
     return np.clip(rgb * 255, 0, 255).astype(np.uint8), mask, polyp
 
 
-def _encode(array: np.ndarray, suffix: str) -> bytes:
-    if array.ndim == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(suffix, array)
-    if not ok:
-        raise DataError(suffix, "could not encode image")
-    return encoded.tobytes()
-
-
 def write_kvasir_dataset(
     root: str | Path,
     n_images: int = 10,
@@ -92,8 +82,8 @@ def write_kvasir_dataset(
         shape = sizes[index % len(sizes)]
         image, mask, _ = polyp_frame(rng, shape)
         name = f"cju{index:04d}synthetic{int(rng.integers(1e6)):06d}"
-        atomic_write_bytes(root / "images" / f"{name}.jpg", _encode(image, ".jpg"))
-        atomic_write_bytes(root / "masks" / f"{name}.jpg", _encode(mask * 255, ".jpg"))
+        atomic_write_bytes(root / "images" / f"{name}.jpg", encode_image(image, ".jpg"))
+        atomic_write_bytes(root / "masks" / f"{name}.jpg", encode_image(mask * 255, ".jpg"))
         rows, cols = np.nonzero(mask)
         boxes[name] = {
             "height": shape[0],
@@ -152,8 +142,8 @@ def write_cvc_dataset(
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tifffile.imwrite(path, array, photometric="rgb" if array.ndim == 3 else "minisblack")
             else:
-                atomic_write_bytes(root / "images" / f"{frame}.jpg", _encode(image, ".jpg"))
-                atomic_write_bytes(root / "masks" / f"{frame}.jpg", _encode(mask * 255, ".jpg"))
+                atomic_write_bytes(root / "images" / f"{frame}.jpg", encode_image(image, ".jpg"))
+                atomic_write_bytes(root / "masks" / f"{frame}.jpg", encode_image(mask * 255, ".jpg"))
     if readme:
         lines = ["CVC-ClinicDB (synthetic)", "", "       |   Frame Number   |  Sequence  |"]
         lines += [f"       |    {a:3d} to {b:3d}    |\t {s}\t|" for a, b, s in table]

@@ -13,28 +13,27 @@ MSD (Antonelli et al. 2022)::
     root/labelsTr/x.nii.gz
     root/imagesTs/y.nii.gz             unlabelled
 
-Volumes are read one at a time (nibabel), reoriented so that slices look as in a DICOM viewer
-(see :mod:`medseg.data.volumes`), and cut into cases ``<volume>_z<slice>`` whose ``group`` is the
-volume, with in-plane spacing and the volume's affine in ``meta``.
+Volumes are read one at a time by :func:`medseg.data.volumes.nifti.load_nifti` (which holds every
+check of a NIfTI file: header, voxel limit, voxel size, affine, finite values), reoriented so that
+slices look as in a DICOM viewer (see :mod:`medseg.data.volumes`), and cut into cases
+``<volume>_z<slice>`` whose ``group`` is the volume, with in-plane spacing and the volume's affine
+in ``meta``.
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medseg.data.case import Case
-from medseg.data.checks import case_guard, check_spacing
+from medseg.data.checks import case_guard
 from medseg.data.readers.registry import READERS
 from medseg.data.slice_options import SliceOptions
-from medseg.data.volumes.base import DISPLAY_AXCODES, Volume
+from medseg.data.volumes.base import DISPLAY_AXCODES
 from medseg.data.volumes.nifti import load_nifti, nifti_stem
 from medseg.errors import DataError
 
@@ -57,10 +56,10 @@ def read_labelled_volume(
     Raises:
         DataError: a label volume whose shape differs from the image volume (names the label file).
     """
-    volume = _load(image_path, orientation, channels=channels is not None or multichannel)
+    volume = load_nifti(image_path, orientation, channels=channels is not None or multichannel)
     labels = None
     if label_path is not None:
-        label_volume = _load(label_path, orientation, labels=True)
+        label_volume = load_nifti(label_path, orientation, labels=True)
         if label_volume.array.shape != volume.array.shape[:3]:
             raise DataError(
                 label_path,
@@ -73,35 +72,6 @@ def read_labelled_volume(
             raise DataError(image_path, f"channels={channels} given but the volume has no channel axis")
         volume.array = np.ascontiguousarray(volume.array[..., channels])
     return slicing.cases(volume, labels, name, name, extra_meta)
-
-
-def _load(path: Path, orientation: Any, **options: Any) -> Volume:
-    """:func:`load_nifti` with the checks of the boundary: readable data, 3D (or 4D channels), a finite
-    positive voxel size and at least one voxel."""
-    try:
-        volume = load_nifti(path, orientation, **options)
-        stored = _stored_voxel_size(path)
-    except (OSError, EOFError, zlib.error, ValueError, MemoryError) as exc:  # truncated or corrupt data
-        raise DataError(path, f"NIfTI data cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
-    if volume.array.ndim not in (3, 4) or 0 in volume.array.shape[:3]:
-        raise DataError(path, f"expected a 3D volume with voxels, got shape {volume.array.shape}")
-    check_spacing(stored, path)  # nibabel silently reads a stored 0 as 1
-    check_spacing(volume.spacing_zyx, path)
-    return volume
-
-
-def _stored_voxel_size(path: Path) -> tuple[float, float, float]:
-    """``pixdim[1:4]`` as stored in the NIfTI-1/2 header, before nibabel replaces zeros by 1."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rb") as handle:
-        head = handle.read(540)
-    for order in "<>":
-        size = struct.unpack(f"{order}i", head[:4])[0]
-        if size == 348:
-            return struct.unpack(f"{order}3f", head[80:92])
-        if size == 540:
-            return struct.unpack(f"{order}3d", head[112:136])
-    raise DataError(path, "not a NIfTI-1 or NIfTI-2 header")
 
 
 @READERS.register("nifti")

@@ -1,4 +1,10 @@
-"""NIfTI volumes: reading (reoriented to display order), writing, label volumes written back aligned."""
+"""NIfTI volumes: reading (reoriented to display order), writing, label volumes written back aligned.
+
+The one place NIfTI files are opened: :func:`open_nifti` checks the header (readable, within
+``data.max_voxels``) before any data is read, and :func:`load_nifti` adds the checks of the data
+(stored voxel size, affine, dimensions, at least one voxel, finite values). The readers of NIfTI
+layouts (:mod:`medseg.data.readers.nifti`, :mod:`medseg.data.readers.nnunet`) and prediction use them.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,13 @@ def nifti_stem(path: str | Path) -> str:
     return Path(path).stem
 
 
-def _load_nifti_image(path: Path) -> nib.Nifti1Image:
+def open_nifti(path: str | Path) -> nib.Nifti1Image:
+    """The NIfTI image of ``path`` with its header checked (voxel count within the limit); no data is read.
+
+    Raises:
+        DataError: a missing or unreadable file, or more voxels than ``data.max_voxels``.
+    """
+    path = Path(path)
     if not path.is_file():
         raise DataError(path, "NIfTI file not found")
     try:
@@ -40,24 +52,37 @@ def _load_nifti_image(path: Path) -> nib.Nifti1Image:
     return image
 
 
-def stored_voxel_size(path: Path) -> tuple[float, float, float] | None:
-    """``pixdim[1:4]`` as stored in a NIfTI-1/2 header, before nibabel replaces zeros by 1 (None: unreadable)."""
-    import gzip
+def header_voxel_size(head: bytes) -> tuple[float, float, float] | None:
+    """``pixdim[1:4]`` as stored in the first bytes of a NIfTI-1/2 file, before nibabel replaces zeros by 1.
+
+    Returns:
+        The three voxel sizes, or None when ``head`` is not (enough of) a NIfTI-1 or NIfTI-2 header.
+    """
     import struct
 
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            head = handle.read(540)
         for order in "<>":
             size = struct.unpack(f"{order}i", head[:4])[0]
             if size == 348:
                 return struct.unpack(f"{order}3f", head[80:92])
             if size == 540:
                 return struct.unpack(f"{order}3d", head[112:136])
-    except (OSError, EOFError, zlib.error, struct.error):
+    except struct.error:
         return None
     return None
+
+
+def stored_voxel_size(path: Path) -> tuple[float, float, float] | None:
+    """:func:`header_voxel_size` of a ``.nii`` or ``.nii.gz`` file (None: unreadable)."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(540)
+    except (OSError, EOFError, zlib.error):
+        return None
+    return header_voxel_size(head)
 
 
 def load_nifti(
@@ -80,18 +105,21 @@ def load_nifti(
         in the int16 range (after scaling) stay int16 to save memory; other data become float32.
 
     Raises:
-        DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, NaN or
+        DataError: missing or unreadable file, a 2D (or 4D where not ``channels``) image, an empty
+            volume, a zero or non-finite stored voxel size, a sheared or singular affine, NaN or
             infinite voxels.
     """
     from medseg.data.checks import check_affine
 
     path = Path(path)
-    image = _load_nifti_image(path)
+    image = open_nifti(path)
     check_affine(image.affine, path, stored_voxel_size(path))
     shape = tuple(int(n) for n in image.shape)
     wanted = "a 3D volume (or 4D with channels last)" if channels else "a 3D volume"
     if len(shape) < 3 or len(shape) > 4 or (len(shape) == 4 and shape[3] > 1 and not channels):
         raise DataError(path, f"expected {wanted}, got a {len(shape)}D image of shape {shape}")
+    if 0 in shape[:3]:
+        raise DataError(path, f"expected a 3D volume with voxels, got shape {shape}")
     try:
         data = _scaled_data(image)
     except (OSError, EOFError, ValueError, MemoryError, zlib.error) as exc:
@@ -176,7 +204,7 @@ def write_prediction_nifti(
         ValueError: unknown ``order``, or an ambiguous shape under ``"auto"``.
     """
     reference_nifti_path = Path(reference_nifti_path)
-    reference = _load_nifti_image(reference_nifti_path)
+    reference = open_nifti(reference_nifti_path)
     volume_shape = tuple(reference.shape[:3])
     if order not in ("auto", "xyz", "zyx"):
         raise ValueError(f"order must be auto, xyz or zyx, got {order!r}")

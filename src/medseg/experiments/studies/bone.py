@@ -27,14 +27,16 @@ from typing import Any
 import numpy as np
 
 from medseg.config import Config, load_config
+from medseg.data.loading import load_cases
 from medseg.data.readers.bone_scan import CLASS_NAMES, VIEWS
 from medseg.data.splits import select, split_cases
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, refuse_selection, register_study
 from medseg.experiments.rundir import OutputDir
-from medseg.experiments.train import load_cases, train_run
+from medseg.experiments.train import train_run
 from medseg.inference import Predictor
-from medseg.io import atomic_write_text, json_safe, log, write_table
+from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.logs import log
 from medseg.measure.bone_scan_index import patient_bone_scan_index
 
 RECIPE = "bone_scan_unet_plus_plus"

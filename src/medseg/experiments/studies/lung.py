@@ -38,7 +38,8 @@ from medseg.config import Config, config_from_dict, load_config
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.reproduce import StudyRequest, refuse_selection, register_study
 from medseg.experiments.rundir import OutputDir
-from medseg.io import atomic_write_text, json_safe, log
+from medseg.io import atomic_write_text, json_safe
+from medseg.logs import log
 
 RECIPE = "lung_attention_unet_grid"
 NETWORKS = {"unet": "U-Net", "attention_unet": "Attention U-Net"}
@@ -91,9 +92,9 @@ def run_network(network: str, base: dict[str, Any], data: str, out: str, setting
     """
     import torch
 
+    from medseg.data.loading import load_cases
     from medseg.experiments.cv import cross_validate
     from medseg.experiments.search import search
-    from medseg.experiments.train import load_cases
 
     torch.set_num_threads(1)
     config = network_config(config_from_dict(base, f"{RECIPE} ({network})"), network)

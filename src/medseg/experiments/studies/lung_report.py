@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from medseg.config import Config
+from medseg.data.loading import load_cases
 from medseg.data.splits import select
 from medseg.experiments.evaluate import known_spacing
-from medseg.experiments.train import load_cases
 from medseg.inference import load_predictor
 from medseg.io import atomic_write_bytes, atomic_write_text, write_table
 from medseg.measure.nodules import measure_nodules, size_unit

@@ -53,7 +53,8 @@ from medseg.experiments.studies.polyp_design import MODELS, SPLITS, SplitSpec
 from medseg.experiments.studies.polyp_table import table_row, write_table_files
 from medseg.experiments.train import train_run
 from medseg.inference import Predictor
-from medseg.io import atomic_write_text, log
+from medseg.io import atomic_write_text
+from medseg.logs import log
 
 QUICK_PARAMS = {
     "mobile_unet": {"filters": 4, "depth": 2, "bridge_blocks": 2},

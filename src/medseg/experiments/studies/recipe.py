@@ -53,7 +53,7 @@ class RecipeStudy:
     def phantoms(self, out: Path) -> Path:
         """A tiny generated dataset in the study's layout."""
         if self.name == "fetal_head":
-            from medseg.data.synthetic import write_fetal_head_dataset
+            from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
             return write_fetal_head_dataset(out / "phantom_data", n_subjects=10, shape=(64, 96), seed=0)
         from medseg.data.phantoms import write_lits_dataset

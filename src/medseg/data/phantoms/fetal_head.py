@@ -1,6 +1,4 @@
-"""Synthetic phantoms written in the native layouts, so demos and tests exercise the real readers.
-
-Fetal head ultrasound: speckled B-mode-like images with an elliptical skull of known axes and
+"""Fetal head ultrasound phantoms: speckled B-mode-like images with an elliptical skull of known axes and
 pixel size, written in the HC18 layout (see :mod:`medseg.data.readers.hc18`).
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import medseg
-from medseg.config import load_config
+from medseg.config import PACKAGED_RECIPES, load_config, resolve_config_path
 from medseg.inference import Predictor
 from medseg.losses import create_loss
 
@@ -109,3 +109,18 @@ def test_liver_recipe_learns_the_ct_phantom_in_seconds(tmp_path):
     overlap = sum(((predictor.predict(c.image).mask >= 1) & (c.mask >= 1)).sum() for c in cases)
     total = sum((predictor.predict(c.image).mask >= 1).sum() + (c.mask >= 1).sum() for c in cases)
     assert 2 * overlap / total > 0.8  # liver (with tumours) Dice on the training phantoms
+
+
+PACKAGED = sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", PACKAGED)
+def test_every_packaged_name_resolves_to_the_one_recipes_folder(name):
+    assert resolve_config_path(name) == RECIPES / f"{name}.yaml"
+    assert resolve_config_path(f"{name}.yaml") == RECIPES / f"{name}.yaml"
+    assert load_config(name).name  # every packaged config validates
+
+
+def test_the_demo_and_hc18_configs_are_packaged_recipes():
+    assert {"demo", "hc18_unet", "hc18_unet_paper"} <= set(PACKAGED)
+    assert PACKAGED_RECIPES == RECIPES and not (RECIPES.parent / "configs").exists()
