@@ -270,6 +270,26 @@ def test_a_cli_verb_is_one_file_and_one_registration_line(toy_verb):
     assert refused.exit_code == 2 and "error: --times 0: must be at least 1" in refused.output
 
 
+def test_commands_are_registered_in_one_list():
+    # the one way the guide describes: plain functions in command modules, app.command()(f) lines in
+    # medseg/cli/__init__.py, no @app.command() decorators
+    import ast
+    from pathlib import Path
+
+    import medseg.cli
+
+    folder = Path(medseg.cli.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                decorators = [ast.unparse(d) for d in node.decorator_list]
+                assert not [d for d in decorators if ".command" in d], f"{path.name}: {node.name} {decorators}"
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith(".command"):
+                assert path.name == "__init__.py", f"{path.name}:{node.lineno} registers a command"
+    modules = {info.callback.__module__ for info in app.registered_commands}
+    assert all(module.startswith("medseg.cli.") for module in modules), modules
+
+
 def test_the_toys_are_gone_after_their_tests():
     # runs after the tests above (file order): every registry is back to its shipped entries
     from medseg.models.registry import MODELS
