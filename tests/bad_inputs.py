@@ -721,9 +721,10 @@ def _command_case(bad: Bad) -> Outcome:
     from typer.testing import CliRunner
 
     import medseg.cli as cli
+    from medseg.cli import base
 
     caught: list[BaseException] = []
-    original = cli._fail
+    original = base.report_error  # every command's fail(error) prints through it
 
     def record(error: Exception) -> None:
         caught.append(error)
@@ -731,7 +732,7 @@ def _command_case(bad: Bad) -> Outcome:
 
     # a case must never start a server: reaching uvicorn is a failure, not a hang
     started = mock.patch("uvicorn.run", side_effect=RuntimeError("medseg serve started a server"))
-    with _cwd(bad.cwd), mock.patch.object(cli, "_fail", record), started:
+    with _cwd(bad.cwd), mock.patch.object(base, "report_error", record), started:
         result = CliRunner().invoke(cli.app, bad.args)
     text = result.output
     message = str(caught[0]) if caught else text

@@ -15,6 +15,11 @@ Layers, top to bottom (a module may import its own layer and any layer below it)
 Every file's imports are read with ``ast`` (module level and inside functions alike, relative
 imports resolved), so a lazy import inside a function cannot slip through. A new top-level
 module or package fails :func:`test_every_module_has_a_layer` until it is given a layer here.
+
+Inside a package, a module never imports the package's own ``__init__`` (nor an enclosing
+package's): the ``__init__`` imports its members to register them, so a member importing it back
+would close a cycle. Registries and shared helpers live in modules of their own
+(``models/registry.py``, ``cli/base.py`` ...); importing a sibling module is fine.
 """
 
 from __future__ import annotations
@@ -152,3 +157,75 @@ def test_no_module_over_the_line_limit():
     lengths = {str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in source_files()}
     long = {name: n for name, n in lengths.items() if n > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines (split them by job): {long}"
+
+
+def package_back_imports(path: Path, source: str | None = None) -> list[str]:
+    """Imports of ``path`` that take a name from the ``__init__`` of a package containing it.
+
+    ``from medseg.models import MODELS`` in ``models/unet.py`` and ``import medseg.cli`` in
+    ``cli/data.py`` are caught; a sibling module through the package (``from medseg.training import
+    distributed``) is not. The root package (``medseg/__init__.py``, the version only) is exempt.
+    """
+    if path.name == "__init__.py":
+        return []
+    own = module_name(path).split(".")
+    packages = {".".join(own[:i]) for i in range(2, len(own))}
+
+    def is_module(package: str, name: str) -> bool:
+        folder = SRC.joinpath(*package.split("."))
+        return (folder / f"{name}.py").is_file() or (folder / name / "__init__.py").is_file()
+
+    tree = ast.parse(source if source is not None else path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(own[: len(own) - node.level]) if node.level else ""
+            target = ".".join(part for part in (base, node.module or "") if part)
+            if target in packages:
+                found += [
+                    (node.lineno, target, a.name)
+                    for a in node.names
+                    if not is_module(target, a.name) or f"{target}.{a.name}" in packages
+                ]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, "") for a in node.names if a.name in packages]
+    return [
+        f"{path.relative_to(SRC)}:{line} imports {f'{name} from ' if name else ''}its own package {target}: "
+        "import from the module that defines it (a registry or base module), not the package __init__"
+        for line, target, name in found
+    ]
+
+
+def test_no_module_imports_its_own_package_init():
+    wrong = [problem for path in source_files() for problem in package_back_imports(path)]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("file", "code"),
+    [
+        ("models/unet.py", "from medseg.models import MODELS"),
+        ("models/unet.py", "def f():\n    from medseg.models import create_model"),
+        ("data/readers/hc18.py", "from . import READERS"),
+        ("data/readers/hc18.py", "from medseg.data import readers"),  # a module, but of an enclosing package
+        ("data/readers/hc18.py", "import medseg.data.readers"),
+        ("cli/predict.py", "from medseg.cli import app"),
+        ("cli/data.py", "import medseg.cli as cli"),
+    ],
+)
+def test_an_import_of_the_own_package_is_caught(file, code):
+    assert package_back_imports(PACKAGE / file, code)
+
+
+@pytest.mark.parametrize(
+    ("file", "code"),
+    [
+        ("models/unet.py", "from medseg.models.registry import MODELS"),
+        ("training/engine.py", "from medseg.training import distributed"),
+        ("cli/predict.py", "from medseg.cli.base import console, fail"),
+        ("cli/predict.py", "from medseg import __version__"),
+        ("experiments/train.py", "from medseg.models import MODELS"),  # another package's __init__
+    ],
+)
+def test_a_sibling_or_another_package_is_allowed(file, code):
+    assert not package_back_imports(PACKAGE / file, code)

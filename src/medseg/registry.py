@@ -33,6 +33,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Removes ``name`` (a temporary entry, e.g. a test's); an unknown name is ignored."""
+        self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         """Returns the factory for ``name``.
 

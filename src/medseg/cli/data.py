@@ -1,4 +1,4 @@
-"""``medseg convert`` and ``medseg check``: registered on :data:`medseg.cli.app` by :mod:`medseg.cli`."""
+"""``medseg convert`` and ``medseg check``: converting and checking datasets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-import medseg.cli as cli
+from medseg.cli.base import check_option, console, fail
 from medseg.cli.choices import Conversion, Layout, value
 from medseg.errors import MedsegError
 
@@ -31,9 +31,9 @@ def convert(
         options = _reader_options(option)
         written = convert_dataset(kind, src, out, layout, options, labels.split(",") if labels else None, overwrite)
     except MedsegError as error:
-        cli._fail(error)
+        fail(error)
     for path in written:
-        cli.console.print(str(path), highlight=False)
+        console.print(str(path), highlight=False)
 
 
 def _reader_options(items: list[str] | None) -> dict:
@@ -67,25 +67,25 @@ def check(
     from medseg.data.volumes.base import voxel_limit
 
     try:
-        cli.check_option("--max-pixels", max_pixels, max_pixels is not None and max_pixels >= 1, "at least 1")
-        cli.check_option("--max-voxels", max_voxels, max_voxels is not None and max_voxels >= 1, "at least 1")
-        cli.check_option(
+        check_option("--max-pixels", max_pixels, max_pixels is not None and max_pixels >= 1, "at least 1")
+        check_option("--max-voxels", max_voxels, max_voxels is not None and max_voxels >= 1, "at least 1")
+        check_option(
             "--classes", classes, classes is not None and classes >= 2, "at least 2 (background and one class)"
         )
         name = value(layout)
         if name is None:
             name = detect_layout(data)
-            cli.console.print(f"layout: {name} (recognised; --layout to choose another)", highlight=False)
+            console.print(f"layout: {name} (recognised; --layout to choose another)", highlight=False)
         options = _reader_options(option)
         with voxel_limit(max_voxels):
             cases, problems = check_dataset(
                 name, data, max_pixels=max_pixels, max_label=classes - 1 if classes else None, **options
             )
     except MedsegError as error:
-        cli._fail(error)
+        fail(error)
     for problem in problems:
-        cli.console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{problem.path}: {problem.problem}", markup=False, highlight=False, soft_wrap=True)
     count = f"{len(problems)} problem{'' if len(problems) == 1 else 's'}"
-    cli.console.print(f"{len(cases)} cases read, {count} ({data}, layout {name})", highlight=False)
+    console.print(f"{len(cases)} cases read, {count} ({data}, layout {name})", highlight=False)
     if problems:
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""``medseg export`` and ``medseg serve``: registered on :data:`medseg.cli.app` by :mod:`medseg.cli`."""
+"""``medseg export`` and ``medseg serve``: a model as ONNX, and a model behind a web page and API."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from medseg.cli.base import console, fail
 from medseg.cli.choices import CHECKPOINT, Backend, value
 from medseg.errors import MedsegError
 
@@ -24,13 +25,12 @@ def export(
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 17,
 ) -> None:
     """Export the network as ONNX, with its pre-/post-processing settings as JSON beside it; checked by ONNX Runtime."""
-    from medseg.cli import _fail, console
     from medseg.inference.export import export_onnx
 
     try:
         result = export_onnx(run_dir, out, checkpoint, opset)
     except MedsegError as error:
-        _fail(error)
+        fail(error)
     console.print(result.summary(), highlight=False, soft_wrap=True)
 
 
@@ -59,7 +59,6 @@ def serve(
 ) -> None:
     """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""
     backend = value(backend)
-    from medseg.cli import _fail, console
     from medseg.serve import serve as run_server
 
     try:
@@ -67,4 +66,4 @@ def serve(
         console.print(f"medseg serve: http://{host}:{port}/ (API docs: /docs)", highlight=False)
         run_server(source, host, port, backend, checkpoint, threads, max_upload_mb)
     except MedsegError as error:
-        _fail(error)
+        fail(error)

@@ -1,4 +1,4 @@
-"""``medseg ensemble``: several predictions' probabilities averaged (registered in :mod:`medseg.cli`)."""
+"""``medseg ensemble``: several predictions' probabilities averaged into masks and measurements."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from medseg.cli.base import console, fail
 from medseg.errors import MedsegError
 
 
@@ -18,12 +19,11 @@ def ensemble(
     overwrite: Annotated[bool, typer.Option(help="replace an earlier ensemble in OUT (once it is done)")] = False,
 ) -> None:
     """Average several predictions' class probabilities into masks and measurements (as nnUNetv2_ensemble)."""
-    from medseg.cli import _fail, console
     from medseg.experiments.ensemble import ensemble_predictions
 
     try:
         rows = ensemble_predictions(pred_dirs, out, overwrite)
     except MedsegError as error:
-        _fail(error)
+        fail(error)
     table = "volumes.csv" if (out / "volumes.csv").is_file() else "measurements.csv"
     console.print(f"{len(rows)} case(s) from {len(pred_dirs)} folders -> {out}; measurements in {out / table}")

@@ -7,12 +7,11 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli import app, console
+from medseg.cli.base import console, fail
 from medseg.cli.choices import SPLIT
 from medseg.errors import MedsegError
 
 
-@app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a training run or cross-validation directory")],
     out: Annotated[
@@ -33,13 +32,10 @@ def report(
     try:
         path = write_report(run_dir, out, split, data)
     except MedsegError as error:
-        from medseg.cli import _fail  # looked up at call time, like every command
-
-        _fail(error)
+        fail(error)
     console.print(f"report: {path}", highlight=False)
 
 
-@app.command()
 def compare(
     run_dirs: Annotated[list[Path], typer.Argument(help="run, cross-validation or search directories")],
     out: Annotated[
@@ -59,8 +55,6 @@ def compare(
     try:
         paths = write_compare(list(run_dirs), out, split)
     except MedsegError as error:
-        from medseg.cli import _fail  # looked up at call time, like every command
-
-        _fail(error)
+        fail(error)
     console.print(paths[2].read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print("written: " + ", ".join(map(str, paths)), highlight=False)

@@ -1,4 +1,4 @@
-"""``medseg search``: registered on :data:`medseg.cli.app` by :mod:`medseg.cli`."""
+"""``medseg search``: hyperparameter search, one run per trial."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from medseg.cli.base import console, fail
 from medseg.errors import MedsegError
 
 
@@ -42,7 +43,6 @@ def search(
     Example (the lung study's 9-run grid): medseg search CONFIG --data PATH --grid lr=1e-4,1e-3,1e-2
     batch_size=8,16,32 --metric dice --out DIR
     """
-    from medseg.cli import _fail, console
     from medseg.config import load_config
     from medseg.experiments.search import parse_grid, parse_space, search, sort_arguments
 
@@ -63,7 +63,7 @@ def search(
             study_name=study_name,
         )
     except MedsegError as error:
-        _fail(error)
+        fail(error)
     table = Table(title=f"search ({out}), best first")
     for column in result.rows[0]:
         table.add_column(str(column).removeprefix("train."))

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli import _fail, app, console
+from medseg.cli.base import console, fail
 from medseg.errors import MedsegError
 
 
-@app.command()
 def reproduce(
     study: Annotated[str | None, typer.Argument(help="the study to run (see --list)")] = None,
     out: Annotated[Path | None, typer.Option(help="study folder to create (runs and the table inside)")] = None,
@@ -45,6 +44,6 @@ def reproduce(
             StudyRequest(out, data, quick, overwrite, resume, table_only, tuple(only or ()), tuple(set_ or ()))
         )
     except MedsegError as error:
-        _fail(error)
+        fail(error)
     console.print(table.read_text(), markup=False, highlight=False, soft_wrap=True)
     console.print(f"table: {table}", highlight=False)

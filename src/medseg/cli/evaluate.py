@@ -1,0 +1,62 @@
+"""``medseg evaluate``: a run scored on a split of its data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medseg.cli.base import check_option, console, fail, print_summary
+from medseg.cli.choices import CHECKPOINT, SPLIT
+from medseg.cli.tables import qc_flag_table
+from medseg.errors import MedsegError
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"0.9,1,1.1"`` -> ``(0.9, 1.0, 1.1)``.
+
+    Raises:
+        ConfigError: not a comma-separated list of positive numbers.
+    """
+    from medseg.errors import ConfigError
+
+    try:
+        scales = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or any(not s > 0 or s == float("inf") for s in scales):
+        raise ConfigError(f"--scales {text!r}: give positive numbers separated by commas, e.g. 0.9,1,1.1")
+    return scales
+
+
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    data: Annotated[Path, typer.Option(help="dataset root the run was trained on")],
+    split: Annotated[str, typer.Option(metavar=SPLIT, help="the split to score")] = "test",
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
+    tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
+    qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
+    scales: Annotated[str, typer.Option(help="input scales averaged, e.g. 0.9,1,1.1 (multi-scale)")] = "1",
+) -> None:
+    """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
+    from medseg.experiments.evaluate import evaluate_run
+    from medseg.experiments.report import write_evaluation_report
+
+    try:
+        check_option("--qc-share", qc_share, qc_share is not None and 0 < qc_share < 1, "a share in (0, 1)")
+        out, rows, summary, volume_rows, volume_summary, qc_table = evaluate_run(
+            run_dir, data, split, checkpoint, tta, qc, qc_share, parse_scales(scales)
+        )
+        report = write_evaluation_report(run_dir, split)
+    except MedsegError as error:
+        fail(error)
+    print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
+    if qc_table:
+        console.print(qc_flag_table(qc_table))
+    console.print(f"per-case results: {out / 'per_case.csv'}")
+    if volume_rows:
+        print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
+        console.print(f"per-volume results: {out / 'per_volume.csv'}")
+    console.print(f"report: {report}", highlight=False)

@@ -1,0 +1,97 @@
+"""``medseg predict``: masks (or label volumes) and measurements for new images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medseg.cli.base import check_option, console, fail, warn
+from medseg.cli.choices import CHECKPOINT, Backend, value
+from medseg.errors import MedsegError
+
+
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="a 2D image or a folder of them (or an HC18 root with test_set/), or volumes: a NIfTI file or folder, "
+            "a DICOM series folder or zip, a 3D-IRCADb patient folder",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
+    pixel_size: Annotated[
+        Path | None,
+        typer.Option(help="CSV filename,pixel size(mm) (HC18 format); images without a size are measured in px"),
+    ] = None,
+    checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
+    tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    postprocess_3d: Annotated[
+        bool | None,
+        typer.Option(
+            "--postprocess-3d/--no-postprocess-3d",
+            help="volumes: keep the organ's largest 3D component and the lesions touching it "
+            "(default: the run's postprocess.volume_3d)",
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace an earlier prediction in OUT (once the new one is done)")
+    ] = False,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted prediction in OUT")] = False,
+    backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
+    batch_size: Annotated[int | None, typer.Option(help="images per forward pass (infer.batch_size)")] = None,
+    sliding_window: Annotated[
+        bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="nifti, or dicom-seg: also a DICOM SEG per DICOM series")
+    ] = "nifti",
+    save_probabilities: Annotated[
+        bool, typer.Option(help="keep the class probabilities (probabilities/*.npz) for medseg ensemble")
+    ] = False,
+) -> None:
+    """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
+    backend = value(backend)
+    from medseg.experiments.predict import predict_run
+    from medseg.inference.volume import is_volume_input
+    from medseg.measure.units import images_without_size, missing_size_warning
+
+    try:
+        check_option("--batch-size", batch_size, batch_size is not None and batch_size >= 1, "at least 1")
+        check_option("--threads", threads, threads is not None and threads >= 1, "at least 1")
+        volumes = is_volume_input(input_path)
+        rows = predict_run(
+            run_dir,
+            input_path,
+            out,
+            pixel_size,
+            checkpoint,
+            tta,
+            overwrite,
+            resume,
+            postprocess_3d,
+            backend,
+            threads,
+            sliding_window,
+            batch_size,
+            qc,
+            output_format,
+            save_probabilities,
+        )
+    except MedsegError as error:
+        fail(error)
+    if volumes:
+        console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+    else:
+        console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
+        warning = missing_size_warning(images_without_size(rows))
+        if warning:
+            warn(warning)
+        flagged = sum(row.get("qc_flag") == "review" for row in rows)
+        if any("qc_flag" in row for row in rows):
+            console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
