@@ -20,7 +20,7 @@ from medseg.models.blocks import check_channels, check_dropout, check_positive
 from medseg.models.registry import MODELS
 
 
-def split_monai_unet(net: MonaiUNet) -> tuple[list[nn.Module], list[nn.Module]]:
+def split_monai_unet(net: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
     """The layers of a MONAI ``UNet``: encoder levels (down units, then the bottom unit) and up
     layers (deepest first).
 
