@@ -17,6 +17,7 @@ from torch import nn
 
 from medseg.models import MODELS, create_model
 from medseg.models.base import Encoder, EncoderDecoder, UNetDecoder, legacy_key
+from medseg.models.checkpoint import reorder_legacy_optimizer_state
 from medseg.models.res_unet import split_monai_unet
 
 LEGACY = json.loads((Path(__file__).parent / "data" / "legacy_state_dicts.json").read_text())
@@ -112,3 +113,25 @@ def _holder(model: nn.Module) -> nn.Module:
     holder = nn.Module()
     holder.model = model
     return holder
+
+
+@pytest.mark.parametrize("name", sorted(LEGACY))
+def test_optimizer_state_saved_with_the_old_parameter_order_resumes_on_the_right_parameters(name: str) -> None:
+    old_state = legacy_state(name)
+    model = legacy_model(name)
+    model.load_state_dict(old_state)
+    parameters = dict(model.named_parameters())
+    # an optimiser over the earlier layout: its parameters in the old order, each with a known buffer
+    now = {key: parameters[new] for key in old_state if (new := legacy_key(key, model.legacy_prefixes)) in parameters}
+    before = torch.optim.SGD(list(now.values()), lr=0.1, momentum=0.9)
+    for key, parameter in now.items():
+        before.state[parameter]["momentum_buffer"] = old_state[key].clone()
+    saved = before.state_dict()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    optimizer.load_state_dict(reorder_legacy_optimizer_state(model, old_state, saved))
+    for key, parameter in now.items():
+        assert torch.equal(optimizer.state[parameter]["momentum_buffer"], old_state[key])
+    optimizer.step()  # the buffers fit their parameters
+    # a state written by the current layout is left as it is
+    current = optimizer.state_dict()
+    assert reorder_legacy_optimizer_state(model, model.state_dict(), current) is current
