@@ -177,7 +177,7 @@ def rename_legacy_keys(module: nn.Module, prefixes: Mapping[str, str]) -> None:
             return prefix + new
         return None
 
-    def hook(state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    def hook(_: nn.Module, state_dict: dict[str, Any], prefix: str, *__: Any) -> None:
         for key in list(state_dict):
             if (new_key := renamed(key, prefix)) is not None:
                 state_dict[new_key] = state_dict.pop(key)
@@ -186,4 +186,4 @@ def rename_legacy_keys(module: nn.Module, prefixes: Mapping[str, str]) -> None:
             if (new_key := renamed(key + ".", prefix)) is not None:
                 metadata[new_key[:-1]] = metadata.pop(key)
 
-    module._register_load_state_dict_pre_hook(hook)
+    module.register_load_state_dict_pre_hook(hook)
