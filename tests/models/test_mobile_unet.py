@@ -20,12 +20,16 @@ def test_parameter_count_matches_the_paper() -> None:
 
 def test_layout_follows_the_paper() -> None:
     model = MobileUNet()
-    assert [(b.body[0].in_channels, b.body[-2].out_channels) for b in model.encoders] == [(16, 32), (32, 64), (64, 128)]
-    assert [type(b.post) for b in model.bridge] == [torch.nn.Identity, torch.nn.Identity, torch.nn.Sequential]
-    bridge_depthwise = [m for b in model.bridge for m in b.body if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    stem, *strided, bridge = model.encoder.levels
+    assert model.encoder.pool is None  # the blocks A stride themselves
+    assert isinstance(stem[0], torch.nn.Conv2d) and stem[0].out_channels == 16
+    assert [(b.body[0].in_channels, b.body[-2].out_channels) for b in strided] == [(16, 32), (32, 64), (64, 128)]
+    assert [type(b.post) for b in bridge] == [torch.nn.Identity, torch.nn.Identity, torch.nn.Sequential]
+    bridge_depthwise = [m for b in bridge for m in b.body if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
     assert {m.out_channels for m in bridge_depthwise[1:]} == {256}  # the first one acts on the 128-channel input
-    assert [b.body[-1].out_channels for b in model.ups] == [128, 64, 32, 16]
-    assert all(isinstance(b.body[-1], torch.nn.ConvTranspose2d) and b.shortcut is None for b in model.ups)
+    assert [b.body[-1].out_channels for b in model.decoder.ups] == [128, 64, 32, 16]
+    assert all(isinstance(b.body[-1], torch.nn.ConvTranspose2d) and b.shortcut is None for b in model.decoder.ups)
+    assert model.decoder.gates is None
     assert model.head.out_channels == 1
 
 

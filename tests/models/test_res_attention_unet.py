@@ -17,10 +17,11 @@ def test_parameter_count_of_the_liver_configuration() -> None:
 
 def test_widths_follow_the_paper() -> None:
     model = ResAttentionUNet()
-    assert [block.body[0].out_channels for block in model.encoders] == [64, 128, 256]
-    assert model.bridge.body[0].out_channels == 512
-    assert [block.body[0].out_channels for block in model.decoders] == [256, 128, 64]
-    assert len(model.gates) == 3
+    *encoder, bridge = model.encoder.levels
+    assert [block.body[0].out_channels for block in encoder] == [64, 128, 256]
+    assert bridge.body[0].out_channels == 512
+    assert [block.body[0].out_channels for block in model.decoder.blocks] == [256, 128, 64]
+    assert len(model.decoder.gates) == 3
 
 
 def test_residual_block_shortcuts() -> None:

@@ -22,12 +22,12 @@ def test_deep_supervision_returns_every_head_only_while_training() -> None:
     assert isinstance(outputs, list) and len(outputs) == 3
     assert all(o.shape == (2, 3, 37, 53) for o in outputs)
     sum(o.mean() for o in outputs).backward()
-    assert all(head.weight.grad is not None for head in model.heads)
+    assert all(head.weight.grad is not None for head in model.head.heads)
 
     model.eval()
     with torch.no_grad():
         single = model(image)
-        heads = [head(node) for head, node in zip(model.heads, _top_nodes(model, image), strict=True)]
+        heads = [head(node) for head, node in zip(model.head.heads, _top_nodes(model, image), strict=True)]
     assert isinstance(single, torch.Tensor)
     assert torch.allclose(single, heads[-1][..., :37, :53], atol=1e-6)
 
@@ -50,7 +50,7 @@ def test_eval_output_mean_averages_the_heads() -> None:
 def test_without_deep_supervision_training_returns_a_tensor() -> None:
     model = create_model("unet_plus_plus", 1, 2, channels=[4, 8, 16]).train()
     assert isinstance(model(torch.randn(2, 1, 16, 16)), torch.Tensor)
-    assert len(model.heads) == 1
+    assert len(model.head.heads) == 1
 
 
 def test_bad_arguments_name_what_to_change() -> None:
@@ -61,7 +61,7 @@ def test_bad_arguments_name_what_to_change() -> None:
 def _top_nodes(model: torch.nn.Module, image: torch.Tensor) -> list[torch.Tensor]:
     """X[0][1..L-1] recomputed with forward hooks on the top-level nodes."""
     captured: list[torch.Tensor] = []
-    hooks = [node.register_forward_hook(lambda m, i, o: captured.append(o)) for node in list(model.nodes[0])[1:]]
+    hooks = [node.register_forward_hook(lambda m, i, o: captured.append(o)) for node in model.decoder.nodes[0]]
     try:
         model(image)
     finally:

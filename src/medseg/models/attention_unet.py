@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medseg.models.blocks import AttentionGate, check_channels, pad_to_multiple
+from medseg.models.blocks import AttentionGate, pad_to_multiple
 from medseg.models.registry import MODELS
 from medseg.models.unet import UNet
 
@@ -40,15 +40,17 @@ class AttentionUNet(UNet):
         dropout: float = 0.0,
     ) -> None:
         super().__init__(in_channels, classes, channels, batch_norm, upsample, dropout)
-        widths = check_channels(channels)
-        self.gates = nn.ModuleList(
+
+    def attention_gates(self, channels: list[int]) -> list[nn.Module]:
+        """One :class:`AttentionGate` per skip, deepest first (gating signal: the deeper features)."""
+        return [
             AttentionGate(shallow, deep)
-            for deep, shallow in zip(reversed(widths[1:]), reversed(widths[:-1]), strict=True)
-        )
+            for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True)
+        ]
 
     def bottom(self, x: torch.Tensor) -> torch.Tensor:
         """Features at the bottom of the encoder: ``(N, channels[-1], H / 2**(L-1), W / 2**(L-1))``."""
-        return self.encode(pad_to_multiple(x, self.multiple)[0])[-1]
+        return self.encoder(pad_to_multiple(x, self.multiple)[0])[-1]
 
 
 @MODELS.register("attention_unet")

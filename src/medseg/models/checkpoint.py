@@ -20,6 +20,7 @@ from torch import nn
 
 from medseg.errors import RunDirError
 from medseg.io import atomic_write_bytes
+from medseg.models.base import legacy_key
 from medseg.models.registry import create_model
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -192,3 +193,38 @@ def load_initial_weights(net: nn.Module, spec: dict[str, Any], given: str | Path
         reason = str(exc).splitlines()[0][:200]
         raise RunDirError(f"{path}: its weights do not fit this run's model ({reason})") from None
     return path
+
+
+def reorder_legacy_optimizer_state(
+    model: nn.Module, saved_state_dict: dict[str, Any], optimizer_state: dict[str, Any]
+) -> dict[str, Any]:
+    """The optimiser state of a checkpoint saved with the models' earlier layout, in today's parameter order.
+
+    An optimiser's state refers to parameters by position. Where an architecture's parts moved
+    (attention gates now before the head, U-Net++'s encoder column before its nested nodes), the
+    positions of a checkpoint written before differ from ``model.parameters()``; the saved
+    ``state_dict``'s key order (the parameters' order then) tells where each one went, through the
+    model's ``legacy_prefixes``. A state that needs no reordering (written by the current layout,
+    or an optimiser with several parameter groups) is returned unchanged.
+
+    Args:
+        model: the model being resumed, as built now.
+        saved_state_dict: the checkpoint's model weights (key order as saved).
+        optimizer_state: the checkpoint's ``optimizer.state_dict()``, one group over every parameter.
+    """
+    prefixes = getattr(model, "legacy_prefixes", None) or {}
+    position = {name: i for i, (name, _) in enumerate(model.named_parameters())}
+    saved_order = [position[new] for key in saved_state_dict if (new := legacy_key(key, prefixes)) in position]
+    groups = optimizer_state.get("param_groups", [])
+    if (
+        saved_order == list(range(len(position)))
+        or sorted(saved_order) != list(range(len(position)))
+        or len(groups) != 1
+        or len(groups[0]["params"]) != len(position)
+    ):
+        return optimizer_state
+    ids = list(groups[0]["params"])
+    now = [0] * len(ids)
+    for old, new in enumerate(saved_order):
+        now[new] = ids[old]
+    return {**optimizer_state, "param_groups": [{**groups[0], "params": now}]}

@@ -43,7 +43,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medseg.models.base import EncoderDecoder
+from medseg.models.base import LEGACY_DECODER_PREFIXES, Encoder, EncoderDecoder, UNetDecoder
 from medseg.models.blocks import SqueezeExcitation, check_positive
 from medseg.models.registry import MODELS
 
@@ -172,19 +172,15 @@ class MobileUNet(EncoderDecoder):
         reduction: int = 4,
         se_ratio: int = 8,
     ) -> None:
-        super().__init__()
         check_positive(
             in_channels=in_channels, classes=classes, filters=filters, depth=depth, bridge_blocks=bridge_blocks
         )
         widths = [filters * 2**k for k in range(depth + 1)]
         options = {"reduction": reduction, "se_ratio": se_ratio}
-        self.multiple = 2**depth
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, filters, 3, padding=1), *_bn_relu(filters))
-        self.encoders = nn.ModuleList(
-            SandglassBlock(widths[k - 1], widths[k], "A", stride=2, **options) for k in range(1, depth)
-        )
+        stem = nn.Sequential(nn.Conv2d(in_channels, filters, 3, padding=1), *_bn_relu(filters))
+        strided = [SandglassBlock(widths[k - 1], widths[k], "A", stride=2, **options) for k in range(1, depth)]
         kinds = ["A"] + ["B"] * (bridge_blocks - 2) + (["C"] if bridge_blocks > 1 else [])
-        self.bridge = nn.Sequential(
+        bridge = nn.Sequential(
             *(
                 SandglassBlock(
                     widths[depth - 1] if i == 0 else widths[depth], widths[depth], kind, 2 if i == 0 else 1, **options
@@ -192,15 +188,23 @@ class MobileUNet(EncoderDecoder):
                 for i, kind in enumerate(kinds)
             )
         )
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
+        ups, blocks = [], []
         for k in reversed(range(depth)):
-            self.ups.append(SandglassBlock(widths[k + 1], widths[k], "C", upsample=True, **options))
-            self.decoders.append(SandglassBlock(2 * widths[k], widths[k], "C", **options))
-        self.head = nn.Conv2d(filters, classes, 1)
-
-    def encoder_levels(self) -> list[nn.Module]:
-        return [self.stem, *self.encoders, self.bridge]  # strided blocks: no pooling between levels
+            ups.append(SandglassBlock(widths[k + 1], widths[k], "C", upsample=True, **options))
+            blocks.append(SandglassBlock(2 * widths[k], widths[k], "C", **options))
+        head = nn.Conv2d(filters, classes, 1)
+        super().__init__(
+            Encoder([stem, *strided, bridge]),  # strided blocks: no pooling between levels
+            UNetDecoder(blocks, ups),
+            head,
+            multiple=2**depth,
+            legacy_prefixes={
+                "stem.": "encoder.levels.0.",
+                **{f"encoders.{k}.": f"encoder.levels.{k + 1}." for k in range(depth - 1)},
+                "bridge.": f"encoder.levels.{depth}.",
+                **LEGACY_DECODER_PREFIXES,
+            },
+        )
 
 
 @MODELS.register("mobile_unet")

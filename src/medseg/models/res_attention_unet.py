@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from medseg.models.base import EncoderDecoder
+from medseg.models.base import LEGACY_DECODER_PREFIXES, Encoder, EncoderDecoder, UNetDecoder
 from medseg.models.blocks import AttentionGate, ResidualBlock, UpSample, check_channels, check_positive
 from medseg.models.registry import MODELS
 
@@ -38,28 +38,32 @@ class ResAttentionUNet(EncoderDecoder):
         upsample: str = "transpose",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
         channels = check_channels(channels)
         check_positive(in_channels=in_channels, classes=classes)
-        self.multiple = 2 ** (len(channels) - 1)
-        self.encoders = nn.ModuleList()
+        levels = []
         previous = in_channels
         for width in channels[:-1]:
-            self.encoders.append(ResidualBlock(previous, width))
+            levels.append(ResidualBlock(previous, width))
             previous = width
-        self.pool = nn.MaxPool2d(2)
-        self.bridge = ResidualBlock(previous, channels[-1], dropout)
-        self.gates = nn.ModuleList()
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
+        pool = nn.MaxPool2d(2)
+        levels.append(ResidualBlock(previous, channels[-1], dropout))  # the bridge
+        gates, ups, blocks = [], [], []
         for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True):
-            self.gates.append(AttentionGate(shallow, deep))
-            self.ups.append(UpSample(deep, shallow, upsample))
-            self.decoders.append(ResidualBlock(2 * shallow, shallow))
-        self.head = nn.Conv2d(channels[0], classes, 1)
-
-    def encoder_levels(self) -> list[nn.Module]:
-        return [*self.encoders, self.bridge]
+            gates.append(AttentionGate(shallow, deep))
+            ups.append(UpSample(deep, shallow, upsample))
+            blocks.append(ResidualBlock(2 * shallow, shallow))
+        head = nn.Conv2d(channels[0], classes, 1)
+        super().__init__(
+            Encoder(levels, pool),
+            UNetDecoder(blocks, ups, gates),
+            head,
+            multiple=2 ** (len(channels) - 1),
+            legacy_prefixes={
+                "encoders.": "encoder.levels.",
+                "bridge.": f"encoder.levels.{len(channels) - 1}.",
+                **LEGACY_DECODER_PREFIXES,
+            },
+        )
 
 
 @MODELS.register("res_attention_unet")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from medseg.models.base import EncoderDecoder
+from medseg.models.base import LEGACY_DECODER_PREFIXES, Encoder, EncoderDecoder, UNetDecoder
 from medseg.models.blocks import ConvBlock, UpSample, check_channels, check_positive
 from medseg.models.registry import MODELS
 
@@ -33,22 +33,31 @@ class UNet(EncoderDecoder):
         upsample: str = "transpose",
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
         channels = check_channels(channels)
         check_positive(in_channels=in_channels, classes=classes)
-        self.multiple = 2 ** (len(channels) - 1)
-        self.encoders = nn.ModuleList()
+        levels = []
         previous = in_channels
         for i, width in enumerate(channels):
-            self.encoders.append(ConvBlock(previous, width, batch_norm, dropout if i == len(channels) - 1 else 0.0))
+            levels.append(ConvBlock(previous, width, batch_norm, dropout if i == len(channels) - 1 else 0.0))
             previous = width
-        self.pool = nn.MaxPool2d(2)
-        self.ups = nn.ModuleList()
-        self.decoders = nn.ModuleList()
+        encoder = Encoder(levels, pool=nn.MaxPool2d(2))
+        ups, blocks = [], []
         for deep, shallow in zip(reversed(channels[1:]), reversed(channels[:-1]), strict=True):
-            self.ups.append(UpSample(deep, shallow, upsample))
-            self.decoders.append(ConvBlock(2 * shallow, shallow, batch_norm))
-        self.head = nn.Conv2d(channels[0], classes, 1)
+            ups.append(UpSample(deep, shallow, upsample))
+            blocks.append(ConvBlock(2 * shallow, shallow, batch_norm))
+        head = nn.Conv2d(channels[0], classes, 1)
+        gates = self.attention_gates(channels)  # after the head: the order of the random initialisation
+        super().__init__(
+            encoder,
+            UNetDecoder(blocks, ups, gates),
+            head,
+            multiple=2 ** (len(channels) - 1),
+            legacy_prefixes={"encoders.": "encoder.levels.", **LEGACY_DECODER_PREFIXES},
+        )
+
+    def attention_gates(self, channels: list[int]) -> list[nn.Module] | None:
+        """The decoder's gates on the skips, deepest first; ``None``: plain concatenation."""
+        return None
 
 
 @MODELS.register("unet")
