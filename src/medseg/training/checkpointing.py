@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from medseg import __version__
-from medseg.models.checkpoint import load_checkpoint, save_checkpoint
+from medseg.models.checkpoint import load_checkpoint, reorder_legacy_optimizer_state, save_checkpoint
 from medseg.training.callbacks import Callback
 from medseg.training.state import TrainState
 
@@ -62,7 +62,8 @@ def checkpoint_state(state: TrainState, hooks: list[Callback]) -> dict[str, Any]
 def restore_state(state: TrainState, hooks: list[Callback], saved: dict[str, Any]) -> None:
     """Undoes :func:`checkpoint_state`: the run continues after epoch ``saved["epoch"]``."""
     state.net.load_state_dict(saved["state_dict"])
-    state.optimizer.load_state_dict(saved["optimizer"])
+    # a checkpoint written before the models' parts were reordered keeps its moments per parameter
+    state.optimizer.load_state_dict(reorder_legacy_optimizer_state(state.net, saved["state_dict"], saved["optimizer"]))
     if state.scheduler is not None and saved.get("scheduler") is not None:
         state.scheduler.load_state_dict(saved["scheduler"])
     if state.scaler is not None and saved.get("scaler") is not None:
