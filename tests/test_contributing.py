@@ -97,7 +97,9 @@ def test_a_model_is_one_file_and_one_import_line(toy_model):
         create_model("toy", width=0)
     with pytest.raises(ConfigError, match="depth"):
         create_model("toy", depth=3)
-    listed = runner.invoke(app, ["models", "--name", "toy", "--size", "32", "--no-latency"], env={"COLUMNS": "200"})
+    listed = runner.invoke(
+        app, ["models", "--architectures", "--name", "toy", "--size", "32", "--no-latency"], env={"COLUMNS": "200"}
+    )
     assert listed.exit_code == 0, listed.output
     assert "toy" in listed.output
 

@@ -10,9 +10,11 @@ from PIL import Image
 import medseg
 from medseg.errors import RunDirError
 from medseg.experiments.evaluate import evaluate_run
-from medseg.experiments.zoo import package_run, verify
+from medseg.experiments.zoo import package_run, rebuild, verify
 from medseg.inference.backends import open_predictor
 from medseg.inference.zoo import WEIGHTS, load_zoo_predictor, zoo_folder, zoo_names
+
+from ..conftest import TINY_OVERRIDES
 
 
 @pytest.fixture
@@ -23,8 +25,7 @@ def zoo(tmp_path, tiny_run, hc18_synthetic, monkeypatch):
     evaluate_run(run, hc18_synthetic, "test")
     root = tmp_path / "zoo"
     monkeypatch.setenv("MEDSEG_ZOO", str(root))
-    command = f"medseg train demo --data {hc18_synthetic} --out run"
-    package_run(run, "tiny", "hc18", command, "test machine", {"dice_head": 0.98}, root=root)
+    package_run(run, "tiny", "hc18", "demo", TINY_OVERRIDES, "test machine", {"dice_head": 0.98}, root=root)
     return root, run
 
 
@@ -84,3 +85,29 @@ def test_a_pixel_size_that_is_not_a_size_is_refused(zoo, hc18_synthetic, tmp_pat
     with pytest.raises(ConfigError, match="--pixel-size"):
         predict_run("tiny", image, tmp_path / "out", pixel_size=size)
     assert not (tmp_path / "out").exists()
+
+
+def test_rebuild_trains_the_card_again_to_the_same_numbers(zoo, hc18_synthetic, tmp_path):
+    root, _ = zoo
+    before = json.loads((root / "tiny" / "card.json").read_text())
+    rebuild("tiny", hc18_synthetic, tmp_path / "again")
+    after = json.loads((root / "tiny" / "card.json").read_text())
+    assert after["test_metrics"] == before["test_metrics"] and after["overrides"] == before["overrides"]
+
+
+def test_the_cli_lists_verifies_and_predicts_by_name(zoo, hc18_synthetic, tmp_path):
+    from typer.testing import CliRunner
+
+    from medseg.cli import app
+
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and "tiny" in listed.output and "dice_head" in listed.output
+    checked = runner.invoke(app, ["zoo", "verify", "tiny", "--data", str(hc18_synthetic)])
+    assert checked.exit_code == 0 and "dice_head: card" in checked.output, checked.output
+    image = sorted((hc18_synthetic / "test_set").glob("*.png"))[0]
+    args = ["predict", "tiny", str(image), "--out", str(tmp_path / "p"), "--pixel-size", "0.12"]
+    predicted = runner.invoke(app, args)
+    assert predicted.exit_code == 0 and f"{image.name}: area_head" in predicted.output and " mm2" in predicted.output
+    unknown = runner.invoke(app, ["predict", "no_such_model", str(image), "--out", str(tmp_path / "q")])
+    assert unknown.exit_code == 2 and "no_such_model" in unknown.output

@@ -69,7 +69,7 @@ def test_latency_is_the_median_of_the_timed_runs_after_the_warm_up(monkeypatch: 
 
 def test_models_command_prints_a_table() -> None:
     result = CliRunner().invoke(
-        app, ["models", "--name", "unet", "--name", "mobile_unet", "--size", "32", "--repeats", "1"]
+        app, ["models", "--architectures", "--name", "unet", "--name", "mobile_unet", "--size", "32", "--repeats", "1"]
     )
     assert result.exit_code == 0, result.output
     assert "mobile_unet" in result.output and "unet" in result.output
@@ -78,6 +78,6 @@ def test_models_command_prints_a_table() -> None:
 
 
 def test_models_command_rejects_an_unknown_name() -> None:
-    result = CliRunner().invoke(app, ["models", "--name", "nope", "--no-latency"])
+    result = CliRunner().invoke(app, ["models", "--architectures", "--name", "nope", "--no-latency"])
     assert result.exit_code == 2
     assert "unet" in result.output

@@ -27,6 +27,7 @@ from medseg.cli import (
     search,
     studies,
     train,
+    zoo,
 )
 from medseg.cli.base import console
 
@@ -77,6 +78,12 @@ app.command()(search.search)
 app.command()(deploy.export)
 app.command()(deploy.serve)
 app.command()(ensemble.ensemble)
+# ``medseg zoo ...``: a group of commands, registered the same way
+zoo_app = typer.Typer(no_args_is_help=True, help=zoo.HELP)
+app.add_typer(zoo_app, name="zoo")
+zoo_app.command()(zoo.package)
+zoo_app.command()(zoo.verify)
+zoo_app.command()(zoo.rebuild)
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``medseg models``: the registered architectures with their size and speed."""
+"""``medseg models``: the zoo's trained models; with ``--architectures``, the architectures' size and speed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from medseg.errors import MedsegError
 
 
 def models(
+    architectures: Annotated[
+        bool, typer.Option(help="profile the architectures (parameters, GFLOPs, latency) instead")
+    ] = False,
     name: Annotated[list[str] | None, typer.Option(help="profile only these models (repeatable)")] = None,
     size: Annotated[int, typer.Option(help="side of the square test image")] = 256,
     threads: Annotated[int, typer.Option(help="CPU threads while timing")] = 1,
@@ -18,7 +21,10 @@ def models(
     latency: Annotated[bool, typer.Option(help="measure CPU latency")] = True,
     markdown: Annotated[bool, typer.Option(help="print a Markdown table instead")] = False,
 ) -> None:
-    """List the registered models: parameters, GFLOPs and CPU latency per image (paper configurations)."""
+    """List the trained models that ship with medseg (predict MODEL uses them by name), with their held-out scores."""
+    if not architectures:
+        zoo_table()
+        return
     from medseg.models.profile import FLOPS_NOTE, profile_markdown, profile_models, profile_table
 
     try:
@@ -30,3 +36,31 @@ def models(
     else:
         console.print(profile_table(profiles, size, threads))
     console.print(f"{FLOPS_NOTE}; latency: median of {repeats} runs, batch 1, torch.no_grad", highlight=False)
+
+
+def zoo_table() -> None:
+    """Prints the zoo: name, classes, headline test metrics, parameters."""
+    from rich.table import Table
+
+    from medseg.inference.zoo import read_card, zoo_folder, zoo_names
+
+    names = zoo_names()
+    if not names:
+        console.print("no trained models in the zoo (medseg zoo package RUN NAME adds one)")
+        return
+    table = Table(title="trained models (medseg predict NAME INPUT --out OUT)")
+    for column in ("name", "classes", "held-out test", "parameters", "trained on"):
+        table.add_column(column)
+    for name in names:
+        try:
+            card = read_card(zoo_folder(name))
+        except MedsegError as error:
+            fail(error)
+        metrics = card.get("test_metrics", {})
+        shown = [k for k in ("dice_head", "hc_abs_error_mm", "hd_head_mm", "dice") if k in metrics][:3]
+        scores = ", ".join(f"{k} {metrics[k]['mean']:.3f} (n={metrics[k].get('n', '?')})" for k in shown)
+        shortfall = " (below target: see its card)" if card.get("shortfalls") else ""
+        data = card.get("training_data", {})
+        classes = ", ".join(card.get("classes", [])[1:])
+        table.add_row(name, classes, scores + shortfall, f"{card.get('parameters', 0):,}", data.get("dataset", ""))
+    console.print(table)

@@ -13,7 +13,12 @@ from medseg.errors import MedsegError
 
 
 def predict(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL", help="a zoo model's name (medseg models), a training run directory, or an exported .onnx"
+        ),
+    ],
     input_path: Annotated[
         Path,
         typer.Argument(
@@ -25,7 +30,11 @@ def predict(
     out: Annotated[Path, typer.Option(help="output folder (masks or label volumes, and the measurements)")],
     pixel_size: Annotated[
         Path | None,
-        typer.Option(help="CSV filename,pixel size(mm) (HC18 format); images without a size are measured in px"),
+        typer.Option(
+            metavar="MM|CSV",
+            help="one pixel size in mm for every image, or a CSV filename,pixel size(mm) (HC18 format); "
+            "images without a size are measured in px",
+        ),
     ] = None,
     checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
@@ -92,6 +101,22 @@ def predict(
         warning = missing_size_warning(images_without_size(rows))
         if warning:
             warn(warning)
+        if len(rows) == 1:
+            console.print(headline(rows[0]), highlight=False)
         flagged = sum(row.get("qc_flag") == "review" for row in rows)
         if any("qc_flag" in row for row in rows):
             console.print(f"qc_flag: {flagged} of {len(rows)} images flagged for review (listed first)")
+
+
+def headline(row: dict) -> str:
+    """The measurements of one image on one line: HC and areas, with their units."""
+    import math
+
+    keys = [k for k in row if k.startswith(("hc_", "area_")) or k == "largest_nodule_diameter_mm"]
+    parts = []
+    for key in keys:
+        number = row[key]
+        if isinstance(number, float) and math.isfinite(number):
+            unit = key.rsplit("_", 1)[-1]
+            parts.append(f"{key.rsplit('_', 1)[0]} {number:.1f} {unit}")
+    return f"{row.get('filename', '')}: " + (", ".join(parts) if parts else "nothing found")

@@ -51,7 +51,8 @@ def package_run(
     run_dir: str | Path,
     name: str,
     dataset: str,
-    command: str,
+    recipe: str,
+    overrides: list[str],
     hardware: str,
     targets: dict[str, float] | None = None,
     root: Path | None = None,
@@ -61,7 +62,8 @@ def package_run(
 
     Args:
         dataset: a key of :data:`DATASETS` (data, source and licence on the card).
-        command: the command that trained the run, as a user would type it.
+        recipe, overrides: the config that trained the run (``medseg train RECIPE ... OVERRIDES``),
+            kept on the card so that :func:`rebuild` trains it again.
         hardware: where it was trained (CPU model and cores, or the GPU).
         targets: metric key -> the value the model should reach (the card says by how much it
             falls short, if it does).
@@ -80,7 +82,9 @@ def package_run(
     state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
     tensors = {f"0.{key}": value.detach().float().contiguous() for key, value in state["state_dict"].items()}
     settings = {"format": FORMAT, "version": 1, "name": name, "members": [state["model"]], "config": state["config"]}
+    command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
     card = _card(run_dir, name, dataset, command, hardware, targets or {}, json.loads(metrics_path.read_text()))
+    card.update(recipe=recipe, overrides=list(overrides), dataset_key=dataset)
     card["parameters"] = int(sum(t.numel() for t in tensors.values() if t.is_floating_point()))
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / WEIGHTS, save(tensors, metadata={"format": FORMAT, "name": name}))
@@ -255,3 +259,29 @@ def verify(name: str, data: str | Path, root: Path | None = None, tolerance: dic
         measured = summary[key]["mean"]
         report[key] = (stats["mean"], measured, abs(measured - stats["mean"]) <= allowed)
     return report
+
+
+def rebuild(name: str, data: str | Path, work: str | Path, root: Path | None = None) -> Path:
+    """Trains zoo model ``name`` again from ``data`` with the recipe and overrides on its card,
+    evaluates it on its test split and writes it over the zoo folder (its card re-measured).
+
+    ``work`` receives the training run (a new folder).
+
+    Raises:
+        RunDirError: not a zoo model, or a card without its recipe.
+    """
+    from medseg.config import load_config
+    from medseg.experiments.evaluate import evaluate_run
+    from medseg.experiments.train import train_run
+
+    folder = (root or zoo_root()) / name
+    card = read_card(folder)
+    if not card.get("recipe") or not isinstance(card.get("overrides"), list):
+        raise RunDirError(f"{folder / CARD_JSON}: no recipe to rebuild from")
+    run_dir = Path(work)
+    train_run(load_config(card["recipe"], card["overrides"]), data, run_dir)
+    evaluate_run(run_dir, data, "test")
+    hardware = card.get("training", {}).get("hardware", "")
+    return package_run(
+        run_dir, name, card["dataset_key"], card["recipe"], card["overrides"], hardware, card.get("targets"), root
+    )

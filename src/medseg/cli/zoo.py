@@ -1,0 +1,75 @@
+"""``medseg zoo package|verify|rebuild``: making the zoo's models and checking their cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medseg.cli.base import console, fail
+from medseg.errors import ConfigError, MedsegError
+
+HELP = "Make the zoo's models and check their cards (medseg models lists them)."
+
+
+def package(
+    run_dir: Annotated[Path, typer.Argument(help="a trained run, evaluated on its test split")],
+    name: Annotated[str, typer.Argument(help="the zoo name (lower case, e.g. hc18)")],
+    dataset: Annotated[str, typer.Option(help="what it was trained on: hc18, kvasir_seg or ircadb")],
+    recipe: Annotated[str, typer.Option(help="the recipe it was trained with (medseg train RECIPE)")],
+    hardware: Annotated[str, typer.Option(help="where it was trained (CPU model and cores, or GPU)")],
+    override: Annotated[list[str] | None, typer.Option(help="a section.key=value it was trained with")] = None,
+    target: Annotated[list[str] | None, typer.Option(help="metric=value the card checks, e.g. dice_head=0.98")] = None,
+) -> None:
+    """Copy a run into the zoo: tensors-only weights, settings and its model card."""
+    from medseg.experiments.zoo import package_run
+
+    try:
+        targets = dict(_metric_value(text) for text in target or [])
+        folder = package_run(run_dir, name, dataset, recipe, override or [], hardware, targets)
+    except MedsegError as error:
+        fail(error)
+    console.print(f"zoo model {name}: {folder} (card: {folder / 'card.md'})", highlight=False)
+
+
+def verify(
+    name: Annotated[str, typer.Argument(help="a zoo model (medseg models)")],
+    data: Annotated[Path, typer.Option(help="the dataset it was trained on (its test images are re-scored)")],
+) -> None:
+    """Score a zoo model again on its card's test images; fails when a number moved beyond its tolerance."""
+    from medseg.experiments.zoo import TOLERANCE, verify
+
+    try:
+        report = verify(name, data)
+    except MedsegError as error:
+        fail(error)
+    for key, (card, measured, ok) in report.items():
+        console.print(f"{key}: card {card:.4f}, measured {measured:.4f}  {'ok' if ok else 'DIFFERS'}", highlight=False)
+    if not all(ok for _, _, ok in report.values()):
+        tolerances = ", ".join(f"{k}* {v}" for k, v in TOLERANCE.items())
+        console.print(f"verify: {name} does not reproduce its card (tolerances {tolerances})", highlight=False)
+        raise typer.Exit(1)
+
+
+def rebuild(
+    name: Annotated[str, typer.Argument(help="a zoo model (medseg models)")],
+    data: Annotated[Path, typer.Option(help="the dataset to train on (as on the card)")],
+    work: Annotated[Path, typer.Option(help="a new folder for the training run")],
+) -> None:
+    """Train a zoo model again with the recipe on its card, and replace it with the result."""
+    from medseg.experiments.zoo import rebuild
+
+    try:
+        folder = rebuild(name, data, work)
+    except MedsegError as error:
+        fail(error)
+    console.print(f"zoo model {name} rebuilt: {folder} (card: {folder / 'card.md'})", highlight=False)
+
+
+def _metric_value(text: str) -> tuple[str, float]:
+    key, _, number = text.partition("=")
+    try:
+        return key, float(number)
+    except ValueError:
+        raise ConfigError(f"--target {text!r}: give metric=value, e.g. dice_head=0.98") from None
