@@ -49,7 +49,9 @@ def check_serve_options(port: int, max_upload_mb: float, threads: int | None) ->
 
 
 def serve(
-    source: Annotated[Path, typer.Argument(help="a training run directory, or an exported model.onnx")],
+    source: Annotated[
+        Path, typer.Argument(metavar="MODEL", help="a zoo model's name, a training run directory, or an exported .onnx")
+    ],
     host: Annotated[str, typer.Option(help="address to listen on (default: this computer only)")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
