@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
+
+from medseg.data.converters.table import CONVERTER_MODULES
+from medseg.data.readers.table import READER_MODULES
 
 # Checkpoints and splits are open sets (a .pt file inside the run; a split saved in its split.json):
 # their help shows the usual values, and the library refuses the others with a message naming them.
@@ -18,37 +22,17 @@ class Backend(str, Enum):
     torch = "torch"
 
 
-class Conversion(str, Enum):
-    """``medseg convert`` kinds."""
+def choices_of(name: str, table: Iterable[str], doc: str) -> type[Enum]:
+    """A ``str`` Enum named ``name`` with one member per entry of ``table`` (its keys), in order."""
+    choices = Enum(name, {entry: entry for entry in table}, type=str)  # type: ignore[misc]
+    choices.__doc__ = doc
+    return choices
 
-    ircadb = "ircadb"
-    dicom = "dicom"
-    nnunet = "nnunet"
 
-
-# The readers of medseg.data.readers (a test keeps the two lists equal; importing the readers here
-# would slow every command down).
-Layout = Enum(  # type: ignore[misc]
-    "Layout",
-    {
-        name: name
-        for name in (
-            "bone_scan",
-            "ct",
-            "cvc_clinicdb",
-            "dicom",
-            "folder",
-            "hc18",
-            "ircadb",
-            "kvasir",
-            "lidc",
-            "msd",
-            "nifti",
-            "nnunet",
-        )
-    },
-    type=str,
-)
+# Built from the registries' tables (name -> module), so that a new reader or converter is a choice
+# with no edit here, and without importing the readers (OpenCV, SciPy ...): --help stays quick.
+Conversion = choices_of("Conversion", CONVERTER_MODULES, "``medseg convert`` kinds.")
+Layout = choices_of("Layout", sorted(READER_MODULES), "Dataset layouts: the readers of ``medseg.data.readers``.")
 
 
 def value(choice: Enum | str | None) -> str | None:
