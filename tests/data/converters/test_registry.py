@@ -1,4 +1,5 @@
-"""The converter registry: the shipped converters, and a new one added in one file."""
+"""The converter registry: the shipped converters, the table naming their modules, and a new one
+added in one file plus one table line."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from medseg.data.converters import CONVERTERS
+from medseg.data.converters.table import CONVERTER_MODULES
 from medseg.errors import ConfigError
 from medseg.experiments.convert import convert_dataset
 
@@ -18,7 +20,13 @@ def test_the_shipped_converters_are_registered() -> None:
     assert CONVERTERS.get("nnunet").reads_layout and not CONVERTERS.get("ircadb").reads_layout
 
 
-def test_a_new_converter_is_one_module_and_one_registration_line(tmp_path, monkeypatch) -> None:
+def test_every_table_entry_is_registered_by_its_module() -> None:
+    for name, module in CONVERTER_MODULES.items():
+        assert CONVERTERS.get(name).write.__module__ == module, name
+    assert sorted(CONVERTERS._items) == sorted(CONVERTER_MODULES)  # nothing registered outside the table
+
+
+def test_a_new_converter_is_one_module_and_one_table_line(tmp_path, monkeypatch, request) -> None:
     module = tmp_path / "toy_converter.py"
     module.write_text(
         textwrap.dedent(
@@ -34,13 +42,14 @@ def test_a_new_converter_is_one_module_and_one_registration_line(tmp_path, monke
             """
         )
     )
-    monkeypatch.setattr(CONVERTERS, "_items", dict(CONVERTERS._items))  # the registration ends with the test
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "toy_converter", raising=False)
-    __import__("toy_converter")
+    monkeypatch.setitem(CONVERTER_MODULES, "toy", "toy_converter")  # the one table line
+    request.addfinalizer(lambda: CONVERTERS.unregister("toy"))  # the registration ends with the test
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.png").write_bytes(b"")
+    assert "toy" in CONVERTERS and "toy_converter" not in sys.modules  # known before its module loads
     written = convert_dataset("toy", src, tmp_path / "out")
     assert written == [tmp_path / "out" / "listing.txt"]
     assert Path(written[0]).read_text() == "a.png"
