@@ -22,17 +22,26 @@ class Backend(str, Enum):
     torch = "torch"
 
 
-def choices_of(name: str, table: Iterable[str], doc: str) -> type[Enum]:
-    """A ``str`` Enum named ``name`` with one member per entry of ``table`` (its keys), in order."""
-    choices = Enum(name, {entry: entry for entry in table}, type=str)  # type: ignore[misc]
+def _choices(name: str, entries: Iterable[str], doc: str) -> type[Enum]:
+    choices = Enum(name, {entry: entry for entry in entries}, type=str)  # type: ignore[misc]
     choices.__doc__ = doc
     return choices
 
 
-# Built from the registries' tables (name -> module), so that a new reader or converter is a choice
-# with no edit here, and without importing the readers (OpenCV, SciPy ...): --help stays quick.
-Conversion = choices_of("Conversion", CONVERTER_MODULES, "``medseg convert`` kinds.")
-Layout = choices_of("Layout", sorted(READER_MODULES), "Dataset layouts: the readers of ``medseg.data.readers``.")
+# Both are built from the registries' tables (name -> module): a new reader or converter is a choice
+# with no edit here, and listing them imports no reader (OpenCV, SciPy ...), so --help stays quick.
+def conversion_choices() -> type[Enum]:
+    """The ``medseg convert`` kinds: the converter table's names, in its order."""
+    return _choices("Conversion", CONVERTER_MODULES, "``medseg convert`` kinds.")
+
+
+def layout_choices() -> type[Enum]:
+    """The ``--layout`` choices: the reader table's layouts, sorted."""
+    return _choices("Layout", sorted(READER_MODULES), "Dataset layouts: the readers of ``medseg.data.readers``.")
+
+
+Conversion = conversion_choices()
+Layout = layout_choices()
 
 
 def value(choice: Enum | str | None) -> str | None:
