@@ -3,12 +3,15 @@ added in one file plus one table line."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+import medseg.data.converters
 from medseg.data.converters import CONVERTERS
 from medseg.data.converters.table import CONVERTER_MODULES
 from medseg.errors import ConfigError
@@ -16,14 +19,22 @@ from medseg.experiments.convert import convert_dataset
 
 
 def test_the_shipped_converters_are_registered() -> None:
-    assert CONVERTERS.names() == ["dicom", "ircadb", "nnunet"]
+    assert {"dicom", "ircadb", "nnunet"} <= set(CONVERTERS.names())
+    assert CONVERTERS.names() == sorted(CONVERTER_MODULES)
     assert CONVERTERS.get("nnunet").reads_layout and not CONVERTERS.get("ircadb").reads_layout
 
 
 def test_every_table_entry_is_registered_by_its_module() -> None:
     for name, module in CONVERTER_MODULES.items():
         assert CONVERTERS.get(name).write.__module__ == module, name
-    assert sorted(CONVERTERS._items) == sorted(CONVERTER_MODULES)  # nothing registered outside the table
+
+
+def test_every_registered_converter_has_a_table_entry() -> None:
+    package = medseg.data.converters
+    for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+        importlib.import_module(info.name)
+    missing = [name for name in CONVERTERS._items if name not in CONVERTER_MODULES]
+    assert not missing, f"converters without a line in CONVERTER_MODULES (medseg/data/converters/table.py): {missing}"
 
 
 def test_a_new_converter_is_one_module_and_one_table_line(tmp_path, monkeypatch, request) -> None:
@@ -56,5 +67,6 @@ def test_a_new_converter_is_one_module_and_one_table_line(tmp_path, monkeypatch,
 
 
 def test_an_unknown_conversion_lists_the_known_ones(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="unknown conversion 'nope'; known: dicom, ircadb, nnunet"):
+    known = ", ".join(sorted(CONVERTER_MODULES))
+    with pytest.raises(ConfigError, match=f"unknown conversion 'nope'; known: {known}$"):
         convert_dataset("nope", tmp_path, tmp_path / "out")
