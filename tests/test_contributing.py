@@ -1,17 +1,22 @@
 """docs/contributing.md, followed to the letter: a toy of each kind, found through the public path.
 
-Each test writes the guide's "one new file" into a temporary folder and imports it, which is what
-the guide's registration line in the package ``__init__`` does; the toy is then reached the way a
-user reaches the shipped ones. Registries are global, so every toy is removed again when its test
-ends (fixture finalizers) and the other tests never see it.
+Each test writes the guide's "one new file" into a temporary folder and does what the guide's one
+line does: imports it (a model, a study: the import line in the package ``__init__``), adds its
+entry to the table naming its module (a reader, a converter: the module is then imported on first
+use), or registers it (a command). The toy is then reached the way a user reaches the shipped ones.
+Registries are global, so every toy is removed again when its test ends (fixture finalizers) and
+the other tests never see it.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -19,9 +24,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+import medseg
 from medseg.cli import app
+from medseg.cli.choices import conversion_choices, layout_choices
 from medseg.data.converters import CONVERTERS
+from medseg.data.converters.table import CONVERTER_MODULES
 from medseg.data.readers import READERS, check_dataset, read_dataset
+from medseg.data.readers.table import READER_MODULES
 from medseg.errors import ConfigError, OptionError, RunDirError
 from medseg.experiments.convert import convert_dataset
 from medseg.experiments.reproduce import STUDIES
@@ -33,22 +42,28 @@ Load = Callable[[str, str], ModuleType]
 
 
 @pytest.fixture
-def load_toy(tmp_path, monkeypatch) -> Load:
-    """``load(name, source)`` writes ``name.py`` into a folder on ``sys.path`` and imports it."""
+def write_toy(tmp_path, monkeypatch) -> Callable[[str, str], str]:
+    """``write(name, source)`` writes ``name.py`` into a folder on ``sys.path`` (not imported yet)."""
     folder = tmp_path / "toys"
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
-    loaded: list[str] = []
+    written: list[str] = []
 
-    def load(name: str, source: str) -> ModuleType:
+    def write(name: str, source: str) -> str:
         (folder / f"{name}.py").write_text(textwrap.dedent(source))
         importlib.invalidate_caches()
-        loaded.append(name)
-        return importlib.import_module(name)
+        written.append(name)
+        return name
 
-    yield load
-    for name in loaded:
+    yield write
+    for name in written:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def load_toy(write_toy) -> Load:
+    """``load(name, source)`` writes ``name.py`` into a folder on ``sys.path`` and imports it."""
+    return lambda name, source: importlib.import_module(write_toy(name, source))
 
 
 MODEL = '''
@@ -129,20 +144,30 @@ READER = '''
 
 
 @pytest.fixture
-def toy_reader(load_toy, request) -> ModuleType:
+def toy_reader(write_toy, monkeypatch, request) -> str:
+    """The toy reader's module, listed in the reader table (not imported: the first read does it)."""
     request.addfinalizer(lambda: READERS.unregister("toy"))
-    return load_toy("contributing_toy_reader", READER)
+    module = write_toy("contributing_toy_reader", READER)
+    monkeypatch.setitem(READER_MODULES, "toy", module)  # the guide's line in data/readers/table.py
+    return module
 
 
-def test_a_reader_is_one_file_and_one_import_line(toy_reader, tmp_path):
-    root = tmp_path / "toy_data"
+def _toy_dataset(root):
     root.mkdir()
     for index in range(3):
         mask = np.zeros((8, 10), np.uint8)
         mask[2:5, 3:7] = 1
         np.savez(root / f"case{index}.npz", image=np.full((8, 10), index * 50, np.uint8), mask=mask)
-    assert "toy" in READERS.names()
+    return root
+
+
+def test_a_reader_is_one_file_and_one_table_line(toy_reader, tmp_path):
+    root = _toy_dataset(tmp_path / "toy_data")
+    assert "toy" in READERS.names() and "toy" in READERS
+    assert toy_reader not in sys.modules  # known from the table alone
+    assert "toy" in [layout.value for layout in layout_choices()]  # as medseg/cli/choices.py builds Layout
     cases = read_dataset("toy", root, spacing_mm=0.25)
+    assert toy_reader in sys.modules
     assert [case.id for case in cases] == ["case0", "case1", "case2"]
     assert cases[0].spacing_mm == (0.25, 0.25) and cases[0].mask.sum() == 12
     with pytest.raises(ConfigError, match="spacing_mm"):
@@ -151,6 +176,26 @@ def test_a_reader_is_one_file_and_one_import_line(toy_reader, tmp_path):
     np.savez(root / "case3.npz", image=np.zeros((8, 10), np.uint8), mask=np.zeros((4, 4), np.uint8))
     good, problems = check_dataset("toy", root)
     assert len(good) == 3 and len(problems) == 1 and problems[0].path.name == "case3.npz"
+
+
+def _medseg(setup: str, folder, *args: str) -> subprocess.CompletedProcess:
+    """``medseg ARGS`` in a fresh interpreter that first runs ``setup`` (a table line, as if it were in
+    the file); ``folder`` (the toys) is on its path."""
+    code = f"import sys\n{setup}\nfrom medseg.cli import main\nsys.argv = ['medseg', *{list(args)!r}]\nmain()"
+    path = os.pathsep.join([str(Path(medseg.__file__).parents[1]), str(folder), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_new_reader_is_a_layout_of_the_command_line(toy_reader, tmp_path):
+    # medseg check --layout lists and accepts the toy: Layout is built from the table at start-up
+    root = _toy_dataset(tmp_path / "toy_data")
+    line = f"from medseg.data.readers.table import READER_MODULES\nREADER_MODULES['toy'] = {toy_reader!r}"
+    helped = _medseg(line, tmp_path / "toys", "check", "--help")
+    assert helped.returncode == 0 and "|toy>" in "".join(helped.stdout.split()), helped.stdout + helped.stderr
+    checked = _medseg(line, tmp_path / "toys", "check", str(root), "--layout", "toy")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "3 cases read, 0 problems" in checked.stdout
 
 
 CONVERTER = '''
@@ -170,17 +215,21 @@ CONVERTER = '''
 
 
 @pytest.fixture
-def toy_converter(load_toy, request) -> ModuleType:
+def toy_converter(write_toy, monkeypatch, request) -> str:
+    """The toy converter's module, listed in the converter table (not imported: the first use does it)."""
     request.addfinalizer(lambda: CONVERTERS.unregister("toy"))
-    return load_toy("contributing_toy_converter", CONVERTER)
+    module = write_toy("contributing_toy_converter", CONVERTER)
+    monkeypatch.setitem(CONVERTER_MODULES, "toy", module)  # the guide's line in data/converters/table.py
+    return module
 
 
-def test_a_converter_is_one_file_and_one_import_line(toy_converter, tmp_path):
+def test_a_converter_is_one_file_and_one_table_line(toy_converter, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     for name in ("b.png", "a.png"):
         (src / name).write_bytes(b"")
-    assert "toy" in CONVERTERS.names()
+    assert "toy" in CONVERTERS.names() and toy_converter not in sys.modules
+    assert "toy" in [kind.value for kind in conversion_choices()]  # as medseg/cli/choices.py builds Conversion
     assert CONVERTERS.get("toy").summary.startswith("a folder")
     out = tmp_path / "out"
     assert convert_dataset("toy", src, out) == [out / "files.txt"]
@@ -297,4 +346,5 @@ def test_the_toys_are_gone_after_their_tests():
     from medseg.models.registry import MODELS
 
     assert "toy" not in MODELS and "toy" not in READERS and "toy" not in CONVERTERS and "toy" not in STUDIES
+    assert "toy" not in READER_MODULES and "toy" not in CONVERTER_MODULES
     assert "hello" not in runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output

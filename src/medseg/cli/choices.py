@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
+
+from medseg.data.converters.table import CONVERTER_MODULES
+from medseg.data.readers.table import READER_MODULES
 
 # Checkpoints and splits are open sets (a .pt file inside the run; a split saved in its split.json):
 # their help shows the usual values, and the library refuses the others with a message naming them.
@@ -18,37 +22,26 @@ class Backend(str, Enum):
     torch = "torch"
 
 
-class Conversion(str, Enum):
-    """``medseg convert`` kinds."""
-
-    ircadb = "ircadb"
-    dicom = "dicom"
-    nnunet = "nnunet"
+def _choices(name: str, entries: Iterable[str], doc: str) -> type[Enum]:
+    choices = Enum(name, {entry: entry for entry in entries}, type=str)  # type: ignore[misc]
+    choices.__doc__ = doc
+    return choices
 
 
-# The readers of medseg.data.readers (a test keeps the two lists equal; importing the readers here
-# would slow every command down).
-Layout = Enum(  # type: ignore[misc]
-    "Layout",
-    {
-        name: name
-        for name in (
-            "bone_scan",
-            "ct",
-            "cvc_clinicdb",
-            "dicom",
-            "folder",
-            "hc18",
-            "ircadb",
-            "kvasir",
-            "lidc",
-            "msd",
-            "nifti",
-            "nnunet",
-        )
-    },
-    type=str,
-)
+# Both are built from the registries' tables (name -> module): a new reader or converter is a choice
+# with no edit here, and listing them imports no reader (OpenCV, SciPy ...), so --help stays quick.
+def conversion_choices() -> type[Enum]:
+    """The ``medseg convert`` kinds: the converter table's names, in its order."""
+    return _choices("Conversion", CONVERTER_MODULES, "``medseg convert`` kinds.")
+
+
+def layout_choices() -> type[Enum]:
+    """The ``--layout`` choices: the reader table's layouts, sorted."""
+    return _choices("Layout", sorted(READER_MODULES), "Dataset layouts: the readers of ``medseg.data.readers``.")
+
+
+Conversion = conversion_choices()
+Layout = layout_choices()
 
 
 def value(choice: Enum | str | None) -> str | None:

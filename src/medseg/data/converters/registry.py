@@ -1,8 +1,9 @@
 """The converter registry: ``medseg convert NAME SRC OUT`` looks ``NAME`` up here.
 
 A converter module builds a :class:`Converter` and registers it with one line,
-``CONVERTERS.register("name")(Converter(...))``; ``medseg/data/converters/__init__.py`` imports
-the module once.
+``CONVERTERS.register("name")(Converter(...))``, and its name has one line in ``CONVERTER_MODULES``
+(:mod:`medseg.data.converters.table`): :data:`CONVERTERS` knows every converter from that table and
+imports a converter's module the first time it is used.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medseg.data.case import Case
+from medseg.data.converters.table import CONVERTER_MODULES
 from medseg.registry import Registry
 
 #: ``write(src, work, cases, labels) -> written files``: ``work`` is the (empty) output folder being
@@ -38,4 +40,4 @@ class Converter:
         return self.write(src, work, cases, labels)
 
 
-CONVERTERS: Registry = Registry("conversion")
+CONVERTERS: Registry = Registry("conversion", lazy=CONVERTER_MODULES)

@@ -1,8 +1,9 @@
 """The reader registry: ``@READERS.register("layout")`` on a reader, :func:`read_dataset` and
 :func:`check_dataset` to read a layout with every case checked.
 
-A reader module imports :data:`READERS` from here (never from the package ``__init__``), and
-``medseg/data/readers/__init__.py`` imports the module once so that it is registered.
+A reader module imports :data:`READERS` from here (never from the package ``__init__``), and its
+layout has one line in ``READER_MODULES`` (:mod:`medseg.data.readers.table`): :data:`READERS` knows
+every layout from that table and imports a reader's module the first time the layout is read.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 from medseg.data.case import Case
 from medseg.data.checks import case_guard, check_case, collect_problems
 from medseg.data.io import pixel_limit
+from medseg.data.readers.table import READER_MODULES
 from medseg.errors import ConfigError, DataError, OptionError
 from medseg.registry import Registry
 
-READERS: Registry = Registry("reader")
+READERS: Registry = Registry("reader", lazy=READER_MODULES)
 
 
 def read_dataset(
