@@ -45,8 +45,10 @@ NAMES = {
 
 
 def _keys(tree: ast.AST) -> set[int]:
-    """ids of the string constants used as dict keys (field names of JSON data, not paths)."""
-    return {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys if key is not None}
+    """ids of the string constants used as keys (``{"evaluation": ...}``, ``card["evaluation"]``): field
+    names of JSON data, not paths."""
+    keys = {id(key) for node in ast.walk(tree) if isinstance(node, ast.Dict) for key in node.keys if key is not None}
+    return keys | {id(node.slice) for node in ast.walk(tree) if isinstance(node, ast.Subscript)}
 
 
 def spelled_names(path: Path, source: str | None = None) -> list[str]:
@@ -89,7 +91,7 @@ def test_a_spelled_name_is_caught_with_its_line(code, tmp_path):
 
 
 def test_a_dict_key_or_a_message_is_not_a_path(tmp_path):
-    code = 'card = {"evaluation": "medseg evaluate RUN"}\nraise ValueError("no checkpoints/best.pt")'
+    code = 'card = {"evaluation": "RUN"}\nx = card["evaluation"]\nraise ValueError("no checkpoints/best.pt")'
     assert not spelled_names(tmp_path / "module.py", code)
 
 
