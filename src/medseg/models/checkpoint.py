@@ -95,8 +95,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def checkpoint_path(run_dir: str | Path, name: str) -> Path:
     """The checkpoint file ``name`` of a run: ``best``, ``last`` or a ``.pt`` path inside ``run_dir``.
 
-    A bare name means ``run_dir/checkpoints/<name>.pt``; a path is taken relative to ``run_dir``.
-    The resolved file (links followed) must lie inside ``run_dir``.
+    The one rule of :meth:`medseg.run_folder.RunFolder.checkpoint`: a bare name means
+    ``run_dir/checkpoints/<name>.pt``; a path is taken relative to ``run_dir``. The resolved file
+    (links followed) must lie inside ``run_dir``.
 
     Raises:
         RunDirError: the name leads outside the run folder (``..``, an absolute path elsewhere, a link).
