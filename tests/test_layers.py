@@ -52,6 +52,7 @@ LAYERS: dict[str, int] = {
     "device": 1,
     "registry": 1,
     "output_files": 1,
+    "run_folder": 1,
     "config_rules": 1,
     "safe_yaml": 1,
     "version": 1,

@@ -19,6 +19,7 @@ from typing import Any
 from medseg import __version__
 from medseg.errors import RunDirError
 from medseg.io import atomic_write_text
+from medseg.run_folder import CV_INFO, RUN_INFO
 
 MARKER = ".medseg.json"
 KINDS = ("train", "cv", "search", "predict", "demo", "convert", "study", "export")
@@ -173,7 +174,7 @@ def datasets_of(run_dirs: Iterable[str | Path]) -> list[Path]:
     """The datasets named in the ``run.json`` / ``cv.json`` of runs (to keep single files out of them)."""
     found = []
     for run_dir in run_dirs:
-        for name in ("run.json", "cv.json", "search.json"):
+        for name in (RUN_INFO, CV_INFO, "search.json"):
             try:
                 data = json.loads((Path(run_dir) / name).read_text()).get("data")
             except (OSError, UnicodeDecodeError, ValueError, AttributeError):

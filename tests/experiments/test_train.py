@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from medseg.config import load_config
-from medseg.experiments.train import TRAIN_LOG, train_run
+from medseg.experiments.train import train_run
+from medseg.run_folder import RunFolder
 from tests.conftest import TINY
 
 
@@ -14,7 +15,8 @@ def test_train_log_in_the_run_folder_holds_the_console_lines(hc18_synthetic, tmp
     train_run(load_config("demo", TINY), hc18_synthetic, run_dir)
     console = capsys.readouterr().err.strip().splitlines()
     logged = [
-        re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "", line) for line in (run_dir / TRAIN_LOG).read_text().splitlines()
+        re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ", "", line)
+        for line in RunFolder(run_dir).train_log.read_text().splitlines()
     ]
     assert logged == console and len(logged) >= 3
     epochs = [line for line in logged if line.startswith("epoch ")]

@@ -12,7 +12,8 @@ from medseg.errors import RunDirError
 from medseg.experiments.evaluate import evaluate_run
 from medseg.experiments.zoo import package_run, rebuild, verify
 from medseg.inference.backends import open_predictor
-from medseg.inference.zoo import WEIGHTS, load_zoo_predictor, zoo_folder, zoo_names
+from medseg.inference.zoo import load_zoo_predictor, zoo_folder, zoo_names
+from medseg.run_folder import ZOO_WEIGHTS as WEIGHTS
 
 from ..conftest import TINY_OVERRIDES
 

@@ -76,3 +76,23 @@ def test_export_command(tiny_run, tmp_path):
     assert out.is_file() and (tmp_path / "fetal.json").is_file()
     result = CliRunner().invoke(app, ["export", str(tmp_path)])
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+@pytest.mark.parametrize("name", ["best.pt", "checkpoints/last.pt"])
+def test_export_takes_the_checkpoint_names_predict_takes(tiny_run, tmp_path, name):
+    from medseg.inference.export import file_sha256
+    from medseg.run_folder import RunFolder
+
+    Predictor.from_run(tiny_run, name, device="cpu")  # predict --checkpoint NAME
+    out = tmp_path / "m.onnx"
+    export_onnx(tiny_run, out, checkpoint=name)
+    source = json.loads(out.with_suffix(".json").read_text())["source"]
+    assert source["checkpoint"] == name
+    assert source["sha256"] == file_sha256(RunFolder(tiny_run).checkpoint(name))
+
+
+def test_export_refuses_a_checkpoint_outside_the_run(tiny_run, tmp_path):
+    (tmp_path / "elsewhere.pt").write_bytes(b"")
+    with pytest.raises(RunDirError, match="inside the run folder"):
+        export_onnx(tiny_run, tmp_path / "m.onnx", checkpoint=str(tmp_path / "elsewhere.pt"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["elsewhere.pt"]

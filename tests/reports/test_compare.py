@@ -8,6 +8,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from medseg.cli import app
@@ -60,3 +61,23 @@ def test_compare_a_search_folder_and_real_runs(evaluated_run, tmp_path):
     assert all(float(r["GFLOPs"]) > 0 and r["input"] == "48x64" for r in table)
     missing = runner.invoke(app, ["compare", str(tmp_path / "nope"), "--out", str(tmp_path / "n.html")])
     assert missing.exit_code == 2 and "run directory not found" in missing.output
+
+
+def test_model_facts_measure_at_the_run_s_image_size(tiny_run, tmp_path):
+    from medseg.experiments.report import write_report
+    from medseg.reports.compare import model_facts
+    from medseg.run_folder import RunFolder
+
+    height, width = yaml.safe_load(RunFolder(tiny_run).config.read_text())["data"]["image_size"]
+    trained = f"{height}x{width}"
+    assert trained != "256x256"
+    assert model_facts(tiny_run, {"data": {"image_size": [height, width]}})["input"] == trained
+    # a config.yaml without data.image_size: the size the checkpoint was trained at (not a fixed default)
+    assert model_facts(tiny_run, {})["input"] == trained
+    run = RunFolder(tmp_path / "run")
+    shutil.copytree(tiny_run, run.root)
+    config = yaml.safe_load(run.config.read_text())
+    del config["data"]["image_size"]
+    run.config.write_text(yaml.safe_dump(config))
+    page = write_report(run.root).read_text()
+    assert trained in page and "256x256" not in page

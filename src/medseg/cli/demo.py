@@ -9,6 +9,7 @@ import typer
 
 from medseg.cli.base import console, fail, print_summary
 from medseg.errors import MedsegError
+from medseg.run_folder import RunFolder
 
 
 def demo(
@@ -26,4 +27,4 @@ def demo(
     print_summary(f"demo: synthetic test split ({n_test} images)", summary)
     dice, hc = summary["dice_head"]["mean"], summary["hc_absdiff_mm"]["mean"]
     console.print(f"Dice (head) {dice:.3f}, mean absolute HC error {hc:.2f} mm; run in {run_dir}")
-    console.print(f"report: {run_dir / 'evaluation' / 'test' / 'report.html'}", highlight=False)
+    console.print(f"report: {RunFolder(run_dir).evaluation('test').report}", highlight=False)

@@ -11,6 +11,7 @@ from medseg.cli.base import check_option, console, fail, print_summary
 from medseg.cli.choices import CHECKPOINT, SPLIT
 from medseg.cli.tables import qc_flag_table
 from medseg.errors import MedsegError
+from medseg.run_folder import EvaluationFolder
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
@@ -55,8 +56,8 @@ def evaluate(
     print_summary(f"{run_dir} on {split} ({len(rows)} images)", summary)
     if qc_table:
         console.print(qc_flag_table(qc_table))
-    console.print(f"per-case results: {out / 'per_case.csv'}")
+    console.print(f"per-case results: {EvaluationFolder(out).per_case}")
     if volume_rows:
         print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
-        console.print(f"per-volume results: {out / 'per_volume.csv'}")
+        console.print(f"per-volume results: {EvaluationFolder(out).per_volume}")
     console.print(f"report: {report}", highlight=False)

@@ -10,6 +10,7 @@ import typer
 from medseg.cli.base import console, fail
 from medseg.cli.choices import CHECKPOINT
 from medseg.errors import MedsegError
+from medseg.run_folder import RunFolder
 
 
 def train(
@@ -88,7 +89,8 @@ def cv(
         per_fold = " ".join(f"{v:.4f}" for v in stats["per_fold"])
         table.add_row(key, f"{stats['mean']:.4f}", f"{stats['sd']:.4f}", per_fold)
     console.print(table)
-    console.print(f"results: {out / 'cv_results.csv'}, {out / 'cv_summary.json'}; ensemble: medseg predict {out} ...")
+    run = RunFolder(out)
+    console.print(f"results: {run.cv_results}, {run.cv_summary}; ensemble: medseg predict {out} ...")
 
 
 def average(

@@ -9,6 +9,7 @@ import typer
 
 from medseg.cli.base import console, fail
 from medseg.errors import ConfigError, MedsegError
+from medseg.run_folder import ZooFolder
 
 HELP = "Make the zoo's models and check their cards (medseg models lists them)."
 
@@ -30,7 +31,7 @@ def package(
         folder = package_run(run_dir, name, dataset, recipe, override or [], hardware, targets)
     except MedsegError as error:
         fail(error)
-    console.print(f"zoo model {name}: {folder} (card: {folder / 'card.md'})", highlight=False)
+    console.print(f"zoo model {name}: {folder} (card: {ZooFolder(folder).card_md})", highlight=False)
 
 
 def verify(
@@ -64,7 +65,7 @@ def rebuild(
         folder = rebuild(name, data, work)
     except MedsegError as error:
         fail(error)
-    console.print(f"zoo model {name} rebuilt: {folder} (card: {folder / 'card.md'})", highlight=False)
+    console.print(f"zoo model {name} rebuilt: {folder} (card: {ZooFolder(folder).card_md})", highlight=False)
 
 
 def _metric_value(text: str) -> tuple[str, float]:

@@ -22,7 +22,8 @@ from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import code_version
 from medseg.io import atomic_write_text
 from medseg.models.averaging import average_state_dicts
-from medseg.models.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from medseg.models.checkpoint import load_checkpoint, save_checkpoint
+from medseg.run_folder import RunFolder
 
 # Input settings that must agree: the averaged weights see images prepared one way.
 _INPUT_KEYS = ("image_size", "keep_aspect", "channels", "num_classes", "normalize", "patch_size")
@@ -45,13 +46,14 @@ def read_source(run_dir: Path, checkpoint: str) -> Source:
     Raises:
         RunDirError: not a run folder, or its checkpoint or split is missing or unreadable.
     """
-    if not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir}: not a run folder (no config.yaml)")
-    path = checkpoint_path(run_dir, checkpoint)
+    run = RunFolder(run_dir)
+    if not run.config.is_file():
+        raise RunDirError(f"{run_dir}: not a run folder (no {run.config.name})")
+    path = run.checkpoint(checkpoint)
     try:
-        split = load_split(run_dir / "split.json")
+        split = load_split(run.split)
     except Exception as error:  # noqa: BLE001 - DataError or a damaged file: either way the run cannot be used
-        raise RunDirError(f"{run_dir}: no readable split.json ({error})") from None
+        raise RunDirError(f"{run_dir}: no readable {run.split.name} ({error})") from None
     return Source(run_dir, path, load_checkpoint(path), split)
 
 
@@ -117,13 +119,13 @@ def average_runs(run_dirs: list[Path], out: Path, checkpoint: str = "best") -> P
         for s in sources
     ]
     with OutputDir.create(out, "train", inputs=[s.run_dir for s in sources]) as output:
-        work = output.work
-        for name in ("config.yaml", "split.json"):
-            shutil.copy2(first.run_dir / name, work / name)
-        (work / "checkpoints").mkdir()
+        work, source = RunFolder(output.work), RunFolder(first.run_dir)
+        shutil.copy2(source.config, work.config)
+        shutil.copy2(source.split, work.split)
+        work.checkpoints.mkdir()
         state = {key: first.state[key] for key in _KEPT if key in first.state}
-        save_checkpoint(work / "checkpoints" / "best.pt", {**state, "state_dict": weights, "averaged_from": origin})
-        info = json.loads((first.run_dir / "run.json").read_text()) if (first.run_dir / "run.json").is_file() else {}
+        save_checkpoint(work.best, {**state, "state_dict": weights, "averaged_from": origin})
+        info = json.loads(source.run_info.read_text()) if source.run_info.is_file() else {}
         run_info = {
             "data": info.get("data"),
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -132,5 +134,5 @@ def average_runs(run_dirs: list[Path], out: Path, checkpoint: str = "best") -> P
             "averaged_from": origin,
             "result": {"averaged_runs": len(sources), "checkpoint": checkpoint},
         }
-        atomic_write_text(work / "run.json", json.dumps(run_info, indent=1, default=str))
+        atomic_write_text(work.run_info, json.dumps(run_info, indent=1, default=str))
     return out

@@ -38,6 +38,7 @@ from medseg.experiments.train import train_run
 from medseg.inference import Predictor, load_predictor
 from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
+from medseg.run_folder import RunFolder
 from medseg.training.distributed import env_context
 
 
@@ -66,7 +67,7 @@ def headline_means(summary: dict[str, dict[str, float]], prefix: str) -> dict[st
 
 
 def _fold_finished(fold_dir: Path) -> dict[str, Any] | None:
-    path = fold_dir / "run.json"
+    path = RunFolder(fold_dir).run_info
     if not path.is_file():
         return None
     return json.loads(path.read_text()).get("result")
@@ -119,10 +120,13 @@ def cross_validate(
         raise ConfigError(f"--folds must be at least 2, got {folds}")
     output = OutputDir.plan(out_dir, "cv", [data_path], overwrite, resume)
     if resume:
-        if not (out_dir / "config.yaml").is_file() or not (out_dir / "cv.json").is_file():
-            raise RunDirError(f"{out_dir}: nothing to resume (no config.yaml and cv.json of a cross-validation)")
-        config = load_config(out_dir / "config.yaml")
-        saved = json.loads((out_dir / "cv.json").read_text())
+        run = RunFolder(out_dir)
+        if not run.config.is_file() or not run.cv_info.is_file():
+            raise RunDirError(
+                f"{out_dir}: nothing to resume (no {run.config.name} and {run.cv_info.name} of a cross-validation)"
+            )
+        config = load_config(run.config)
+        saved = json.loads(run.cv_info.read_text())
         folds, test_fraction = saved["folds"], saved["test_fraction"]
     else:
         if monitor is not None:
@@ -149,9 +153,10 @@ def _cross_validate_into(
     resume: bool,
 ) -> CVResult:
     test_ids = splits[0]["test"]
+    run = RunFolder(out_dir)
     if not resume:
-        save_config(config, out_dir / "config.yaml")
-        save_split({"train": splits[0]["train"] + splits[0]["val"], "test": test_ids}, out_dir / "split.json")
+        save_config(config, run.config)
+        save_split({"train": splits[0]["train"] + splits[0]["val"], "test": test_ids}, run.split)
         info = {
             "folds": folds,
             "test_fraction": test_fraction,
@@ -160,15 +165,15 @@ def _cross_validate_into(
             "data": str(Path(data_path).resolve()),
             "fold_sizes": [{k: len(v) for k, v in split.items()} for split in splits],
         }
-        atomic_write_text(out_dir / "cv.json", json.dumps(info, indent=1))
+        atomic_write_text(run.cv_info, json.dumps(info, indent=1))
 
     rows = []
     for k, split in enumerate(splits):
-        fold_dir = out_dir / f"fold_{k}"
+        fold_dir = run.fold(k).root
         log(f"fold {k + 1}/{folds}: {len(split['train'])} train, {len(split['val'])} val, {len(test_ids)} test")
         result = _fold_finished(fold_dir) if resume else None
         if result is None:
-            can_resume = resume and (fold_dir / "checkpoints" / "last.pt").is_file()
+            can_resume = resume and run.fold(k).last.is_file()
             fit = train_run(
                 config, data_path, fold_dir, overwrite=not can_resume, resume=can_resume, cases=cases, split=split
             )
@@ -178,13 +183,13 @@ def _cross_validate_into(
     summary = _summarize(rows, config, folds, test_fraction)
     if test_ids:
         ensemble = load_predictor(out_dir)
-        _, test_summary = evaluate_cases(ensemble, select(cases, test_ids), out_dir / "evaluation" / "test", False)
+        _, test_summary = evaluate_cases(ensemble, select(cases, test_ids), run.evaluation("test").root, False)
         summary["ensemble_test"] = headline_means(test_summary, "")
     table = rows + [
         {"fold": stat, **{key: summary["metrics"][key][stat] for key in summary["metrics"]}} for stat in ("mean", "sd")
     ]
-    write_table(out_dir / "cv_results.csv", table)
-    atomic_write_text(out_dir / "cv_summary.json", json.dumps(json_safe(summary), indent=1))
+    write_table(run.cv_results, table)
+    atomic_write_text(run.cv_summary, json.dumps(json_safe(summary), indent=1))
     write_report(out_dir, data=data_path, cases=cases)
     return CVResult(rows, summary, out_dir)
 
@@ -201,7 +206,8 @@ def _evaluate_fold(
     }
     for name in ("val", "test"):
         if split[name]:
-            _, summary = evaluate_cases(predictor, select(cases, split[name]), fold_dir / "evaluation" / name, False)
+            out = RunFolder(fold_dir).evaluation(name).root
+            _, summary = evaluate_cases(predictor, select(cases, split[name]), out, False)
             row.update(headline_means(summary, f"{name}_"))
     return row
 

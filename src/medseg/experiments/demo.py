@@ -14,6 +14,7 @@ from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import train_run
 from medseg.inference import Predictor
 from medseg.logs import log
+from medseg.run_folder import RunFolder
 
 
 def run_demo(
@@ -42,8 +43,8 @@ def run_demo(
         run_dir = output.work / "run"
         train_run(cfg, data_dir, run_dir)
         predictor = Predictor.from_run(run_dir)
-        split = load_split(run_dir / "split.json")
+        split = load_split(RunFolder(run_dir).split)
         cases = select(load_cases(predictor.config, data_dir), split["test"])
-        _, summary = evaluate_cases(predictor, cases, run_dir / "evaluation" / "test")
+        _, summary = evaluate_cases(predictor, cases, RunFolder(run_dir).evaluation("test").root)
         write_evaluation_report(run_dir, "test")
     return Path(out) / "run", len(cases), summary

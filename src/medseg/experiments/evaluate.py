@@ -13,13 +13,14 @@ from medseg.config import Config
 from medseg.data.case import Case
 from medseg.data.io import write_png
 from medseg.inference import Prediction, Predictor
-from medseg.inference.qc import CALIBRATION_FILE, QCCalibration, calibrate, flag_table, load_calibration, qc_signals
+from medseg.inference.qc import QCCalibration, calibrate, flag_table, load_calibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.measure.ellipse import fit_ellipse_to_mask
 from medseg.measure.nodules import largest_nodule
 from medseg.measure.units import head_columns, length_unit, lengths_in_pixels
 from medseg.metrics import case_metrics, summarize
 from medseg.reports.overlays import overlay
+from medseg.run_folder import EVALUATION, EvaluationFolder, RunFolder
 
 
 def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[str, Any]:
@@ -96,15 +97,15 @@ def evaluate_cases(
             row.update(signals if spacing else lengths_in_pixels(signals))
         rows.append(row)
         if out_dir is not None and overlays:
-            write_png(Path(out_dir) / "overlays" / f"{case.id}.png", overlay(case.image, prediction.mask, case.mask))
+            write_png(EvaluationFolder(out_dir).overlay(case.id), overlay(case.image, prediction.mask, case.mask))
         if index % 20 == 0:
             print(f"  evaluated {index}/{len(cases)}", file=sys.stderr, flush=True)
     if calibration is not None:
         add_flags(rows, calibration)
     summary = summarize(rows)
     if out_dir is not None:
-        write_table(Path(out_dir) / "per_case.csv", rows)
-        atomic_write_text(Path(out_dir) / "metrics.json", json.dumps(summary, indent=1))
+        write_table(EvaluationFolder(out_dir).per_case, rows)
+        atomic_write_text(EvaluationFolder(out_dir).metrics, json.dumps(summary, indent=1))
     return rows, summary
 
 
@@ -133,18 +134,19 @@ def evaluate_with_qc(
     Returns:
         Per-case rows, the summary and the QC table (``None`` without QC or calibration).
     """
-    out = run_dir / "evaluation" / split
+    run = RunFolder(run_dir)
+    out = run.evaluation(split)
     calibration = load_calibration(run_dir) if qc and split != "val" else None
-    rows, summary = evaluate_cases(predictor, cases, out, masks=masks, qc=qc, calibration=calibration)
+    rows, summary = evaluate_cases(predictor, cases, out.root, masks=masks, qc=qc, calibration=calibration)
     if qc and split == "val":
         calibration = calibrate(rows, predictor.config.eval.qc_share if qc_share is None else qc_share)
-        calibration.save(run_dir / CALIBRATION_FILE)
+        calibration.save(run.calibration)
         add_flags(rows, calibration)
-        write_table(out / "per_case.csv", rows)
+        write_table(out.per_case, rows)
     if calibration is None:
         return rows, summary, None
     table = flag_table(rows, calibration)
-    write_table(out / "qc_table.csv", table)
+    write_table(out.qc_table, table)
     return rows, summary, table
 
 
@@ -204,16 +206,16 @@ def evaluate_run(
     predictor = load_predictor(run_dir, checkpoint, tta=tta, scales=scales)  # a cv directory: its folds as an ensemble
     ids = None
     if split != "all":
-        saved = load_split(run_dir / "split.json")
+        saved = load_split(RunFolder(run_dir).split)
         if split not in saved:
-            raise RunDirError(f"{run_dir / 'split.json'}: no split named {split!r} (have {', '.join(saved)})")
+            raise RunDirError(f"{RunFolder(run_dir).split}: no split named {split!r} (have {', '.join(saved)})")
         ids = saved[split]
     config = predictor.config
     cases = read_dataset(config.data.layout, data, max_pixels=config.data.max_pixels, **config.data.reader)
     if ids is not None:
         cases = select(cases, ids)
-    out = run_dir / "evaluation" / split
-    claim(run_dir, "evaluation")
+    out = RunFolder(run_dir).evaluation(split).root
+    claim(run_dir, EVALUATION)
     masks: dict = {}
     qc = config.eval.qc if qc is None else qc
     rows, summary, qc_table = evaluate_with_qc(predictor, cases, run_dir, split, masks, qc, qc_share)

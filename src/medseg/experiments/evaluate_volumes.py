@@ -33,6 +33,7 @@ from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
 from medseg.measure.volumes import label_roles
 from medseg.metrics import confusion, hausdorff_mm, summarize
+from medseg.run_folder import EvaluationFolder
 
 VOLUME_PREFIX = "volume_"  # summary keys of the per-volume table in metrics.json
 
@@ -134,7 +135,7 @@ def evaluate_volumes(
         log(f"  volume {volume_id}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items() if k.startswith("dice_")))
     summary = {f"{VOLUME_PREFIX}{k}": v for k, v in summarize(rows).items() if not k.startswith(("spacing", "slices"))}
     if out_dir is not None and rows:
-        write_table(Path(out_dir) / "per_volume.csv", rows)
+        write_table(EvaluationFolder(out_dir).per_volume, rows)
     return rows, summary
 
 
@@ -165,7 +166,7 @@ def evaluate_split_volumes(
         cases = [c for c in full if is_volume_case(c) and str(c.meta["volume_id"]) in volume_ids]
     rows, summary = evaluate_volumes(predictor, cases, predicted, out_dir)
     if out_dir is not None and rows:
-        metrics_path = Path(out_dir) / "metrics.json"
+        metrics_path = EvaluationFolder(out_dir).metrics
         metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
         metrics.update(json_safe(summary))
         atomic_write_text(metrics_path, json.dumps(metrics, indent=1))

@@ -19,6 +19,7 @@ from medseg.inference.probabilities import save_probability_config
 from medseg.inference.qc import load_calibration
 from medseg.inference.volume import check_dicom_inputs, is_volume_input, predict_volumes, volume_inputs
 from medseg.inference.zoo import zoo_folder
+from medseg.run_folder import RunFolder
 
 FORMATS = ("nifti", "dicom-seg")
 
@@ -151,11 +152,11 @@ def _check_volume_headers(input_dir: Path, run_dir: Path, backend: str, checkpoi
     if not nifti:
         return
     limit = None
-    if Path(run_dir).is_dir() and (Path(run_dir) / "config.yaml").is_file():
+    if Path(run_dir).is_dir() and RunFolder(run_dir).config.is_file():
         from medseg.config import load_config
 
         try:
-            limit = load_config(Path(run_dir) / "config.yaml").data.max_voxels
+            limit = load_config(RunFolder(run_dir).config).data.max_voxels
         except Exception:  # noqa: BLE001 - the run is checked again when it is opened
             limit = None
     with voxel_limit(limit):

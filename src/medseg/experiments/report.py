@@ -20,6 +20,7 @@ from medseg.reports.compare import model_facts, write_comparison
 from medseg.reports.overlays import overlay
 from medseg.reports.run_report import OverlayFn, write_run_report
 from medseg.reports.rundata import read_json, read_yaml
+from medseg.run_folder import RunFolder
 
 
 class OverlayMaker:
@@ -43,7 +44,8 @@ class OverlayMaker:
         from medseg.data.loading import load_cases
         from medseg.inference import load_predictor
 
-        info = read_json(self.run_dir / "run.json") or read_json(self.run_dir / "cv.json") or {}
+        run = RunFolder(self.run_dir)
+        info = read_json(run.run_info) or read_json(run.cv_info) or {}
         data = self.data or info.get("data")
         try:
             if not data and self._given is None:
@@ -87,7 +89,7 @@ def write_report(
     """
     run_dir = Path(run_dir)
     (target,) = plan_files(
-        out if out is not None else run_dir / "report.html", ".html", (), [run_dir], [data, *datasets_of([run_dir])]
+        out if out is not None else RunFolder(run_dir).report, ".html", (), [run_dir], [data, *datasets_of([run_dir])]
     )
     written = _write_report(run_dir, target, split, data, cases)
     record_files([written], "report")
@@ -97,7 +99,7 @@ def write_report(
 def _write_report(
     run_dir: Path, out: Path, split: str | None, data: str | Path | None = None, cases: list[Case] | None = None
 ) -> Path:
-    config = read_yaml(run_dir / "config.yaml") or {}
+    config = read_yaml(RunFolder(run_dir).config) or {}
     overlay_for: OverlayFn = OverlayMaker(run_dir, data, cases)
     return write_run_report(run_dir, out, split, overlay_for, model_facts(run_dir, config))
 
@@ -105,7 +107,7 @@ def _write_report(
 def write_evaluation_report(run_dir: str | Path, split: str) -> Path:
     """``run_dir/evaluation/<split>/report.html``: the report of one evaluation (what ``evaluate`` writes)."""
     run_dir = Path(run_dir)
-    return _write_report(run_dir, run_dir / "evaluation" / split / "report.html", split)
+    return _write_report(run_dir, RunFolder(run_dir).evaluation(split).report, split)
 
 
 def write_compare(run_dirs: list[str | Path], out: str | Path, split: str | None = None) -> list[Path]:

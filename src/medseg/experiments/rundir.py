@@ -47,6 +47,7 @@ from types import TracebackType
 from typing import Any
 
 from medseg import __version__
+from medseg import run_folder as rf
 from medseg.errors import RunDirError
 from medseg.io import atomic_write_text
 from medseg.output_files import (  # noqa: F401  (re-exported: the output rules' public names)
@@ -67,11 +68,11 @@ from medseg.output_files import (  # noqa: F401  (re-exported: the output rules'
 _NEW, _OLD = ".medseg-new", ".medseg-old"
 # top-level entries each kind may leave in an interrupted folder (glob patterns); any other entry
 # of an incomplete folder is the user's and blocks --overwrite
-_COMMON = ("*.log", "logs", "report.html", "model.onnx", "model.json", FILES_LEDGER)
-_RUN = ("checkpoints", "config.yaml", "run.json", "split.json", "history.csv", "evaluation", "tensorboard", "test")
+_COMMON = ("*.log", "logs", rf.REPORT, rf.ONNX, rf.ONNX_SETTINGS, FILES_LEDGER)
+_RUN = (rf.CHECKPOINTS, rf.CONFIG, rf.RUN_INFO, rf.SPLIT, rf.HISTORY, rf.EVALUATION, rf.TENSORBOARD, "test")
 OWN_ENTRIES: dict[str, tuple[str, ...]] = {
     "train": (*_RUN, "calibration*", "averaged*"),
-    "cv": (*_RUN, "fold_*", "cv.json", "cv_results.csv", "cv_summary.json", "splits*"),
+    "cv": (*_RUN, rf.FOLDS, rf.CV_INFO, rf.CV_RESULTS, rf.CV_SUMMARY, "splits*"),
     "search": (*_RUN, "trial_*", "trials*", "grid", "search_*", "best_config.yaml", "study*"),
     "predict": (
         "masks",
@@ -82,7 +83,7 @@ OWN_ENTRIES: dict[str, tuple[str, ...]] = {
         "volumes.csv",
         ".progress*",
         "probabilities",
-        "config.yaml",
+        rf.CONFIG,
         *(f"{word}*.csv" for word in ("tumour", "tumor", "lesion", "cancer", "metastas")),
         *(f"*{word}s.csv" for word in ("tumour", "tumor", "lesion", "cancer", "metastase")),
     ),

@@ -46,6 +46,7 @@ from medseg.experiments.train import train_run
 from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
 from medseg.reports.search_heatmap import write_heatmap
+from medseg.run_folder import RunFolder
 from medseg.training.optim import higher_is_better
 
 SPACE_KINDS = ("loguniform", "uniform", "int", "choice")
@@ -277,7 +278,7 @@ def _search_into(
     name: str,
     overwrite: bool,
 ) -> SearchResult:
-    save_config(config, out_dir / "config.yaml")
+    save_config(config, RunFolder(out_dir).config)
     direction = "maximize" if higher_is_better(monitor) else "minimize"
     identity = {
         "config": json_safe(config.to_dict()),
@@ -323,7 +324,8 @@ def _search_into(
 
 def _check_same_search(out_dir: Path, config: Config) -> None:
     """Refuses to continue a search folder that holds a search of another base config."""
-    saved = yaml.safe_load((out_dir / "config.yaml").read_text()) if (out_dir / "config.yaml").is_file() else None
+    path = RunFolder(out_dir).config
+    saved = yaml.safe_load(path.read_text()) if path.is_file() else None
     if saved is not None and json_safe(saved) != json_safe(config.to_dict()):
         raise RunDirError(
             f"{out_dir}: holds a search of another config; pass --overwrite to replace it or give another --out"

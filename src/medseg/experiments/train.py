@@ -22,13 +22,12 @@ from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.io import atomic_write_text
 from medseg.logs import log_to_file
 from medseg.models.checkpoint import initial_weights, load_checkpoint
+from medseg.run_folder import RunFolder
 from medseg.training.callbacks import Callback
 from medseg.training.distributed import barrier, training_session
 from medseg.training.engine import FitResult, fit
 from medseg.training.history import History
 from medseg.training.state import model_spec_of
-
-TRAIN_LOG = "train.log"  # the console lines of training, in the run folder
 
 
 def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, data_path: Any = None) -> None:
@@ -39,11 +38,12 @@ def check_run_dir(run_dir: Path, overwrite: bool = False, resume: bool = False, 
     """
     check_output_dir(run_dir, "train", [data_path], overwrite, resume)
     if resume:
-        if not (run_dir / "checkpoints" / "last.pt").is_file():
-            raise RunDirError(f"{run_dir}: nothing to resume (no checkpoints/last.pt)")
-        saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")  # a damaged or hostile file fails before any write
-        History(run_dir / "history.csv").load(up_to_epoch=int(saved["epoch"]))  # likewise the files resumed with it
-        load_split(run_dir / "split.json")
+        run = RunFolder(run_dir)
+        if not run.last.is_file():
+            raise RunDirError(f"{run_dir}: nothing to resume (no {run.last.relative_to(run_dir)})")
+        saved = load_checkpoint(run.last)  # a damaged or hostile file fails before any write
+        History(run.history).load(up_to_epoch=int(saved["epoch"]))  # likewise the files resumed with it
+        load_split(run.split)
 
 
 def remove_stale_temporaries(run_dir: Path) -> list[Path]:
@@ -119,7 +119,7 @@ def train_run(
     run_dir = Path(run_dir)
     check_run_dir(run_dir, overwrite, resume, data_path)
     if resume:
-        config = load_config(run_dir / "config.yaml")
+        config = load_config(RunFolder(run_dir).config)
     check_names(config)
     if config.train.init_weights and not resume:
         initial_weights(model_spec_of(config), config.train.init_weights)  # before anything is read or written
@@ -129,7 +129,7 @@ def train_run(
         barrier()  # every rank has checked the directory before rank 0 changes it
         output.prepare()
         try:
-            with log_to_file(output.work / TRAIN_LOG) if ctx.is_main else contextlib.nullcontext():
+            with log_to_file(RunFolder(output.work).train_log) if ctx.is_main else contextlib.nullcontext():
                 result = _train_into(output.work, config, data_path, resume, cases, split, callbacks, ctx)
         except BaseException:
             output.abandon()
@@ -149,15 +149,16 @@ def _train_into(
     callbacks: list[Callback] | None,
     ctx: Any,
 ) -> FitResult:
+    run = RunFolder(work)
     if resume and ctx.is_main:
         remove_stale_temporaries(work)
     if resume:
-        split = load_split(work / "split.json")
+        split = load_split(run.split)
     elif split is None and ctx.is_main:
         split = split_cases(cases, config.data.val_fraction, config.data.test_fraction, config.data.split_seed)
     if not resume and ctx.is_main:
-        save_config(config, work / "config.yaml")
-        save_split(split, work / "split.json")
+        save_config(config, run.config)
+        save_split(split, run.split)
         write_run_info(
             work,
             {
@@ -170,7 +171,7 @@ def _train_into(
         )
     barrier()
     if split is None:
-        split = load_split(work / "split.json")
+        split = load_split(run.split)
     result = fit(
         config,
         select(cases, split["train"]),
@@ -187,7 +188,7 @@ def _train_into(
 
 def write_run_info(run_dir: Path, update: dict[str, Any]) -> None:
     """Merges ``update`` into ``run_dir/run.json``."""
-    path = run_dir / "run.json"
+    path = RunFolder(run_dir).run_info
     info = json.loads(path.read_text()) if path.is_file() else {}
     info.update(update)
     atomic_write_text(path, json.dumps(info, indent=1, default=str))

@@ -19,9 +19,10 @@ from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, select
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
-from medseg.inference.zoo import CARD_JSON, CARD_MD, FORMAT, SETTINGS, WEIGHTS, load_zoo_predictor, read_card, zoo_root
+from medseg.inference.zoo import FORMAT, load_zoo_predictor, read_card, zoo_root
 from medseg.io import atomic_write_bytes, atomic_write_text
 from medseg.models.checkpoint import load_checkpoint
+from medseg.run_folder import RunFolder, ZooFolder
 
 # What each dataset's publisher allows; the card repeats it next to the model trained on it.
 DATASETS = {
@@ -76,10 +77,11 @@ def package_run(
     run_dir, folder = Path(run_dir), (root or zoo_root()) / name
     if dataset not in DATASETS:
         raise ConfigError(f"dataset {dataset!r} is not known; use one of {', '.join(DATASETS)}")
-    metrics_path = run_dir / "evaluation" / "test" / "metrics.json"
+    run, files = RunFolder(run_dir), ZooFolder(folder)
+    metrics_path = run.evaluation("test").metrics
     if not metrics_path.is_file():
         raise RunDirError(f"{metrics_path}: missing; run medseg evaluate {run_dir} --split test first")
-    state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
+    state = load_checkpoint(run.checkpoint(checkpoint))
     tensors = {f"0.{key}": value.detach().float().contiguous() for key, value in state["state_dict"].items()}
     settings = {"format": FORMAT, "version": 1, "name": name, "members": [state["model"]], "config": state["config"]}
     command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
@@ -87,10 +89,10 @@ def package_run(
     card.update(recipe=recipe, overrides=list(overrides), dataset_key=dataset)
     card["parameters"] = int(sum(t.numel() for t in tensors.values() if t.is_floating_point()))
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(folder / WEIGHTS, save(tensors, metadata={"format": FORMAT, "name": name}))
-    atomic_write_text(folder / SETTINGS, json.dumps(settings, indent=1))
-    atomic_write_text(folder / CARD_JSON, json.dumps(card, indent=1))
-    atomic_write_text(folder / CARD_MD, card_markdown(card))
+    atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
+    atomic_write_text(files.settings, json.dumps(settings, indent=1))
+    atomic_write_text(files.card_json, json.dumps(card, indent=1))
+    atomic_write_text(files.card_md, card_markdown(card))
     return folder
 
 
@@ -103,9 +105,10 @@ def _card(
     targets: dict[str, float],
     metrics: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    split = load_split(run_dir / "split.json")
-    config = config_from_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["config"], "checkpoint")
+    run = RunFolder(run_dir)
+    info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
+    split = load_split(run.split)
+    config = config_from_dict(load_checkpoint(run.best)["config"], "checkpoint")
     result = info.get("result", {})
     test = {key: {k: stats[k] for k in ("mean", "std", "median", "n") if k in stats} for key, stats in metrics.items()}
     shortfalls = {}
@@ -150,7 +153,7 @@ def _failure_modes(run_dir: Path) -> list[str]:
     """The worst test cases by Dice, and what the QC flagged, as plain sentences."""
     import csv
 
-    path = run_dir / "evaluation" / "test" / "per_case.csv"
+    path = RunFolder(run_dir).evaluation("test").per_case
     if not path.is_file():
         return []
     rows = list(csv.DictReader(path.open()))
@@ -241,12 +244,13 @@ def verify(name: str, data: str | Path, root: Path | None = None, tolerance: dic
         RunDirError: not a zoo model, or a card without its test ids.
     """
     folder = (root or zoo_root()) / name
-    if not (folder / SETTINGS).is_file():
-        raise RunDirError(f"{folder}: not a zoo model (no {SETTINGS})")
+    files = ZooFolder(folder)
+    if not files.settings.is_file():
+        raise RunDirError(f"{folder}: not a zoo model (no {files.settings.name})")
     card = read_card(folder)
     ids = card.get("test_ids")
     if not isinstance(ids, list) or not ids:
-        raise RunDirError(f"{folder / CARD_JSON}: no test_ids to verify against")
+        raise RunDirError(f"{files.card_json}: no test_ids to verify against")
     predictor = load_zoo_predictor(folder, tta=bool(card.get("tta", False)))
     cases = select(load_cases(predictor.config, data), ids)
     _, summary = evaluate_cases(predictor, cases, None)
@@ -277,7 +281,7 @@ def rebuild(name: str, data: str | Path, work: str | Path, root: Path | None = N
     folder = (root or zoo_root()) / name
     card = read_card(folder)
     if not card.get("recipe") or not isinstance(card.get("overrides"), list):
-        raise RunDirError(f"{folder / CARD_JSON}: no recipe to rebuild from")
+        raise RunDirError(f"{ZooFolder(folder).card_json}: no recipe to rebuild from")
     run_dir = Path(work)
     train_run(load_config(card["recipe"], card["overrides"]), data, run_dir)
     evaluate_run(run_dir, data, "test")

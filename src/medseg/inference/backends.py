@@ -10,6 +10,7 @@ from medseg.inference.onnx_backend import load_onnx_predictor
 from medseg.inference.predictor import Predictor, load_predictor
 from medseg.inference.zoo import load_zoo_predictor, zoo_folder
 from medseg.logs import log
+from medseg.run_folder import RunFolder
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -55,7 +56,7 @@ def open_predictor(
     exported = find_export(source, checkpoint) if backend != "torch" else None
     if backend == "onnx" and exported is None:
         raise ExportError(
-            f"{source}: no up-to-date {source / 'model.onnx'} for checkpoint {checkpoint!r}; "
+            f"{source}: no up-to-date {RunFolder(source).onnx} for checkpoint {checkpoint!r}; "
             f"run: medseg export {source}{'' if checkpoint == 'best' else ' --checkpoint ' + checkpoint}"
         )
     if exported is not None:

@@ -19,6 +19,7 @@ from medseg.inference.onnx_backend import FORMAT, METADATA_KEY, OnnxNetwork, set
 from medseg.inference.predictor import Predictor
 from medseg.io import atomic_write_bytes, atomic_write_text
 from medseg.output_files import datasets_of, plan_files, record_files
+from medseg.run_folder import RunFolder
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -125,10 +126,12 @@ def export_onnx(
         ExportError: export failed or ONNX Runtime disagrees with PyTorch.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "checkpoints").is_dir():
-        folds = " (a cross-validation directory: export one fold_K)" if any(run_dir.glob("fold_*")) else ""
+    run = RunFolder(run_dir)
+    if not run.has_checkpoints:
+        folds = " (a cross-validation directory: export one fold_K)" if run.folds() else ""
         raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder){folds}")
-    out = Path(out) if out is not None else run_dir / "model.onnx"
+    checkpoint_file = run.checkpoint(checkpoint)  # the rule of predict --checkpoint
+    out = Path(out) if out is not None else run.onnx
     out, _ = plan_files(out, ".onnx", [".json"], [run_dir], datasets_of([run_dir]), known=_written_by_export)
     predictor = Predictor.from_run(run_dir, checkpoint, device="cpu")
     model, config = predictor.models[0], predictor.config
@@ -152,7 +155,6 @@ def export_onnx(
         raise ExportError(
             f"{run_dir}: ONNX Runtime logits differ from PyTorch by {diff:.3g} (> {tolerance:g}); nothing written"
         )
-    checkpoint_file = run_dir / "checkpoints" / f"{checkpoint}.pt"
     settings: dict[str, Any] = {
         "format": FORMAT,
         "version": 1,
@@ -209,10 +211,13 @@ def _with_metadata(data: bytes, text: str) -> bytes:
 
 def find_export(run_dir: str | Path, checkpoint: str = "best") -> Path | None:
     """``RUN_DIR/model.onnx`` when it exists and was exported from the current ``checkpoint`` file."""
-    run_dir = Path(run_dir)
-    onnx_path = run_dir / "model.onnx"
+    run = RunFolder(run_dir)
+    onnx_path = run.onnx
     json_path = settings_path(onnx_path)
-    checkpoint_file = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    try:
+        checkpoint_file = run.checkpoint(checkpoint)
+    except RunDirError:
+        return None
     if not (onnx_path.is_file() and json_path.is_file() and checkpoint_file.is_file()):
         return None
     try:

@@ -26,7 +26,8 @@ from medseg.errors import RunDirError
 from medseg.inference.postprocess import postprocess
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
-from medseg.models.checkpoint import checkpoint_path, load_checkpoint, model_from_checkpoint
+from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
+from medseg.run_folder import RunFolder
 
 Network = Callable[[torch.Tensor], torch.Tensor]  # (N, C, H, W) float32 -> (N, K, H, W) logits
 
@@ -97,7 +98,7 @@ class Predictor:
     def from_run(
         cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", tta: bool = False, **options
     ) -> Predictor:
-        """Loads ``run_dir/checkpoints/<checkpoint>.pt`` (see :func:`checkpoint_path`); ``options``: as the constructor.
+        """Loads a run's checkpoint (the rule of :meth:`RunFolder.checkpoint`); ``options``: as the constructor.
 
         Raises:
             RunDirError: not a run directory, no such checkpoint, or a name leading outside ``run_dir``.
@@ -105,7 +106,7 @@ class Predictor:
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
             raise RunDirError(f"{run_dir}: run directory not found")
-        path = checkpoint_path(run_dir, checkpoint)
+        path = RunFolder(run_dir).checkpoint(checkpoint)
         state = load_checkpoint(path)
         config = config_from_dict(state.get("config", {}), f"{path} config")
         return cls(model_from_checkpoint(state, path), config, device, tta, **options)
@@ -196,11 +197,11 @@ def load_predictor(run_dir: str | Path, checkpoint: str = "best", tta: bool = Fa
 
     ``options``: ``device``, ``sliding_window``, ``batch_size`` as for :class:`Predictor`.
     """
-    run_dir = Path(run_dir)
-    folds = sorted(p for p in run_dir.glob("fold_*") if (p / "checkpoints").is_dir())
-    if not (run_dir / "checkpoints").is_dir() and folds:
-        predictors = [Predictor.from_run(f, checkpoint) for f in folds]
+    run = RunFolder(run_dir)
+    folds = run.folds(trained=True)
+    if not run.has_checkpoints and folds:
+        predictors = [Predictor.from_run(f.root, checkpoint) for f in folds]
         return Predictor([p.models[0] for p in predictors], predictors[0].config, tta=tta, **options)
-    if not (run_dir / "checkpoints").is_dir():
+    if not run.has_checkpoints:
         raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder)")
     return Predictor.from_run(run_dir, checkpoint, tta=tta, **options)

@@ -24,9 +24,10 @@ from medseg.config import Config, load_config, save_config
 from medseg.data.volumes.base import Volume
 from medseg.errors import DataError
 from medseg.io import atomic_write_bytes
+from medseg.run_folder import CONFIG as CONFIG_FILE
 
 FOLDER = "probabilities"
-CONFIG = "config.yaml"
+CONFIG = CONFIG_FILE  # the configuration beside the probabilities, named as in a run
 
 
 def _write(path: Path, **arrays: Any) -> Path:

@@ -26,8 +26,8 @@ from medseg.io import atomic_write_text, json_safe
 from medseg.measure.ellipse import largest_component
 from medseg.measure.head_circumference import head_circumference, measure_ellipse
 from medseg.measure.qc import SIGNALS, agreement_signals, boundary_entropy, component_signals, ellipse_fit_residual
+from medseg.run_folder import RunFolder
 
-CALIBRATION_FILE = "qc_calibration.json"
 FLIPS = (1, 0)
 TIE_BREAK = 1e-3  # image axes flipped by the test-time augmentations: left-right, up-down
 
@@ -281,5 +281,5 @@ def _encode(value: float) -> Any:
 
 def load_calibration(run_dir: str | Path) -> QCCalibration | None:
     """The run's saved calibration, or ``None`` when it has none yet."""
-    path = Path(run_dir) / CALIBRATION_FILE
+    path = RunFolder(run_dir).calibration
     return QCCalibration.load(path) if path.is_file() else None

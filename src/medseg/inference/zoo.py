@@ -24,13 +24,10 @@ from medseg.config import config_from_dict
 from medseg.errors import RunDirError
 from medseg.inference.predictor import Predictor
 from medseg.models.checkpoint import model_from_checkpoint
+from medseg.run_folder import ZooFolder
 
 ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
 FORMAT = "medseg-zoo"
-WEIGHTS = "weights.safetensors"
-SETTINGS = "model.json"
-CARD_JSON = "card.json"
-CARD_MD = "card.md"
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -44,7 +41,7 @@ def zoo_names(root: Path | None = None) -> list[str]:
     root = root or zoo_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if _NAME.fullmatch(p.name) and (p / SETTINGS).is_file())
+    return sorted(p.name for p in root.iterdir() if _NAME.fullmatch(p.name) and ZooFolder(p).settings.is_file())
 
 
 def zoo_folder(name: str, root: Path | None = None) -> Path | None:
@@ -61,7 +58,7 @@ def read_card(folder: Path) -> dict[str, Any]:
     Raises:
         RunDirError: a card that is not a JSON object.
     """
-    path = folder / CARD_JSON
+    path = ZooFolder(folder).card_json
     if not path.is_file():
         return {}
     try:
@@ -79,7 +76,7 @@ def read_settings(folder: Path) -> dict[str, Any]:
     Raises:
         RunDirError: missing, not JSON, another format, or no members.
     """
-    path = folder / SETTINGS
+    path = ZooFolder(folder).settings
     try:
         settings = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -105,15 +102,16 @@ def load_zoo_predictor(folder: Path, tta: bool = False, **options: Any) -> Predi
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    files = ZooFolder(folder)
     settings = read_settings(folder)
-    config = config_from_dict(settings["config"], str(folder / SETTINGS))
+    config = config_from_dict(settings["config"], str(files.settings))
     try:
-        tensors = load_file(folder / WEIGHTS)
+        tensors = load_file(files.weights)
     except (OSError, SafetensorError) as exc:
-        raise RunDirError(f"{folder / WEIGHTS}: unreadable weights ({exc})") from None
+        raise RunDirError(f"{files.weights}: unreadable weights ({exc})") from None
     models = []
     for index, spec in enumerate(settings["members"]):
         prefix = f"{index}."
         state_dict = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-        models.append(model_from_checkpoint({"model": spec, "state_dict": state_dict}, folder / WEIGHTS))
+        models.append(model_from_checkpoint({"model": spec, "state_dict": state_dict}, files.weights))
     return Predictor(models, config, tta=tta, **options)

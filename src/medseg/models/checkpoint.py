@@ -22,6 +22,7 @@ from medseg.errors import RunDirError
 from medseg.io import atomic_write_bytes
 from medseg.models.base import legacy_key
 from medseg.models.registry import create_model
+from medseg.run_folder import RunFolder
 
 _PLAIN = (str, int, float, bool, type(None))
 _UNSUPPORTED = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
@@ -94,23 +95,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def checkpoint_path(run_dir: str | Path, name: str) -> Path:
     """The checkpoint file ``name`` of a run: ``best``, ``last`` or a ``.pt`` path inside ``run_dir``.
 
-    A bare name means ``run_dir/checkpoints/<name>.pt``; a path is taken relative to ``run_dir``.
-    The resolved file (links followed) must lie inside ``run_dir``.
+    The one rule of :meth:`medseg.run_folder.RunFolder.checkpoint`: a bare name means
+    ``run_dir/checkpoints/<name>.pt``; a path is taken relative to ``run_dir``. The resolved file
+    (links followed) must lie inside ``run_dir``.
 
     Raises:
         RunDirError: the name leads outside the run folder (``..``, an absolute path elsewhere, a link).
     """
-    run_dir = Path(run_dir)
-    given = Path(name)
-    if given.is_absolute() or len(given.parts) > 1:
-        candidate = given if given.is_absolute() else run_dir / given
-    else:
-        candidate = run_dir / "checkpoints" / (name if name.endswith(".pt") else f"{name}.pt")
-    root = run_dir.resolve()
-    resolved = candidate.resolve()
-    if not name or not resolved.is_relative_to(root):
-        raise RunDirError(f"--checkpoint {name!r}: must name a checkpoint inside the run folder {run_dir}")
-    return candidate
+    return RunFolder(run_dir).checkpoint(name)
 
 
 def model_from_spec(spec: dict[str, Any]) -> nn.Module:
@@ -141,7 +133,7 @@ def initial_weights_path(given: str | Path) -> Path:
     """
     path = Path(given)
     if path.is_dir():
-        best = path / "checkpoints" / "best.pt"
+        best = RunFolder(path).best
         if not best.is_file():
             raise RunDirError(f"{path}: a run folder without checkpoints/best.pt; name the .pt file to start from")
         return best

@@ -16,22 +16,36 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
+from medseg.config import DataConfig
 from medseg.errors import RunDirError
 from medseg.io import atomic_write_text, write_table
 from medseg.reports import figures
 from medseg.reports.html import data_uri, format_number, render
 from medseg.reports.rundata import RunFiles, column, primary_metric, read_csv, read_json, read_run, split_metric
+from medseg.run_folder import RunFolder
 
 HEADLINE = ("dice_", "iou_", "hd_mm_", "hd_px_", "hc_absdiff_mm", "hc_diff_mm", "pixel_accuracy", "volume")
-DEFAULT_SIZE = (256, 256)
 
 
 def checkpoint_dir(run_dir: Path) -> Path | None:
     """The folder whose ``checkpoints/`` holds the run's model (``fold_0`` for cross-validation)."""
-    if (run_dir / "checkpoints").is_dir():
+    run = RunFolder(run_dir)
+    if run.has_checkpoints:
         return run_dir
-    folds = sorted(p for p in run_dir.glob("fold_*") if (p / "checkpoints").is_dir())
-    return folds[0] if folds else None
+    folds = run.folds(trained=True)
+    return folds[0].root if folds else None
+
+
+def input_size(config: dict[str, Any], state: dict[str, Any]) -> tuple[int, int]:
+    """The network input ``(H, W)`` of a run: its ``config.yaml``'s ``data.image_size``, else the one
+    the checkpoint was trained with, else the configuration's default."""
+    for source in (config, state.get("config")):
+        data = source.get("data") if isinstance(source, dict) else None
+        size = data.get("image_size") if isinstance(data, dict) else None
+        if isinstance(size, list | tuple) and len(size) == 2:
+            return int(size[0]), int(size[1])
+    default = DataConfig().image_size
+    return int(default[0]), int(default[1])
 
 
 def model_facts(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -49,15 +63,13 @@ def model_facts(run_dir: str | Path, config: dict[str, Any]) -> dict[str, Any]:
     folder = checkpoint_dir(Path(run_dir))
     if folder is None:
         return {}
-    path = next(
-        (p for p in (folder / "checkpoints" / "best.pt", folder / "checkpoints" / "last.pt") if p.is_file()), None
-    )
+    path = next((p for p in (RunFolder(folder).best, RunFolder(folder).last) if p.is_file()), None)
     if path is None:
         return {}
     state = load_checkpoint(path)
     model = model_from_checkpoint(state)
-    size = tuple(config.get("data", {}).get("image_size") or DEFAULT_SIZE)
-    image = torch.zeros(1, int(state["model"]["in_channels"]), int(size[0]), int(size[1]))
+    size = input_size(config, state)
+    image = torch.zeros(1, int(state["model"]["in_channels"]), *size)
     return {
         "parameters": count_parameters(model),
         "input": f"{size[0]}x{size[1]}",
@@ -88,7 +100,7 @@ def expand_runs(run_dirs: list[Path]) -> tuple[list[Path], list[Path]]:
         if not path.is_dir():
             raise RunDirError(f"{path}: run directory not found")
         trials = sorted(p for p in path.glob("trial_*") if p.is_dir())
-        if trials and not (path / "run.json").is_file():
+        if trials and not RunFolder(path).run_info.is_file():
             searches.append(path)
             runs.extend(trials)
         else:

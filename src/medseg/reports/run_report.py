@@ -30,6 +30,7 @@ from medseg.reports.rundata import (
     read_run,
     volume_slices,
 )
+from medseg.run_folder import PER_CASE, RunFolder
 
 OverlayFn = Callable[[str], "np.ndarray | None"]
 SPLIT_PREFERENCE = ("test", "val", "train", "all")
@@ -113,7 +114,7 @@ def _per_case_plot(evaluation: Evaluation, foreground: list[str]) -> str | None:
 
 def _agreement(evaluation: Evaluation) -> list[dict[str, Any]]:
     blocks = []
-    sources = [("per_case.csv", evaluation.rows)] + [(f"{name}.csv", rows) for name, rows in evaluation.tables.items()]
+    sources = [(PER_CASE, evaluation.rows)] + [(f"{name}.csv", rows) for name, rows in evaluation.tables.items()]
     for source, rows in sources:
         if not rows:
             continue
@@ -207,7 +208,10 @@ def _facts(run: RunFiles, model_facts: dict[str, Any]) -> list[tuple[str, str]]:
         ("run", str(run.run_dir)),
         ("model", str(model.get("name", "?"))),
         *[(label, format_number(value)) for label, value in model_facts.items() if label != "input"],
-        ("input", "x".join(str(v) for v in config.get("data", {}).get("image_size", [])) or "?"),
+        (
+            "input",
+            "x".join(str(v) for v in config.get("data", {}).get("image_size", [])) or model_facts.get("input", "?"),
+        ),
         ("classes", ", ".join(run.class_names) or "?"),
         ("loss / optimiser", f"{train.get('loss', '?')} / {train.get('optimizer', '?')} lr {train.get('lr', '?')}"),
         ("batch size", str(train.get("batch_size", "?"))),
@@ -307,7 +311,7 @@ def write_run_report(
     run = read_run(run_dir)
     if split is not None and split not in run.evaluations:
         have = ", ".join(run.evaluations) or "none"
-        raise RunDirError(f"{Path(run_dir) / 'evaluation' / split}: no evaluation of that split (have: {have})")
-    out = Path(out) if out is not None else Path(run_dir) / "report.html"
+        raise RunDirError(f"{RunFolder(run_dir).evaluation(split).root}: no evaluation of that split (have: {have})")
+    out = Path(out) if out is not None else RunFolder(run_dir).report
     atomic_write_text(out, build_run_report(run, split, overlay_for, model_facts))
     return out

@@ -23,6 +23,7 @@ import yaml
 from medseg.config import safe_yaml
 from medseg.data.splits import check_split
 from medseg.errors import RunDirError
+from medseg.run_folder import EvaluationFolder, RunFolder
 
 UNITS = ("mm", "ml", "mm2", "mm3", "cm3", "px", "px2", "percent")
 REF_TOKENS = ("ref", "reference")
@@ -100,10 +101,11 @@ class Evaluation:
 
     def overlay(self, case_id: str) -> list[Path]:
         """Saved overlay PNG(s) of a case: ``overlays/<id>.png`` or the slices in ``overlays/<id>/``."""
-        single = self.folder / "overlays" / f"{case_id}.png"
+        files = EvaluationFolder(self.folder)
+        single = files.overlay(case_id)
         if single.is_file():
             return [single]
-        folder = self.folder / "overlays" / case_id
+        folder = files.overlays / case_id
         return sorted(folder.glob("*.png")) if folder.is_dir() else []
 
 
@@ -144,12 +146,13 @@ class RunFiles:
 
 def read_evaluation(folder: Path) -> Evaluation | None:
     """``per_case.csv``, ``metrics.json`` and any other CSV of an evaluation folder; ``None`` if empty."""
-    rows = read_csv(folder / "per_case.csv")
-    summary = read_json(folder / "metrics.json")
-    summary = {} if summary is None else check_summary(summary, folder / "metrics.json")
+    files = EvaluationFolder(folder)
+    rows = read_csv(files.per_case)
+    summary = read_json(files.metrics)
+    summary = {} if summary is None else check_summary(summary, files.metrics)
     if not rows and not summary:
         return None
-    tables = {p.stem: read_csv(p) for p in sorted(folder.glob("*.csv")) if p.name != "per_case.csv"}
+    tables = {p.stem: read_csv(p) for p in sorted(folder.glob("*.csv")) if p != files.per_case}
     return Evaluation(folder.name, folder, rows, summary, tables)
 
 
@@ -181,24 +184,25 @@ def read_run(run_dir: str | Path) -> RunFiles:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: run directory not found")
-    config = read_yaml(run_dir / "config.yaml")
-    info = read_json(run_dir / "run.json")
+    files = RunFolder(run_dir)
+    config = read_yaml(files.config)
+    info = read_json(files.run_info)
     if config is None and info is None:
-        raise RunDirError(f"{run_dir}: not a run directory (no config.yaml or run.json)")
+        raise RunDirError(f"{run_dir}: not a run directory (no {files.config.name} or {files.run_info.name})")
     if config is not None and not isinstance(config, dict):
-        raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping of sections")
-    split = read_json(run_dir / "split.json")
-    split = {} if split is None else check_split(split, run_dir / "split.json")
+        raise RunDirError(f"{files.config}: expected a mapping of sections")
+    split = read_json(files.split)
+    split = {} if split is None else check_split(split, files.split)
     evaluations = {}
-    for folder in sorted(p for p in (run_dir / "evaluation").glob("*") if p.is_dir()):
-        evaluation = read_evaluation(folder)
+    for found in files.evaluations:
+        evaluation = read_evaluation(found.root)
         if evaluation is not None:
-            evaluations[folder.name] = evaluation
-    run = RunFiles(run_dir, config or {}, info or {}, split, read_csv(run_dir / "history.csv"), evaluations)
-    if (run_dir / "cv.json").is_file():
-        run.cv = read_json(run_dir / "cv.json")
-        run.cv_rows = read_csv(run_dir / "cv_results.csv")
-        run.folds = [read_run(p) for p in sorted(run_dir.glob("fold_*")) if p.is_dir()]
+            evaluations[found.root.name] = evaluation
+    run = RunFiles(run_dir, config or {}, info or {}, split, read_csv(files.history), evaluations)
+    if files.cv_info.is_file():
+        run.cv = read_json(files.cv_info)
+        run.cv_rows = read_csv(files.cv_results)
+        run.folds = [read_run(fold.root) for fold in files.folds()]
     return run
 
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from medseg import __version__
 from medseg.models.checkpoint import load_checkpoint, reorder_legacy_optimizer_state, save_checkpoint
+from medseg.run_folder import RunFolder
 from medseg.training.callbacks import Callback
 from medseg.training.state import TrainState
 
@@ -93,8 +94,8 @@ class Checkpointer(Callback):
 
     def __init__(self, state: TrainState, hooks: list[Callback]) -> None:
         self.state, self.hooks = state, hooks
-        self.last = state.run_dir / "checkpoints" / "last.pt"
-        self.best = state.run_dir / "checkpoints" / "best.pt"
+        self.last = RunFolder(state.run_dir).last
+        self.best = RunFolder(state.run_dir).best
 
     def on_epoch_end(self, epoch: int, iteration: int, scores: dict[str, float]) -> bool:
         if self.state.place.ctx.is_main:

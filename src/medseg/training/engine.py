@@ -26,6 +26,7 @@ from medseg.losses import main_output
 from medseg.metrics import batch_dice
 from medseg.models import count_parameters, to_probabilities
 from medseg.models.checkpoint import load_checkpoint
+from medseg.run_folder import RunFolder
 from medseg.training import distributed
 from medseg.training.callbacks import (
     Callback,
@@ -88,7 +89,7 @@ def default_callbacks(config: Config, state: TrainState) -> list[Callback]:
         monitor = effective_monitor(train_cfg.early_stopping_monitor or train_cfg.monitor, state.val_loader is not None)
         callbacks.append(EarlyStopping(monitor, train_cfg.early_stopping_patience, train_cfg.early_stopping_min_delta))
     if train_cfg.tensorboard and state.place.ctx.is_main:
-        callbacks.append(TensorBoardLogger(state.run_dir / "tensorboard"))
+        callbacks.append(TensorBoardLogger(RunFolder(state.run_dir).tensorboard))
     return callbacks
 
 
@@ -116,7 +117,7 @@ def fit(
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
     seed_everything(config.train.seed)
-    resuming = resume and (Path(run_dir) / "checkpoints" / "last.pt").is_file()
+    resuming = resume and RunFolder(run_dir).last.is_file()
     state = build_state(config, train_cases, val_cases, Path(run_dir), warm_start=not resuming)
     if state.monitor != config.train.monitor:
         distributed.log_main(

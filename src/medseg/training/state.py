@@ -23,6 +23,7 @@ from medseg.errors import ConfigError
 from medseg.losses import DeepSupervisionLoss, create_loss
 from medseg.models import output_channels
 from medseg.models.checkpoint import load_initial_weights, model_from_spec
+from medseg.run_folder import RunFolder
 from medseg.training import distributed
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler, effective_monitor, higher_is_better
@@ -162,7 +163,7 @@ def build_state(
         train_set=train_set,
         train_loader=train_loader,
         val_loader=val_loader,
-        history=History(run_dir / "history.csv"),
+        history=History(RunFolder(run_dir).history),
         best_score=-math.inf if higher_is_better(monitor) else math.inf,
         monitor=monitor,
     )

@@ -38,6 +38,7 @@ from medseg.inference import Predictor
 from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
 from medseg.measure.bone_scan_index import patient_bone_scan_index
+from medseg.run_folder import RunFolder
 
 RECIPE = "bone_scan_unet_plus_plus"
 NETWORKS = {"unet_plus_plus": "U-Net++", "unet": "U-Net", "attention_unet": "Attention U-Net"}
@@ -72,7 +73,7 @@ def run_config(base: Config, network: str, view: str, scheme: int) -> Config:
 
 
 def _finished(run_dir: Path) -> bool:
-    info = run_dir / "run.json"
+    info = RunFolder(run_dir).run_info
     return info.is_file() and "result" in json.loads(info.read_text())
 
 
@@ -116,7 +117,7 @@ def _run(out: Path, request: StudyRequest) -> Path:
                     log(f"scheme {scheme}, {view}, {NETWORKS[network]}")
                     train_run(config, data, run_dir, overwrite=True, cases=cases, split=split)
                 predictor = Predictor.from_run(run_dir, "best")
-                _, summary = evaluate_cases(predictor, test, run_dir / "evaluation" / "test", False)
+                _, summary = evaluate_cases(predictor, test, RunFolder(run_dir).evaluation("test").root, False)
                 rows.append(_score_row(network, view, scheme, summary))
                 for case in test:
                     masks.setdefault(network, {}).setdefault(case.group, {})[view] = predictor.predict(case.image).mask

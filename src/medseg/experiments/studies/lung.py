@@ -40,6 +40,7 @@ from medseg.experiments.reproduce import StudyRequest, refuse_selection, registe
 from medseg.experiments.rundir import OutputDir
 from medseg.io import atomic_write_text, json_safe
 from medseg.logs import log
+from medseg.run_folder import SPLIT, RunFolder
 
 RECIPE = "lung_attention_unet_grid"
 NETWORKS = {"unet": "U-Net", "attention_unet": "Attention U-Net"}
@@ -111,7 +112,13 @@ def run_network(network: str, base: dict[str, Any], data: str, out: str, setting
     cv_dir = folder / "cv"
     log(f"{NETWORKS[network]}: {settings.folds}-fold cross-validation of the best setting")
     result = cross_validate(
-        best, data, cv_dir, settings.folds, monitor=None, resume=resume and (cv_dir / "cv.json").is_file(), cases=cases
+        best,
+        data,
+        cv_dir,
+        settings.folds,
+        monitor=None,
+        resume=resume and RunFolder(cv_dir).cv_info.is_file(),
+        cases=cases,
     )
     summary = json.loads((folder / "grid" / "search_summary.json").read_text())
     return {
@@ -128,7 +135,8 @@ def _check_held_out(out: Path) -> list[str]:
 
     held_out = None
     for network in NETWORKS:
-        for path in [*sorted((out / network / "grid").glob("trial_*/split.json")), out / network / "cv" / "split.json"]:
+        grid = sorted((out / network / "grid").glob(f"trial_*/{SPLIT}"))
+        for path in [*grid, RunFolder(out / network / "cv").split]:
             test = sorted(load_split(path)["test"])
             if held_out is not None and test != held_out:
                 raise RunDirError(f"{path}: held-out crops differ from the other runs'")

@@ -49,12 +49,13 @@ from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.reproduce import StudyRequest, register_study
 from medseg.experiments.rundir import claim
-from medseg.experiments.studies.polyp_design import MODELS, SPLITS, SplitSpec
+from medseg.experiments.studies.polyp_design import MODELS, SPLITS, TEST, SplitSpec
 from medseg.experiments.studies.polyp_table import table_row, write_table_files
 from medseg.experiments.train import train_run
 from medseg.inference import Predictor
 from medseg.io import atomic_write_text
 from medseg.logs import log
+from medseg.run_folder import RunFolder
 
 QUICK_PARAMS = {
     "mobile_unet": {"filters": 4, "depth": 2, "bridge_blocks": 2},
@@ -123,7 +124,7 @@ def regroup_by_frame(cases: list[Case]) -> list[Case]:
 
 def run_finished(run_dir: Path) -> bool:
     """A run whose training ended (``run.json`` holds its result)."""
-    info = run_dir / "run.json"
+    info = RunFolder(run_dir).run_info
     return info.is_file() and "result" in json.loads(info.read_text())
 
 
@@ -141,7 +142,7 @@ def start_weights_overrides(out: Path, spec: SplitSpec, model: str) -> tuple[str
 def check_start_weights(config: Config, out: Path, spec: SplitSpec, model: str) -> None:
     """Raises RunDirError when a split that starts from another split's run finds no such run."""
     source = start_source(out, spec, model)
-    if source and config.train.init_weights == str(source) and not (source / "checkpoints" / "best.pt").is_file():
+    if source and config.train.init_weights == str(source) and not RunFolder(source).best.is_file():
         raise RunDirError(
             f"{out / spec.name / model}: starts from the weights of {source}, which has no "
             f"checkpoints/best.pt; train {spec.start_from}/{model} first (--only {spec.start_from}/{model})"
@@ -164,7 +165,7 @@ def train_and_test(
     the new training has finished (:func:`medseg.experiments.train.train_run`).
     """
     if not run_finished(run_dir) or (overwrite and not resume):
-        can_resume = resume and (run_dir / "checkpoints" / "last.pt").is_file()
+        can_resume = resume and RunFolder(run_dir).last.is_file()
         log(f"polyp study: {'resuming' if can_resume else 'training'} {run_dir}")
         train_run(
             config,
@@ -175,7 +176,7 @@ def train_and_test(
             cases=cases,
             split=None if can_resume else split,
         )
-    elif resume and (run_dir / "test" / "metrics.json").is_file():
+    elif resume and RunFolder(run_dir).results(TEST).metrics.is_file():
         return
     score_run(run_dir, cases)
 
@@ -222,12 +223,13 @@ def study_cases(spec: SplitSpec, read: Callable[[SplitSpec], list[Case]], seed: 
 
 def score_run(run_dir: Path, cases: list[Case]) -> None:
     """Scores the run's best checkpoint on its own held-out test images (``run_dir/test``)."""
-    split = load_split(run_dir / "split.json")
+    run = RunFolder(run_dir)
+    split = load_split(run.split)
     predictor = Predictor.from_run(run_dir, "best", device="auto", **TEST_INFERENCE)
     log(f"polyp study: testing {run_dir} on {len(split['test'])} held-out images")
-    evaluate_cases(predictor, select(cases, split["test"]), run_dir / "test", overlays=False)
-    atomic_write_text(run_dir / "test" / "inference.json", json.dumps({**TEST_INFERENCE, "checkpoint": "best"}))
-    claim(run_dir, "test")  # the run's own: --overwrite may replace it with the run
+    evaluate_cases(predictor, select(cases, split["test"]), run.results(TEST).root, overlays=False)
+    atomic_write_text(run.results(TEST).root / "inference.json", json.dumps({**TEST_INFERENCE, "checkpoint": "best"}))
+    claim(run_dir, TEST)  # the run's own: --overwrite may replace it with the run
 
 
 def score_untested_runs(request: StudyRequest) -> None:
@@ -239,7 +241,7 @@ def score_untested_runs(request: StudyRequest) -> None:
     for spec in SPLITS:
         for model in MODELS:
             run_dir = request.out / spec.name / model
-            if not run_finished(run_dir) or (run_dir / "test" / "metrics.json").is_file():
+            if not run_finished(run_dir) or RunFolder(run_dir).results(TEST).metrics.is_file():
                 continue
             score_run(run_dir, read(spec))  # the test images are picked by id: grouping does not matter
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+TEST = "test"  # each run's held-out scores: RUN/test/ (metrics.json, per_case.csv, inference.json)
 MODELS = ("mobile_unet", "unet", "res_unet", "unet_plus_plus")
 MODEL_TITLES = {
     "mobile_unet": "Improved Attention MobileU-Net",

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from medseg.config import load_config
-from medseg.experiments.studies.polyp_design import MODEL_TITLES, PAPER, SPLITS, SplitSpec
+from medseg.experiments.studies.polyp_design import MODEL_TITLES, PAPER, SPLITS, TEST, SplitSpec
 from medseg.io import atomic_write_text, write_table
 from medseg.models import count_parameters
 from medseg.models.checkpoint import model_from_spec
+from medseg.run_folder import RunFolder
 from medseg.training.state import model_spec_of
 
 COLUMNS = ("dice", "iou", "precision", "recall", "hd_px")
@@ -47,16 +48,17 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
         "status": "not run",
         "warm_start": "",
     }
-    metrics = run_dir / "test" / "metrics.json"
+    run = RunFolder(run_dir)
+    metrics = run.results(TEST).metrics
     # A run folder whose checkpoints were pruned (or copied without them) still has its scores.
-    if not (run_dir / "checkpoints" / "best.pt").is_file() and not metrics.is_file():
+    if not run.best.is_file() and not metrics.is_file():
         return row
     # Sizes from the run's config: the table never needs to load (or trust) a checkpoint.
-    config = load_config(run_dir / "config.yaml")
+    config = load_config(run.config)
     row["parameters"] = count_parameters(model_from_spec(model_spec_of(config)))
     row["image_size"] = "x".join(str(v) for v in config.data.image_size)
     row["warm_start"] = config.train.init_weights or ""  # its epochs came on top of that run's
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
     result = info.get("result")
     if result and "epochs_run" in result:  # an averaged run (medseg average) trained no epochs itself
         # Epochs count passes over the training images, also when train.iterations_per_epoch cut them short.
@@ -74,7 +76,7 @@ def table_row(out: Path, model: str, spec: SplitSpec) -> dict[str, Any]:
             row[column] = _mean(summary, f"{column}_polyp")
         row["hd_px"] = _mean(summary, "hd_px_polyp")
         row["test_images"] = summary.get("dice_polyp", {}).get("n", math.nan)
-        inference = run_dir / "test" / "inference.json"
+        inference = run.results(TEST).root / "inference.json"
         if inference.is_file():
             mode = json.loads(inference.read_text())
             row["inference"] = (

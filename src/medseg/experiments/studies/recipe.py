@@ -29,6 +29,7 @@ from medseg.experiments.reproduce import StudyRequest, register_study
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import train_run
 from medseg.io import atomic_write_text, json_safe, write_table
+from medseg.run_folder import RunFolder
 
 PHANTOM_NOTE = "Generated phantoms at a tiny size: a check that the recipe runs end to end, not a result."
 
@@ -74,7 +75,8 @@ class RecipeStudy:
         shrink = list(self.quick) if phantom else []
         config = load_config(self.recipe, [*shrink, "train.tensorboard=false", *request.overrides])
         run_dir = out / "run"
-        finished = (run_dir / "run.json").is_file() and "result" in json.loads((run_dir / "run.json").read_text())
+        info = RunFolder(run_dir).run_info
+        finished = info.is_file() and "result" in json.loads(info.read_text())
         if not (request.resume and finished):
             train_run(config, data, run_dir, overwrite=True)
         _, rows, summary, _, volume_summary, _ = evaluate_run(run_dir, data, "test")
