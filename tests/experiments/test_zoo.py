@@ -13,6 +13,7 @@ from medseg.experiments.evaluate import evaluate_run
 from medseg.experiments.zoo import package_run, rebuild, verify
 from medseg.inference.backends import open_predictor
 from medseg.inference.zoo import load_zoo_predictor, zoo_folder, zoo_names
+from medseg.run_folder import CALIBRATION
 from medseg.run_folder import ZOO_WEIGHTS as WEIGHTS
 
 from ..conftest import TINY_OVERRIDES
@@ -22,7 +23,8 @@ from ..conftest import TINY_OVERRIDES
 def zoo(tmp_path, tiny_run, hc18_synthetic, monkeypatch):
     """``tiny`` in a zoo of its own (``MEDSEG_ZOO``), packaged from an evaluated copy of the tiny run."""
     run = tmp_path / "run"
-    shutil.copytree(tiny_run, run)
+    # without the QC calibration other tests may have added to the shared run: a rebuild has none
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns(CALIBRATION, "evaluation"))
     evaluate_run(run, hc18_synthetic, "test")
     root = tmp_path / "zoo"
     monkeypatch.setenv("MEDSEG_ZOO", str(root))
