@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from monai.metrics import compute_hausdorff_distance
 
 
 @dataclass(frozen=True)
@@ -77,6 +76,8 @@ def hausdorff_mm(
     y = torch.from_numpy(ref[None, None])
     with warnings.catch_warnings():  # MONAI warns about its own internal use of a deprecated argument
         warnings.simplefilter("ignore", FutureWarning)
+        from monai.metrics import compute_hausdorff_distance  # MONAI loads in ~2 s: only when scoring HD
+
         value = compute_hausdorff_distance(
             y_pred, y, include_background=True, percentile=percentile, spacing=list(spacing_mm)
         )

@@ -57,7 +57,7 @@ def zoo_table() -> None:
         except MedsegError as error:
             fail(error)
         metrics = card.get("test_metrics", {})
-        shown = [k for k in ("dice_head", "hc_abs_error_mm", "hd_head_mm", "dice") if k in metrics][:3]
+        shown = [k for k in ("dice_head", "hc_absdiff_mm", "hd_mm_head", "dice") if k in metrics][:3]
         scores = ", ".join(f"{k} {metrics[k]['mean']:.3f} (n={metrics[k].get('n', '?')})" for k in shown)
         shortfall = " (below target: see its card)" if card.get("shortfalls") else ""
         data = card.get("training_data", {})

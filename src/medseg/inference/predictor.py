@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monai.inferers import sliding_window_inference
 from torch import nn
 
 from medseg.config import Config, config_from_dict
@@ -150,6 +149,8 @@ class Predictor:
         if self.sliding_window:
             for array, box in prepared:
                 x = torch.from_numpy(array)[None]
+                from monai.inferers import sliding_window_inference  # importing MONAI takes ~2 s: only here
+
                 scores = sliding_window_inference(
                     x,
                     roi_size=self.window,

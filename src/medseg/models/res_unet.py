@@ -11,8 +11,6 @@ convolution to ``classes`` channels without normalisation or activation.
 
 from __future__ import annotations
 
-from monai.networks.layers import SkipConnection
-from monai.networks.nets import UNet as MonaiUNet
 from torch import nn
 
 from medseg.models.base import Encoder, EncoderDecoder, UNetDecoder
@@ -27,6 +25,8 @@ def split_monai_unet(net: nn.Module) -> tuple[list[nn.Module], list[nn.Module]]:
     Raises:
         ValueError: a structure other than MONAI's nesting with concatenating skip connections.
     """
+    from monai.networks.layers import SkipConnection  # MONAI loads in ~2 s: imported when a ResU-Net is built
+
     downs: list[nn.Module] = []
     ups: list[nn.Module] = []
     block = net.model
@@ -66,6 +66,8 @@ class ResUNet(EncoderDecoder):
         channels = check_channels(channels)
         check_positive(in_channels=in_channels, classes=classes, res_units=res_units)
         dropout = check_dropout(dropout)
+        from monai.networks.nets import UNet as MonaiUNet
+
         net = MonaiUNet(
             spatial_dims=2,
             in_channels=in_channels,
