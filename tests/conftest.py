@@ -82,3 +82,27 @@ def fetal_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from medseg.data.phantoms.fetal_head import write_fetal_head_dataset
 
     return write_fetal_head_dataset(tmp_path_factory.mktemp("fetal"), n_subjects=10, shape=(64, 96))
+
+
+@pytest.fixture
+def write_toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``write(name, source)`` writes module ``name.py`` into a folder on ``sys.path`` (not imported yet);
+    every module written is forgotten after the test."""
+    import importlib
+    import sys
+    import textwrap
+
+    folder = tmp_path / "toys"
+    folder.mkdir()
+    monkeypatch.syspath_prepend(str(folder))
+    written: list[str] = []
+
+    def write(name: str, source: str) -> str:
+        (folder / f"{name}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
+        written.append(name)
+        return name
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)

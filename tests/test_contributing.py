@@ -14,7 +14,6 @@ import importlib
 import os
 import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -39,25 +38,6 @@ from medseg.models import create_model, list_models
 
 runner = CliRunner()
 Load = Callable[[str, str], ModuleType]
-
-
-@pytest.fixture
-def write_toy(tmp_path, monkeypatch) -> Callable[[str, str], str]:
-    """``write(name, source)`` writes ``name.py`` into a folder on ``sys.path`` (not imported yet)."""
-    folder = tmp_path / "toys"
-    folder.mkdir()
-    monkeypatch.syspath_prepend(str(folder))
-    written: list[str] = []
-
-    def write(name: str, source: str) -> str:
-        (folder / f"{name}.py").write_text(textwrap.dedent(source))
-        importlib.invalidate_caches()
-        written.append(name)
-        return name
-
-    yield write
-    for name in written:
-        sys.modules.pop(name, None)
 
 
 @pytest.fixture

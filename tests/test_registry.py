@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
-import textwrap
 
 import pytest
 
@@ -15,20 +13,9 @@ TOYS: Registry = Registry("toy")
 
 
 @pytest.fixture
-def toy_modules(tmp_path, monkeypatch):
+def toy_modules(write_toy):
     """``write(name, body)`` writes the module ``name`` (not imported); every toy is forgotten afterwards."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    written: list[str] = []
-
-    def write(name: str, body: str) -> str:
-        (tmp_path / f"{name}.py").write_text(textwrap.dedent(body))
-        importlib.invalidate_caches()
-        written.append(name)
-        return name
-
-    yield write
-    for name in written:
-        sys.modules.pop(name, None)
+    yield write_toy
     TOYS._items.clear()
 
 
