@@ -22,17 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from medseg.data.inputs import read_inputs
 from medseg.data.io import pixel_limit
 from medseg.data.transforms import crop_problem
 from medseg.data.volumes.base import voxel_limit
 from medseg.errors import DataError
 from medseg.inference.backends import open_predictor
-from medseg.inference.folder import measurement_row
+from medseg.inference.folder import image_row, read_images
 from medseg.inference.predictor import Prediction, Predictor
-from medseg.inference.qc import load_calibration, qc_signals
+from medseg.inference.qc import load_calibration
 from medseg.inference.volume import VolumeResult, is_volume_input, segment_and_measure
-from medseg.measure.units import is_known, lengths_in_pixels
+from medseg.measure.units import is_known
 
 
 @dataclass
@@ -120,14 +119,7 @@ class Model:
     ) -> list[ImageResult]:
         """One :class:`ImageResult` per image of a file (a multi-frame DICOM holds several)."""
         _check_pixel_size(pixel_size_mm, path)
-        config = self.config
-        items = read_inputs(
-            Path(path), color=config.data.channels == 3, layout=config.data.layout, max_pixels=config.data.max_pixels
-        )
-        for item in items:
-            problem = crop_problem(item.image.shape, config.data.crop)
-            if problem:
-                raise DataError(path, f"{problem} (the model's setting)")
+        items = read_images(Path(path), self.config)
         predictions = self.predictor.predict_batch([item.image for item in items])
         results = []
         for item, prediction in zip(items, predictions, strict=True):
@@ -163,12 +155,8 @@ class Model:
         self, prediction: Prediction, image: np.ndarray, name: str, pixel_size_mm: float | None, qc: bool | None
     ) -> ImageResult:
         size = float(pixel_size_mm) if pixel_size_mm is not None else None
-        row = measurement_row(name, name, prediction, self.config, size)
-        if self.config.eval.qc if qc is None else qc:  # as medseg predict adds them
-            signals = qc_signals(self.predictor, image, prediction, size or 1.0)
-            row.update(signals if size is not None else lengths_in_pixels(signals))
-            if self.calibration is not None:
-                row["qc_score"], row["qc_flag"] = self.calibration.score(row), self.calibration.flag(row)
+        qc = self.config.eval.qc if qc is None else qc  # as medseg predict decides
+        row = image_row(self.predictor, image, prediction, name, name, size, qc, self.calibration)
         measurements = {k: v for k, v in row.items() if k not in ("filename", "image")}
         return ImageResult(prediction.mask, prediction.probabilities, measurements, size, name, prediction)
 

@@ -83,7 +83,6 @@ def predict_folder(
     if pixel_size_csv is not None:
         sizes = read_pixel_sizes(Path(pixel_size_csv))
     config = predictor.config
-    color = config.data.channels == 3
     binary_scale = 255 if config.data.num_classes == 2 else 1
     images = input_images(input_dir)
     if pixel_size_mm is not None:
@@ -106,7 +105,7 @@ def predict_folder(
     with progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar) as bar:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
-            items = [(path, item) for path in chunk for item in _read(path, color, config)]
+            items = [(path, item) for path in chunk for item in read_images(path, config)]
             arrays = [item.image for _, item in items]
             last = {path.name: index for index, (path, _) in enumerate(items)}  # a file's last image
             for index, ((path, item), prediction) in enumerate(
@@ -116,14 +115,9 @@ def predict_folder(
                 write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
                 known = known if is_known(known) else None
-                row = measurement_row(path.name, item.name, prediction, config, known)
+                row = image_row(predictor, item.image, prediction, path.name, item.name, known, qc, calibration)
                 if save_probabilities:
                     save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
-                if qc:
-                    signals = qc_signals(predictor, item.image, prediction, known or 1.0)
-                    row.update(signals if known is not None else lengths_in_pixels(signals))
-                    if calibration is not None:
-                        row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)
                 done_rows.setdefault(path.name, []).append(row)
                 if last[path.name] == index:  # the file is done: a resumed prediction skips it
                     atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
@@ -162,9 +156,32 @@ def measurement_row(filename: str, name: str, prediction: Any, config: Any, know
     return row
 
 
-def _read(path: Path, color: bool, config: Any) -> list[Any]:
-    """The image(s) of one input file (a multi-frame DICOM gives several; :mod:`medseg.data.inputs`)."""
-    items = read_inputs(path, color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)
+def image_row(
+    predictor: Predictor,
+    image: np.ndarray,
+    prediction: Any,
+    filename: str,
+    name: str,
+    known: float | None,
+    qc: bool,
+    calibration: QCCalibration | None = None,
+) -> dict[str, Any]:
+    """The ``measurements.csv`` row of one predicted image: :func:`measurement_row`, then with ``qc``
+    the QC signals (lengths in px without a pixel size) and, with a ``calibration``, ``qc_score``/``qc_flag``."""
+    row = measurement_row(filename, name, prediction, predictor.config, known)
+    if qc:
+        signals = qc_signals(predictor, image, prediction, known or 1.0)
+        row.update(signals if known is not None else lengths_in_pixels(signals))
+        if calibration is not None:
+            row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)
+    return row
+
+
+def read_images(path: Path, config: Any) -> list[Any]:
+    """The image(s) of one input file as the model reads them (a multi-frame DICOM gives several;
+    :mod:`medseg.data.inputs`), refused when the model's crop would remove a whole image."""
+    color = config.data.channels == 3
+    items = read_inputs(Path(path), color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)
     for item in items:
         problem = crop_problem(item.image.shape, config.data.crop)
         if problem:
