@@ -85,7 +85,8 @@ def package_run(
     tensors = {f"0.{key}": value.detach().float().contiguous() for key, value in state["state_dict"].items()}
     settings = {"format": FORMAT, "version": 1, "name": name, "members": [state["model"]], "config": state["config"]}
     command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
-    card = _card(run_dir, name, dataset, command, hardware, targets or {}, json.loads(metrics_path.read_text()))
+    config = config_from_dict(state["config"], str(run.checkpoint(checkpoint)))
+    card = _card(run_dir, config, name, dataset, command, hardware, targets or {}, json.loads(metrics_path.read_text()))
     card.update(recipe=recipe, overrides=list(overrides), dataset_key=dataset)
     card["parameters"] = count_parameters(model_from_spec(state["model"]))
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,6 +99,7 @@ def package_run(
 
 def _card(
     run_dir: Path,
+    config: Any,
     name: str,
     dataset: str,
     command: str,
@@ -108,7 +110,6 @@ def _card(
     run = RunFolder(run_dir)
     info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
     split = load_split(run.split)
-    config = config_from_dict(load_checkpoint(run.best)["config"], "checkpoint")
     result = info.get("result", {})
     test = {key: {k: stats[k] for k in ("mean", "std", "median", "n") if k in stats} for key, stats in metrics.items()}
     shortfalls = {}
