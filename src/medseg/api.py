@@ -28,6 +28,7 @@ from medseg.data.volumes.base import voxel_limit
 from medseg.errors import DataError
 from medseg.inference.backends import open_predictor
 from medseg.inference.folder import image_row, read_images
+from medseg.inference.input_scale import input_problem
 from medseg.inference.predictor import Prediction, Predictor
 from medseg.inference.qc import load_calibration
 from medseg.inference.volume import VolumeResult, is_volume_input, segment_and_measure
@@ -119,7 +120,7 @@ class Model:
     ) -> list[ImageResult]:
         """One :class:`ImageResult` per image of a file (a multi-frame DICOM holds several)."""
         _check_pixel_size(pixel_size_mm, path)
-        items = read_images(Path(path), self.config)
+        items = read_images(Path(path), self.config, self.predictor.sliding_window, pixel_size_mm)
         predictions = self.predictor.predict_batch([item.image for item in items])
         results = []
         for item, prediction in zip(items, predictions, strict=True):
@@ -141,6 +142,9 @@ class Model:
         problem = crop_problem(image.shape, self.config.data.crop)
         if problem:
             raise DataError(name, f"{problem} (the model's setting)")
+        problem = input_problem(self.config, image.shape, self.predictor.sliding_window, pixel_size_mm)
+        if problem:
+            raise DataError(name, problem)
         with pixel_limit(self.config.data.max_pixels):
             prediction = self.predictor.predict(image)
         return self._result(prediction, image, name, pixel_size_mm, qc)

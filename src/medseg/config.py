@@ -117,6 +117,7 @@ class TrainConfig:
 @dataclass
 class PostprocessConfig:
     largest_component: bool = True  # keep one connected region per class
+    threshold: float = 0.5  # two-class models: foreground where its probability >= this (0.5: the argmax)
     fill_holes: bool = True
     fit_ellipse: bool = False  # replace a binary mask by its fitted ellipse (fetal head)
     ellipse_keep: float = 1.0  # < 1: refit without the worst-fitting share of edge points (robust to bulges)

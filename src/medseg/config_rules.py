@@ -99,6 +99,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("eval.hausdorff_percentile", _optional(_finite(0, 100, low_open=True, high_open=False)), "null or in (0, 100]"),
     ("eval.qc_share", _finite(0, 1, low_open=True), "a fraction in (0, 1)"),
     ("postprocess.ellipse_keep", _finite(0.5, 1, high_open=False), "a share in [0.5, 1]"),
+    ("postprocess.threshold", _finite(0, 1, low_open=True), "a probability in (0, 1)"),
 ]
 
 

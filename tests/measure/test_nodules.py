@@ -21,7 +21,7 @@ def test_disc_diameter_and_area_in_pixels_without_spacing():
     assert row["pixels"] == int(mask.sum()) and row["area_px2"] == mask.sum()
     assert row["diameter_px"] == pytest.approx(21, abs=1.0)  # 21 pixels across, outer edges
     assert row["equivalent_diameter_px"] == pytest.approx(20, abs=1.0)
-    assert (row["centroid_row"], row["centroid_col"]) == pytest.approx((30, 30))
+    assert (row["centre_row_px"], row["centre_col_px"]) == pytest.approx((30, 30))
     assert not any(key.endswith(("_mm", "_mm2")) for key in row)
 
 

@@ -23,7 +23,7 @@ from medseg.data.volumes.nifti import save_nifti
 from medseg.errors import ConfigError, DataError
 from medseg.experiments.rundir import OutputDir
 from medseg.inference.folder import measurement_row
-from medseg.inference.postprocess import postprocess
+from medseg.inference.postprocess import postprocess, probabilities_to_labels
 from medseg.inference.predictor import Prediction
 from medseg.inference.probabilities import CONFIG, FOLDER, load_probabilities, probability_config, probability_files
 from medseg.inference.volume import finish_volume, measure_volume, volume_row, write_volume_tables
@@ -111,7 +111,7 @@ def ensemble_predictions(pred_dirs: list[str | Path], out: str | Path, overwrite
 
 
 def _image(out_dir: Path, name: str, probabilities: np.ndarray, meta: dict[str, Any], config: Config) -> dict:
-    labels = probabilities.argmax(0).astype(np.uint8)
+    labels = probabilities_to_labels(probabilities, config.postprocess)
     mask, ellipse = postprocess(labels, config.postprocess, config.data.num_classes)
     scale = 255 if config.data.num_classes == 2 else 1
     write_png(out_dir / "masks" / f"{name}.png", (mask * scale).astype(np.uint8))
@@ -123,7 +123,7 @@ def _image(out_dir: Path, name: str, probabilities: np.ndarray, meta: dict[str, 
 def _volume(
     out_dir: Path, name: str, probabilities: np.ndarray, meta: dict[str, Any], config: Config
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    labels = probabilities.argmax(0).astype(np.uint8)
+    labels = probabilities_to_labels(probabilities, config.postprocess)
     for k in range(labels.shape[0]):
         labels[k] = postprocess(labels[k], config.postprocess, config.data.num_classes)[0]
     labels = finish_volume(SimpleNamespace(config=config), labels)

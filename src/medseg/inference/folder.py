@@ -14,17 +14,20 @@ from medseg.data.io import write_png
 from medseg.data.pixel_sizes import read_pixel_sizes
 from medseg.data.transforms import crop_problem
 from medseg.errors import DataError
+from medseg.inference.input_scale import input_problem
 from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
 from medseg.inference.probabilities import save_image_probabilities
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.logs import progress as progress_lines
-from medseg.measure.nodules import largest_nodule
+from medseg.measure.nodules import largest_nodule, measure_nodules
 from medseg.measure.units import is_known, lengths_in_pixels
 from medseg.reports.overlays import overlay
 
 PROGRESS = ".progress"  # per-image rows of an unfinished prediction
+NODULES_CSV = "nodules.csv"  # one row per predicted nodule (measurement "nodules")
+NODULE_ROWS = "_nodules"  # an image row's nodule rows until nodules.csv is written
 __all__ = ["HC18_COLUMNS", "input_images", "predict_folder"]
 
 
@@ -105,7 +108,11 @@ def predict_folder(
     with progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar) as bar:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
-            items = [(path, item) for path in chunk for item in read_images(path, config)]
+            items = [
+                (path, item)
+                for path in chunk
+                for item in read_images(path, config, predictor.sliding_window, sizes.get(path.name))
+            ]
             arrays = [item.image for _, item in items]
             last = {path.name: index for index, (path, _) in enumerate(items)}  # a file's last image
             for index, ((path, item), prediction) in enumerate(
@@ -116,6 +123,8 @@ def predict_folder(
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
                 known = known if is_known(known) else None
                 row = image_row(predictor, item.image, prediction, path.name, item.name, known, qc, calibration)
+                if "nodules" in config.eval.measurements:
+                    row[NODULE_ROWS] = nodule_rows(prediction.mask, path.name, item.name, known)
                 if save_probabilities:
                     save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
                 done_rows.setdefault(path.name, []).append(row)
@@ -125,6 +134,12 @@ def predict_folder(
     rows = [row for path in images for row in done_rows.get(path.name, [])]
     if qc and calibration is not None:
         rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
+    nodules = [nodule for row in rows for nodule in row.pop(NODULE_ROWS, [])]
+    if "nodules" in config.eval.measurements:
+        if nodules:
+            write_table(out_dir / NODULES_CSV, nodules)
+        else:  # no nodule anywhere: the header alone
+            atomic_write_text(out_dir / NODULES_CSV, "filename,image,nodule\n")
     write_table(out_dir / "measurements.csv", rows)
     shutil.rmtree(progress, ignore_errors=True)
     return rows
@@ -156,6 +171,13 @@ def measurement_row(filename: str, name: str, prediction: Any, config: Any, know
     return row
 
 
+def nodule_rows(mask: np.ndarray, filename: str, name: str, known: float | None) -> list[dict[str, Any]]:
+    """One row per predicted nodule of an ``(H, W)`` mask: ``filename``, ``image``, then the sizes and
+    centre of :func:`medseg.measure.nodules.measure_nodules` (mm with a pixel size, px without)."""
+    spacing = None if known is None else (known, known)
+    return [{"filename": filename, "image": name, **row} for row in measure_nodules(mask > 0, spacing)]
+
+
 def image_row(
     predictor: Predictor,
     image: np.ndarray,
@@ -177,13 +199,23 @@ def image_row(
     return row
 
 
-def read_images(path: Path, config: Any) -> list[Any]:
+def read_images(
+    path: Path, config: Any, sliding_window: bool | None = None, pixel_size_mm: float | None = None
+) -> list[Any]:
     """The image(s) of one input file as the model reads them (a multi-frame DICOM gives several;
-    :mod:`medseg.data.inputs`), refused when the model's crop would remove a whole image."""
+    :mod:`medseg.data.inputs`), refused when the model's crop would remove a whole image, or when a
+    model trained on native-resolution crops could not take it at its training scale
+    (:func:`medseg.inference.input_scale.input_problem`; ``sliding_window``: the predictor's setting,
+    None: ``infer.sliding_window``; ``pixel_size_mm``: the size given for the file, else its own)."""
     color = config.data.channels == 3
+    sliding_window = config.infer.sliding_window if sliding_window is None else sliding_window
     items = read_inputs(Path(path), color=color, layout=config.data.layout, max_pixels=config.data.max_pixels)
     for item in items:
         problem = crop_problem(item.image.shape, config.data.crop)
         if problem:
             raise DataError(path, f"{problem} (the model's setting)")
+        known = pixel_size_mm if pixel_size_mm is not None else (item.spacing_mm[1] if item.spacing_mm else None)
+        problem = input_problem(config, item.image.shape, sliding_window, known if is_known(known) else None)
+        if problem:
+            raise DataError(path, problem)
     return items

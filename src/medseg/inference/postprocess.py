@@ -18,6 +18,18 @@ from medseg.measure.ellipse import (
 from medseg.measure.volumes import label_roles
 
 
+def probabilities_to_labels(probabilities: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
+    """Label map of ``(K, ...)`` class probabilities: the argmax, or for two classes foreground where its
+    probability reaches ``cfg.threshold`` (the same at 0.5, bar exact ties).
+
+    Returns:
+        ``(...)`` uint8 labels.
+    """
+    if probabilities.shape[0] == 2 and cfg.threshold != 0.5:
+        return (probabilities[1] >= cfg.threshold).astype(np.uint8)
+    return probabilities.argmax(0).astype(np.uint8)
+
+
 def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) -> tuple[np.ndarray, Ellipse | None]:
     """Cleans a predicted label map.
 

@@ -21,8 +21,9 @@ from medseg.config import Config, config_from_dict
 from medseg.data.preprocessing import prepare_image
 from medseg.data.transforms import Letterbox, crop_region, unletterbox
 from medseg.device import resolve_device
-from medseg.errors import RunDirError
-from medseg.inference.postprocess import postprocess
+from medseg.errors import DataError, RunDirError
+from medseg.inference.input_scale import input_problem, training_crop, window_zoom
+from medseg.inference.postprocess import postprocess, probabilities_to_labels
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
 from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
@@ -78,6 +79,8 @@ class Predictor:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {tuple(scales)}")
         self.scales = tuple(float(s) for s in scales)
+        self.native_crop = training_crop(config)  # None: trained on whole images
+        self.zoom = window_zoom(config)
         for model in self.models:
             if isinstance(model, nn.Module):
                 model.eval().to(self.device)
@@ -122,49 +125,56 @@ class Predictor:
                 total = total + (torch.flip(scores, dims=dims) if dims else scores)
         return (total / (len(self.models) * len(views))).float()
 
-    def _prepare(self, image: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Letterbox]:
-        if not self.sliding_window:
-            data = self.config.data
+    def _slides(self, image: np.ndarray) -> bool:
+        """Whether ``image`` goes through the sliding window (else: resized whole to ``data.image_size``).
+
+        A model trained on native-resolution crops (:mod:`medseg.inference.input_scale`) takes an
+        image of the crop's size whole and slides over any other; without the sliding window such an
+        image is refused rather than squeezed.
+        """
+        if self.native_crop is None:
+            return self.sliding_window
+        problem = input_problem(self.config, image.shape, self.sliding_window)
+        if problem:
+            raise DataError("image", problem)
+        return tuple(image.shape[:2]) != self.native_crop
+
+    def _prepare(self, image: np.ndarray, scale: float = 1.0, slide: bool = False) -> tuple[np.ndarray, Letterbox]:
+        data = self.config.data
+        if not slide:
             if scale != 1.0:
                 data = dataclasses.replace(data, image_size=[max(8, round(s * scale)) for s in data.image_size])
             return prepare_image(image, data)
-        # At the image's own resolution: the letterbox target is the (cropped) image itself, scale 1.
-        data = self.config.data
+        # At the training scale: the image's own resolution, times the crop-to-input zoom of a crop model.
         region = crop_region(image, data.crop, data.crop_foreground)
         size = list(image.shape[:2]) if region is None else [region[2], region[3]]
+        size = [max(1, round(s * self.zoom)) for s in size]
         return prepare_image(image, dataclasses.replace(data, image_size=size, keep_aspect=True))
 
     @torch.no_grad()
-    def probabilities_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Probabilities of several images, ``batch_size`` per forward pass.
+    def _slide(self, image: np.ndarray) -> np.ndarray:
+        """Sliding-window probabilities ``(classes, H, W)`` of one image at the training scale."""
+        from monai.inferers import sliding_window_inference  # importing MONAI takes ~2 s: only here
 
-        Args:
-            images: ``(H, W)`` or ``(H, W, C)`` native images (sizes may differ).
+        array, box = self._prepare(image, slide=True)
+        scores = sliding_window_inference(
+            torch.from_numpy(array)[None],
+            roi_size=self.window,
+            sw_batch_size=self.batch_size,
+            predictor=self._scores,
+            overlap=self.config.infer.overlap,
+            mode="gaussian",
+            sw_device=self.device,
+            device=torch.device("cpu"),
+        )
+        return unletterbox(torch.as_tensor(scores)[0].numpy(), box)
 
-        Returns:
-            One ``(classes, H, W)`` float32 array per image, at that image's size.
-        """
-        prepared = [self._prepare(image) for image in images]
+    @torch.no_grad()
+    def _whole(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of images resized whole to ``data.image_size`` (averaged over ``scales``)."""
         results: list[np.ndarray] = []
-        if self.sliding_window:
-            for array, box in prepared:
-                x = torch.from_numpy(array)[None]
-                from monai.inferers import sliding_window_inference  # importing MONAI takes ~2 s: only here
-
-                scores = sliding_window_inference(
-                    x,
-                    roi_size=self.window,
-                    sw_batch_size=self.batch_size,
-                    predictor=self._scores,
-                    overlap=self.config.infer.overlap,
-                    mode="gaussian",
-                    sw_device=self.device,
-                    device=torch.device("cpu"),
-                )
-                results.append(unletterbox(torch.as_tensor(scores)[0].numpy(), box))
-            return results
         for scale in self.scales:
-            at_size = prepared if scale == 1.0 else [self._prepare(image, scale) for image in images]
+            at_size = [self._prepare(image, scale) for image in images]
             at_scale: list[np.ndarray] = []
             for start in range(0, len(at_size), self.batch_size):
                 chunk = at_size[start : start + self.batch_size]
@@ -174,13 +184,34 @@ class Predictor:
             results = at_scale if not results else [a + b for a, b in zip(results, at_scale, strict=True)]
         return [r / len(self.scales) for r in results]
 
+    def probabilities_batch(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities of several images, ``batch_size`` per forward pass.
+
+        Args:
+            images: ``(H, W)`` or ``(H, W, C)`` native images (sizes may differ).
+
+        Returns:
+            One ``(classes, H, W)`` float32 array per image, at that image's size.
+
+        Raises:
+            DataError: an image that a native-crop model cannot take without the sliding window.
+        """
+        slides = [self._slides(image) for image in images]
+        results: list[np.ndarray | None] = [
+            self._slide(image) if slide else None for image, slide in zip(images, slides, strict=True)
+        ]
+        whole = [index for index, slide in enumerate(slides) if not slide]
+        for index, probs in zip(whole, self._whole([images[i] for i in whole]) if whole else [], strict=True):
+            results[index] = probs
+        return results  # type: ignore[return-value]
+
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Softmax probabilities ``(classes, H, W)`` float32 of one ``(H, W)`` / ``(H, W, C)`` image."""
         return self.probabilities_batch([image])[0]
 
     def finish(self, probs: np.ndarray) -> Prediction:
         """Argmax of ``(classes, H, W)`` probabilities, then post-processing."""
-        labels = probs.argmax(0).astype(np.uint8)
+        labels = probabilities_to_labels(probs, self.config.postprocess)
         mask, ellipse = postprocess(labels, self.config.postprocess, self.config.data.num_classes)
         return Prediction(mask, probs, ellipse)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from medseg.errors import RunDirError
-from medseg.inference.postprocess import postprocess
+from medseg.inference.postprocess import postprocess, probabilities_to_labels
 from medseg.inference.predictor import Prediction, Predictor
 from medseg.io import atomic_write_text, json_safe
 from medseg.measure.ellipse import largest_component
@@ -46,7 +46,8 @@ def _flipped_prediction(predictor: Predictor, image: np.ndarray, axis: int) -> t
     probabilities = predictor.probabilities(np.ascontiguousarray(np.flip(image, axis=axis)))
     probabilities = np.flip(probabilities, axis=axis + 1)
     cfg = predictor.config
-    mask, ellipse = postprocess(probabilities.argmax(0).astype(np.uint8), cfg.postprocess, cfg.data.num_classes)
+    labels = probabilities_to_labels(probabilities, cfg.postprocess)
+    mask, ellipse = postprocess(labels, cfg.postprocess, cfg.data.num_classes)
     return mask, ellipse
 
 
@@ -66,7 +67,7 @@ def qc_signals(
     """
     config = predictor.config
     measures_hc = "head_circumference" in config.eval.measurements
-    raw = prediction.probabilities.argmax(0) > 0
+    raw = probabilities_to_labels(prediction.probabilities, config.postprocess) > 0
     signals = component_signals(raw)
     if measures_hc:
         signals.update(ellipse_fit_residual(largest_component(raw), prediction.ellipse, pixel_size_mm))

@@ -38,7 +38,8 @@ def measure_nodules(
     Returns:
         One row per nodule, largest first: ``nodule`` (1, 2, ...), ``pixels``,
         ``area_<unit>2``, ``diameter_<unit>`` (longest), ``equivalent_diameter_<unit>``,
-        ``centroid_row``, ``centroid_col`` (pixels), with ``<unit>`` ``mm`` or ``px``.
+        ``centre_row_px``, ``centre_col_px`` (the centroid, in pixels from the top-left corner) and,
+        with a spacing, ``centre_row_mm``, ``centre_col_mm``; ``<unit>`` is ``mm`` or ``px``.
     """
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2D (H, W), got shape {mask.shape}")
@@ -58,10 +59,12 @@ def measure_nodules(
                 f"area_{unit}2": area,
                 f"diameter_{unit}": longest,
                 f"equivalent_diameter_{unit}": 2.0 * math.sqrt(area / math.pi),
-                "centroid_row": float(region.centroid[0] / spacing[0]),
-                "centroid_col": float(region.centroid[1] / spacing[1]),
+                "centre_row_px": float(region.centroid[0] / spacing[0]),
+                "centre_col_px": float(region.centroid[1] / spacing[1]),
             }
         )
+        if unit == "mm":
+            rows[-1].update(centre_row_mm=float(region.centroid[0]), centre_col_mm=float(region.centroid[1]))
     return rows
 
 

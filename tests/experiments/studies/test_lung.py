@@ -41,6 +41,12 @@ def test_quick_lung_study_end_to_end(tmp_path):
     nodules = _rows(out / "nodules.csv")
     assert nodules and "diameter_px" in nodules[0] and "diameter_mm" not in nodules[0]  # the export has no spacing
     assert {r["case"] for r in nodules} == set(held_out)  # every held-out crop, with or without a nodule found
+    by_size = _rows(out / "table_by_size.csv")
+    assert [(r["network"], r["nodules"]) for r in by_size] == [
+        (network, size) for network in ("U-Net", "Attention U-Net") for size in ("small", "large")
+    ]
+    assert sum(int(r["crops"]) for r in by_size) == 2 * len(held_out)
+    assert "by reference nodule size" in (out / "table.md").read_text()
 
     again = runner.invoke(app, ["reproduce", "lung", "--quick", "--out", str(out)])
     assert again.exit_code == 2 and "--resume" in again.output

