@@ -60,7 +60,8 @@ def main() -> None:
     config = load_config(args.recipe, base + args.overrides)
     cases = load_cases(config, args.data)
     held_out = set(split_cases(cases, 0.2, config.data.test_fraction, config.data.split_seed)["test"])
-    pool = [c for c in cases if c.id not in held_out]
+    held_out_patients = {c.group for c in cases if c.id in held_out}
+    pool = [c for c in cases if c.group not in held_out_patients]
     patients = sorted({c.group for c in pool})
     started = time.monotonic()
     rows = []  # (prob, mask) of every validation crop
@@ -68,14 +69,14 @@ def main() -> None:
     for patient in patients:
         split = {
             "train": [c.id for c in pool if c.group != patient],
-            "val": [c.id for c in pool if c.group == patient],
+            "val": [c.id for c in pool if c.group == patient and not c.training_only],
             "test": sorted(held_out),
         }
         run = args.out / args.name / patient
         result = train_run(config, args.data, run, overwrite=True, cases=cases, split=split)
         epochs.append(result.best_epoch)
         predictor = Predictor.from_run(run, "best")
-        val = [c for c in pool if c.group == patient]
+        val = [c for c in pool if c.group == patient and not c.training_only]
         probs = predictor.probabilities_batch([c.image for c in val])
         rows += [(p[1], c.mask) for p, c in zip(probs, val, strict=True)]
     table = {}

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 TYPED_KEYS = ("spacing_mm", "group", "reference")
+TRAINING_ONLY = "training_only"  # meta key of cases used for training only (see Case.training_only)
 
 
 @dataclass(eq=False)
@@ -112,6 +113,12 @@ class Case:
     def group(self) -> str:
         """The subject this case belongs to; splits never separate a group."""
         return self.meta.group if self.meta.group is not None else self.id
+
+    @property
+    def training_only(self) -> bool:
+        """A training example only (e.g. a nodule-free crop showing the network what is not a nodule):
+        splits put it in ``train`` when its group trains and leave it out of ``val`` and ``test``."""
+        return bool(self.meta.get(TRAINING_ONLY, False))
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -22,6 +22,7 @@ def split_cases(cases: list[Case], val_fraction: float = 0.1, test_fraction: flo
     """Assigns whole groups (subjects, patients, video sequences) to train, val and test.
 
     Fractions count groups, not images. Each non-zero fraction gets at least one group.
+    Training-only cases (:attr:`Case.training_only`) of validation and test groups are left out.
 
     Returns:
         ``{"train": [case ids], "val": [...], "test": [...]}``.
@@ -45,7 +46,9 @@ def split_cases(cases: list[Case], val_fraction: float = 0.1, test_fraction: flo
     assignment.update({g: "val" for g in shuffled[n_test : n_test + n_val]})
     split: Split = {"train": [], "val": [], "test": []}
     for case in cases:
-        split[assignment.get(case.group, "train")].append(case.id)
+        subset = assignment.get(case.group, "train")
+        if subset == "train" or not case.training_only:
+            split[subset].append(case.id)
     return split
 
 
@@ -54,6 +57,7 @@ def kfold_splits(cases: list[Case], folds: int, test_fraction: float = 0.0, seed
 
     Returns:
         One split per fold; fold ``k`` validates on the k-th group block and trains on the others.
+        Training-only cases (:attr:`Case.training_only`) appear in ``train`` only.
     """
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
@@ -69,6 +73,8 @@ def kfold_splits(cases: list[Case], folds: int, test_fraction: float = 0.0, seed
     for k in range(folds):
         split: Split = {"train": [], "val": [], "test": []}
         for case in cases:
+            if case.training_only and (case.group in test_groups or case.group in blocks[k]):
+                continue
             if case.group in test_groups:
                 split["test"].append(case.id)
             elif case.group in blocks[k]:

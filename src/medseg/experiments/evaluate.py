@@ -212,8 +212,7 @@ def evaluate_run(
         ids = saved[split]
     config = predictor.config
     cases = read_dataset(config.data.layout, data, max_pixels=config.data.max_pixels, **config.data.reader)
-    if ids is not None:
-        cases = select(cases, ids)
+    cases = select(cases, ids) if ids is not None else [case for case in cases if not case.training_only]
     out = RunFolder(run_dir).evaluation(split).root
     claim(run_dir, EVALUATION)
     masks: dict = {}

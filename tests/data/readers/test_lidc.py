@@ -83,3 +83,27 @@ def test_check_lists_every_bad_lidc_slice(tmp_path):
     assert sorted(p.path.name for p in problems) == ["0001_NI000_slice000.npy", "0002_MA000_slice001.npy"]
     ids = {c.id for c in cases}
     assert "0001_NI000_slice001" in ids and not ids & {"0001_NI000_slice000", "0002_NI000_slice001"}
+
+
+def test_background_crops_hold_no_nodule_and_are_training_only(lidc_root):
+    from medseg.data.splits import kfold_splits, split_cases
+
+    slices = read_dataset("lidc", lidc_root, crop_size=None)
+    crops = read_dataset("lidc", lidc_root, crop_size=32, background_crops=2)
+    free = [c for c in crops if c.training_only]
+    assert len(crops) - len(free) == len(slices) and len(free) == 2 * len(slices)
+    by_id = {s.id: s for s in slices}
+    for crop in free:
+        whole = by_id[crop.meta["slice_id"]]
+        top, left = crop.meta["crop_origin"]
+        assert crop.id.startswith(whole.id + "_bg") and crop.image.shape == (32, 32) and not crop.mask.any()
+        assert not whole.mask[top : top + 32, left : left + 32].any()
+        np.testing.assert_array_equal(crop.image, whole.image[top : top + 32, left : left + 32])
+    again = read_dataset("lidc", lidc_root, crop_size=32, background_crops=2)
+    assert [c.meta["crop_origin"] for c in again] == [c.meta["crop_origin"] for c in crops]  # seeded
+    # never validated or tested on: splits keep them with their training patients only
+    split = split_cases(crops, 0.34, 0.34, seed=0)
+    free_ids = {c.id for c in free}
+    assert not free_ids & set(split["val"] + split["test"]) and free_ids & set(split["train"])
+    for fold in kfold_splits(crops, 2, seed=0):
+        assert not free_ids & set(fold["val"] + fold["test"])

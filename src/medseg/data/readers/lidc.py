@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from medseg.data.case import Case
+from medseg.data.case import TRAINING_ONLY, Case
 from medseg.data.checks import case_guard
 from medseg.data.readers.registry import READERS
 from medseg.errors import DataError
@@ -71,14 +71,49 @@ def nodule_crops(
     return crops
 
 
-def crop_cases(cases: list[Case], crop_size: int | list[int] = 64, min_pixels: int = 1) -> list[Case]:
+def background_crops(
+    image: np.ndarray, mask: np.ndarray, crop_size: int | list[int], count: int, seed: int
+) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Up to ``count`` crops of the slice that hold no nodule pixel, at seeded random places.
+
+    Crops lie inside the slice and inside the body (their mean is above the slice's darkest tenth:
+    not the air around the patient), where a network trained on nodule-centred crops alone finds
+    false nodules in vessels, airway walls and the chest wall.
+
+    Returns:
+        ``(crop image, (top, left))`` per crop.
+    """
+    height, width = _size(crop_size)
+    if count <= 0 or image.shape[0] <= height or image.shape[1] <= width:
+        return []
+    rng = np.random.default_rng(seed)
+    air = float(np.quantile(image, 0.1))
+    crops: list[tuple[np.ndarray, tuple[int, int]]] = []
+    for _ in range(50 * count):
+        if len(crops) == count:
+            break
+        top, left = int(rng.integers(0, image.shape[0] - height)), int(rng.integers(0, image.shape[1] - width))
+        window = (slice(top, top + height), slice(left, left + width))
+        crop = image[window]
+        if mask[window].any() or float(crop.mean()) <= air + 0.25 * (float(image.mean()) - air):
+            continue
+        crops.append((crop.copy(), (top, left)))
+    return crops
+
+
+def crop_cases(
+    cases: list[Case], crop_size: int | list[int] = 64, min_pixels: int = 1, background: int = 0, seed: int = 0
+) -> list[Case]:
     """Replaces labelled slice cases by nodule-centred crops (see :func:`nodule_crops`).
 
     Cases without foreground give no crop. Ids get ``_n<k>`` when a slice holds several nodules;
-    ``meta`` keeps the slice's and adds ``crop_origin`` ``(top, left)`` and ``slice_id``.
+    ``meta`` keeps the slice's and adds ``crop_origin`` ``(top, left)`` and ``slice_id``. With
+    ``background`` > 0 every slice also gives that many nodule-free crops (:func:`background_crops`,
+    ids ``<slice>_bg<k>``, empty masks), marked training-only (:attr:`medseg.data.case.Case.training_only`):
+    they teach the network what is not a nodule and are never validated or tested on.
     """
     out = []
-    for case in cases:
+    for index, case in enumerate(cases):
         if case.mask is None:
             raise DataError(case.source or case.id, "nodule crops need masks")
         crops = nodule_crops(case.image, case.mask, crop_size, min_pixels)
@@ -86,6 +121,10 @@ def crop_cases(cases: list[Case], crop_size: int | list[int] = 64, min_pixels: i
             case_id = case.id if len(crops) == 1 else f"{case.id}_n{k}"
             meta = {**case.meta, "crop_origin": origin, "slice_id": case.id}
             out.append(Case(case_id, image, mask, meta, case.source))
+        free = background_crops(case.image, case.mask, crop_size, background, seed + index)
+        for k, (image, origin) in enumerate(free):
+            meta = {**case.meta, "crop_origin": origin, "slice_id": case.id, TRAINING_ONLY: True}
+            out.append(Case(f"{case.id}_bg{k}", image, np.zeros(image.shape, np.uint8), meta, case.source))
     return out
 
 
@@ -158,6 +197,8 @@ def read_lidc(
     pixel_size_mm: float | None = None,
     min_pixels: int = 1,
     volume_options: dict[str, Any] | None = None,
+    background_crops: int = 0,
+    background_seed: int = 0,
 ) -> list[Case]:
     """Reads lung nodule crops.
 
@@ -171,6 +212,8 @@ def read_lidc(
             are in pixels and ``meta["spacing_known"]`` is False).
         min_pixels: ignore mask components smaller than this.
         volume_options: extra arguments for the volume reader (e.g. ``{"stride": 2}``).
+        background_crops: nodule-free crops per slice, for training only (:func:`crop_cases`).
+        background_seed: seed of their places.
 
     Returns:
         Cases of ``crop_size`` with float32 images, uint8 0/1 masks, ``group`` = patient (volume).
@@ -191,4 +234,6 @@ def read_lidc(
             case.mask = (case.mask > 0).astype(np.uint8) if case.mask is not None else None
     else:
         raise ValueError(f"source must be auto, pylidc, nifti or msd, got {source!r}")
-    return cases if crop_size is None else crop_cases(cases, crop_size, min_pixels)
+    if crop_size is None:
+        return cases
+    return crop_cases(cases, crop_size, min_pixels, background_crops, background_seed)
