@@ -132,6 +132,9 @@ class EvalConfig:
     measurements: list[str] = field(default_factory=list)  # e.g. ["head_circumference"]
     qc: bool = False  # QC signals per case (two more forward passes per image) and the calibrated qc_flag
     qc_share: float = 0.1  # share of validation cases the qc_flag rule flags
+    # Volumes: lesions (3D components of the lesion class) smaller than this are not listed in tumours.csv,
+    # only counted (docs/liver.md: 65 mm3 is a sphere of 5 mm diameter); 0 lists every component.
+    min_lesion_volume_mm3: float = 65.0
 
 
 @dataclass

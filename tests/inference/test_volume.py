@@ -197,3 +197,39 @@ def test_volume_qc_spread_is_zero_for_a_flip_invariant_model_and_large_otherwise
     assert not any(
         k.startswith("qc_") for k in predict_volumes(_LiverTumourThreshold(), root / "nifti", tmp_path / "off")[0]
     )
+
+
+def test_tumours_csv_lists_tumours_above_the_minimum_with_centres_in_the_label_file(tmp_path):
+    """0.7 x 0.7 x 2.5 mm voxels, a NIfTI stored RAS (not the display order): two tumours listed, a 2 mm
+    speck counted below the minimum; voxel centres index the written label file."""
+    import csv
+
+    from medseg.data.phantoms.ct import display_affine, sphere_phantom
+
+    spacing, shape = (2.5, 0.7, 0.7), (24, 100, 100)
+    tumours = [((0.0, 10.0, -10.0), 8.0), ((-2.5, -12.0, 12.0), 6.0), ((5.0, -12.0, -14.0), 2.0)]
+    hu, _ = sphere_phantom(shape, spacing, 30.0, tumours)
+    source = tmp_path / "in" / "ct.nii.gz"
+    data = hu.transpose(2, 1, 0)
+    transform = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt(("L", "P", "S")), nib.orientations.axcodes2ornt(("R", "A", "S"))
+    )
+    stored = nib.orientations.apply_orientation(data, transform)
+    stored_affine = display_affine(spacing, shape) @ nib.orientations.inv_ornt_aff(transform, data.shape)
+    save_nifti(stored, stored_affine, source, np.int16)
+    predictor = _LiverTumourThreshold()
+    row = predict_volumes(predictor, source, tmp_path / "out")[0]
+    listed = list(csv.DictReader((tmp_path / "out" / "tumours.csv").open()))
+    assert [int(t["tumour"]) for t in listed] == [1, 2] and row["n_tumours"] == 2
+    assert row["n_tumours_below_min"] == 1 and row["min_tumour_volume_mm3"] == 65.0
+    ml = lambda r: 4 / 3 * np.pi * r**3 / 1000  # noqa: E731
+    assert [float(t["volume_ml"]) for t in listed] == pytest.approx([ml(8), ml(6)], rel=0.03)
+    labels = nib.load(tmp_path / "out" / row["labels"])
+    for tumour in listed:
+        ijk = [round(float(tumour[f"voxel_{a}"])) for a in "ijk"]
+        assert labels.get_fdata()[tuple(ijk)] == 2  # the centre of a sphere lies inside it
+        world = labels.affine @ [*(float(tumour[f"voxel_{a}"]) for a in "ijk"), 1.0]
+        assert world[:3] == pytest.approx([float(tumour[f"{a}_mm"]) for a in "xyz"], abs=1e-3)
+    # eval.min_lesion_volume_mm3 = 0 lists the speck too
+    predictor.config.eval.min_lesion_volume_mm3 = 0.0
+    assert predict_volumes(predictor, source, tmp_path / "all")[0]["n_tumours"] == 3

@@ -161,7 +161,10 @@ def segment_and_measure(
         name = nifti_stem(volume.source) if volume.source is not None else "volume"
     labels, probabilities = predict_slices(predictor, volume, keep_probabilities, desc=f"{name} slices")
     labels = finish_volume(predictor, labels, postprocess_3d)
-    measurements, lesions = measure_volume(labels, volume, _class_names(predictor, int(labels.max()) + 1))
+    class_names = _class_names(predictor, int(labels.max()) + 1)
+    measurements, lesions = measure_volume(
+        labels, volume, class_names, min_lesion_mm3(predictor), label_grid_affine(volume)
+    )
     config = getattr(predictor, "config", None)
     if config is not None and config.eval.qc:
         applied_3d = config.postprocess.volume_3d if postprocess_3d is None else postprocess_3d
@@ -170,9 +173,38 @@ def segment_and_measure(
     return VolumeResult(name, labels, volume, measurements, lesions, written, probabilities)
 
 
-def measure_volume(labels: np.ndarray, volume: Volume, class_names: list[str]) -> tuple[dict, list[dict]]:
-    """The ``volumes.csv`` measurements and the lesion rows of ``(Z, Y, X)`` labels on ``volume``."""
-    return measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine)
+def measure_volume(
+    labels: np.ndarray,
+    volume: Volume,
+    class_names: list[str],
+    min_lesion_mm3: float = 0.0,
+    grid_affine: np.ndarray | None = None,
+) -> tuple[dict, list[dict]]:
+    """The ``volumes.csv`` measurements and the lesion rows of ``(Z, Y, X)`` labels on ``volume``.
+
+    Args:
+        min_lesion_mm3: smaller lesions are counted, not listed (``eval.min_lesion_volume_mm3``).
+        grid_affine: the label file's affine when its voxel grid is not the volume's (see
+            :func:`label_grid_affine`).
+    """
+    return measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine, min_lesion_mm3, grid_affine)
+
+
+def label_grid_affine(volume: Volume) -> np.ndarray:
+    """The affine of the label file :func:`write_labels` writes for ``volume``: a NIfTI input's own (its
+    stored axis order), else the volume's."""
+    source = volume.source
+    if source is not None and is_nifti(source) and Path(source).is_file():
+        from medseg.data.volumes.nifti import open_nifti
+
+        return np.asarray(open_nifti(source).affine, dtype=np.float64)
+    return volume.affine
+
+
+def min_lesion_mm3(predictor: Any) -> float:
+    """The predictor's ``eval.min_lesion_volume_mm3`` (0, every lesion listed, for a predictor without config)."""
+    config = getattr(predictor, "config", None)
+    return float(config.eval.min_lesion_volume_mm3) if config is not None else 0.0
 
 
 def predict_volume(
@@ -276,8 +308,10 @@ def predict_volumes(
     Writes ``out_dir/labels/<name>.nii.gz`` (uint8 labels in the input's geometry), ``out_dir/volumes.csv``
     (one row per volume: ``volume``, ``input``, ``labels``, voxel size, then the measurements of
     :mod:`medseg.measure.volumes`, e.g. ``liver_ml, tumour_ml, tumour_burden_pct, n_tumours,
-    largest_tumour_diameter_mm``) and, when the classes include a lesion class, ``out_dir/<lesion>s.csv``
-    (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, x_mm, y_mm, z_mm``).
+    largest_tumour_diameter_mm, n_tumours_below_min``) and, when the classes include a lesion class,
+    ``out_dir/<lesion>s.csv`` (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, voxels,
+    voxel_i, voxel_j, voxel_k, x_mm, y_mm, z_mm``), one row per lesion of at least the run's
+    ``eval.min_lesion_volume_mm3``.
 
     Args:
         dicom_seg: also write ``out_dir/labels/<name>.seg.dcm``, a DICOM SEG referencing the source
@@ -367,4 +401,5 @@ def write_volume_tables(
         if lesion_rows:
             write_table(table, lesion_rows)
         else:
-            atomic_write_text(table, f"volume,{lesion},volume_ml,diameter_mm,x_mm,y_mm,z_mm\n")
+            columns = f"volume,{lesion},volume_ml,diameter_mm,voxels,voxel_i,voxel_j,voxel_k,x_mm,y_mm,z_mm"
+            atomic_write_text(table, columns + "\n")

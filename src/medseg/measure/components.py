@@ -80,16 +80,26 @@ def feret_diameter_mm(mask: np.ndarray, spacing_zyx: tuple[float, float, float])
     return float(np.sqrt(pdist(points, "sqeuclidean").max()))
 
 
-def measure_components(mask: np.ndarray, spacing_zyx: tuple[float, float, float]) -> list[Component]:
-    """Every 26-connected component of a ``(Z, Y, X)`` mask, largest first.
+def measure_components(
+    mask: np.ndarray, spacing_zyx: tuple[float, float, float], min_voxels: int = 1
+) -> list[Component]:
+    """Every 26-connected component of a ``(Z, Y, X)`` mask of at least ``min_voxels`` voxels, largest first.
 
     Args:
         spacing_zyx: voxel size in mm along ``(Z, Y, X)``.
+        min_voxels: smaller components are left out (and not measured).
 
     Returns:
         One :class:`Component` per component (empty list for an empty mask).
     """
     labels, count = label_components(mask)
+    return measure_labelled(labels, count, spacing_zyx, min_voxels)
+
+
+def measure_labelled(
+    labels: np.ndarray, count: int, spacing_zyx: tuple[float, float, float], min_voxels: int = 1
+) -> list[Component]:
+    """:func:`measure_components` of the ``(labels, count)`` that :func:`label_components` returned."""
     if count == 0:
         return []
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
@@ -97,6 +107,8 @@ def measure_components(mask: np.ndarray, spacing_zyx: tuple[float, float, float]
     boxes = ndimage.find_objects(labels)
     found = []
     for label in range(1, count + 1):
+        if sizes[label] < min_voxels:
+            continue
         box = boxes[label - 1]
         region = labels[box] == label
         centre = np.argwhere(region).mean(axis=0) + [s.start for s in box]

@@ -1,20 +1,25 @@
-"""Organ and lesion volumes from a label volume: millilitres, lesion count, burden and diameters.
+"""Organ and lesion volumes from a label volume: millilitres, lesion list, burden and diameters.
 
 Label meaning comes from the class names of the run's config (``data.class_names``): the lesion
 class is the first foreground class named like a lesion (``tumour``, ``tumor``, ``lesion``,
 ``cancer``, ``metastasis``), the organ class the first other foreground class (e.g.
 ``[background, liver, tumour]``: organ ``liver`` = 1, lesion ``tumour`` = 2). Lesions are the
-26-connected components of the lesion class (:mod:`medseg.measure.components`).
+26-connected components of the lesion class (:mod:`medseg.measure.components`) of at least
+``min_lesion_mm3`` (``eval.min_lesion_volume_mm3``); smaller ones are counted, not listed.
 
 Columns of one volume's row (names from the class names; ``liver``/``tumour`` here):
 
 - ``<class>_ml`` for each foreground class; the organ's ``liver_ml`` *includes* the lesions inside it
-  (the clinical liver volume: liver and tumour labels together), ``tumour_ml`` is the lesion class alone.
+  (the clinical liver volume: liver and tumour labels together), ``tumour_ml`` is the lesion class alone
+  (every lesion voxel of the mask, listed or not); ``liver_without_tumour_ml`` the organ label alone.
 - ``tumour_burden_pct``: ``100 * tumour_ml / liver_ml``.
-- ``n_tumours`` and ``largest_tumour_diameter_mm`` (maximum Feret diameter, 3D).
+- ``n_tumours`` (listed lesions) and ``largest_tumour_diameter_mm`` (maximum Feret diameter, 3D).
+- ``n_tumours_below_min`` and ``tumour_below_min_ml``: the components under the minimum, and
+  ``min_tumour_volume_mm3``, the minimum used.
 
-One row per lesion: ``tumour`` (1.. by decreasing volume), ``volume_ml``, ``diameter_mm``, and where an
-affine is given, its centroid ``x_mm, y_mm, z_mm`` in RAS scanner coordinates.
+One row per listed lesion: ``tumour`` (1.. by decreasing volume), ``volume_ml``, ``diameter_mm``,
+``voxels``, its centre ``voxel_i, voxel_j, voxel_k`` (voxel indices of the label file) and, where an
+affine is given, ``x_mm, y_mm, z_mm`` (RAS scanner coordinates).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.measure.components import measure_components
+from medseg.measure.components import label_components, measure_labelled
 
 LESION_NAMES = ("tumour", "tumor", "lesion", "cancer", "metastasis")
 
@@ -66,20 +71,27 @@ def measure_label_volume(
     spacing_zyx: tuple[float, float, float],
     class_names: list[str],
     affine: np.ndarray | None = None,
+    min_lesion_mm3: float = 0.0,
+    grid_affine: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Volumes, lesion count, burden and lesion diameters of one ``(Z, Y, X)`` label volume.
+    """Volumes, lesion list, burden and lesion diameters of one ``(Z, Y, X)`` label volume.
 
     Args:
         labels_zyx: ``(Z, Y, X)`` integer labels (0 background).
         spacing_zyx: voxel size in mm along ``(Z, Y, X)``.
         class_names: label names in label order, background first.
         affine: optional ``(4, 4)`` voxel ``(x, y, z)`` -> RAS mm for ``labels_zyx.transpose(2, 1, 0)``,
-            for lesion centroids in mm.
+            for lesion centres in mm.
+        min_lesion_mm3: lesions of a smaller volume are counted (``n_<lesion>s_below_min``), not listed.
+        grid_affine: the ``(4, 4)`` affine of the file the labels are written to, when its voxel grid
+            differs from ``labels_zyx.transpose(2, 1, 0)`` (a NIfTI stored in another axis order): lesion
+            centres ``voxel_i, voxel_j, voxel_k`` are given in that grid. None: ``(x, y, z)`` of the array.
 
     Returns:
-        The volume's row (columns in the module docstring) and one row per lesion.
+        The volume's row (columns in the module docstring) and one row per listed lesion.
     """
-    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    voxel_mm3 = float(np.prod(spacing_zyx))
+    voxel_ml = voxel_mm3 / 1000.0
     counts = np.bincount(np.asarray(labels_zyx).ravel().astype(np.int64), minlength=len(class_names))
     roles = label_roles(class_names)
     row: dict[str, Any] = {}
@@ -94,21 +106,36 @@ def measure_label_volume(
     if roles.lesion is None:
         return row, lesion_rows
     lesion = roles.lesion_name or "lesion"
+    lesions = _plural(lesion)
     if roles.organ is not None:
         organ_ml = row[f"{roles.organ_name}_ml"]
+        row[f"{roles.organ_name}_without_{lesion}_ml"] = int(counts[roles.organ]) * voxel_ml
         row[f"{lesion}_burden_pct"] = 100.0 * row[f"{lesion}_ml"] / organ_ml if organ_ml > 0 else math.nan
-    components = measure_components(labels_zyx == roles.lesion, spacing_zyx)
-    row[f"n_{_plural(lesion)}"] = len(components)
+    labelled, count = label_components(labels_zyx == roles.lesion)
+    # the smallest listed size in voxels (a hair of tolerance: a lesion of exactly the minimum is listed)
+    min_voxels = max(1, math.ceil(float(min_lesion_mm3) / voxel_mm3 - 1e-9))
+    components = measure_labelled(labelled, count, spacing_zyx, min_voxels)
+    row[f"n_{lesions}"] = len(components)
     row[f"largest_{lesion}_diameter_mm"] = max((c.diameter_mm for c in components), default=0.0)
+    row[f"n_{lesions}_below_min"] = count - len(components)
+    row[f"{lesion}_below_min_ml"] = (int(counts[roles.lesion]) - sum(c.voxels for c in components)) * voxel_ml
+    row[f"min_{lesion}_volume_mm3"] = float(min_lesion_mm3)
+    to_grid = None
+    if affine is not None and grid_affine is not None:
+        to_grid = np.linalg.inv(np.asarray(grid_affine, dtype=np.float64)) @ np.asarray(affine, dtype=np.float64)
     for component in components:
+        z, y, x = component.centroid_zyx
+        voxel = np.array([x, y, z, 1.0])
         item: dict[str, Any] = {
             lesion: component.index,
             "volume_ml": component.volume_ml,
             "diameter_mm": component.diameter_mm,
+            "voxels": component.voxels,
         }
+        i, j, k = (to_grid @ voxel)[:3] if to_grid is not None else voxel[:3]
+        item.update({"voxel_i": float(i), "voxel_j": float(j), "voxel_k": float(k)})
         if affine is not None:
-            z, y, x = component.centroid_zyx
-            position = np.asarray(affine, dtype=np.float64) @ np.array([x, y, z, 1.0])
+            position = np.asarray(affine, dtype=np.float64) @ voxel
             item.update({"x_mm": float(position[0]), "y_mm": float(position[1]), "z_mm": float(position[2])})
         lesion_rows.append(item)
     return row, lesion_rows
