@@ -74,3 +74,19 @@ def test_predict_bad_volume_is_one_line_naming_the_file(ct_run, tmp_path, kind):
     errors = [line for line in result.output.strip().splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and bad.name in errors[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_predict_volume_prints_a_summary_and_the_time_of_each_stage(ct_run, tmp_path):
+    hu, _ = sphere_phantom((6, 40, 40), (2.0, 1.0, 1.0), 12.0, [((0.0, 0.0, 0.0), 4.0)])
+    source = save_nifti(hu.transpose(2, 1, 0), display_affine((2.0, 1.0, 1.0), hu.shape), tmp_path / "ct.nii.gz")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["predict", str(ct_run), str(source), "--out", str(out), "--min-lesion-volume", "0"])
+    assert result.exit_code == 0, result.output
+    assert "ct: liver " in result.output and "ml without tumours" in result.output
+    assert "ct: 6 slices in " in result.output and "network " in result.output  # where the time went
+    (row,) = list(csv.DictReader((out / "volumes.csv").open()))
+    assert float(row["min_tumour_volume_mm3"]) == 0 and row["n_tumours_below_min"] == "0"
+    bad = runner.invoke(
+        app, ["predict", str(ct_run), str(source), "--out", str(tmp_path / "o"), "--min-lesion-volume", "-1"]
+    )
+    assert bad.exit_code == 2 and "--min-lesion-volume" in bad.output and not (tmp_path / "o").exists()

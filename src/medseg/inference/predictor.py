@@ -23,6 +23,7 @@ from medseg.data.transforms import Letterbox, crop_region, unletterbox
 from medseg.device import resolve_device
 from medseg.errors import RunDirError
 from medseg.inference.postprocess import postprocess
+from medseg.inference.timing import stage
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
 from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
@@ -144,33 +145,40 @@ class Predictor:
         Returns:
             One ``(classes, H, W)`` float32 array per image, at that image's size.
         """
-        prepared = [self._prepare(image) for image in images]
+        with stage("preprocess"):
+            prepared = [self._prepare(image) for image in images]
         results: list[np.ndarray] = []
         if self.sliding_window:
             for array, box in prepared:
                 x = torch.from_numpy(array)[None]
                 from monai.inferers import sliding_window_inference  # importing MONAI takes ~2 s: only here
 
-                scores = sliding_window_inference(
-                    x,
-                    roi_size=self.window,
-                    sw_batch_size=self.batch_size,
-                    predictor=self._scores,
-                    overlap=self.config.infer.overlap,
-                    mode="gaussian",
-                    sw_device=self.device,
-                    device=torch.device("cpu"),
-                )
-                results.append(unletterbox(torch.as_tensor(scores)[0].numpy(), box))
+                with stage("network"):
+                    scores = sliding_window_inference(
+                        x,
+                        roi_size=self.window,
+                        sw_batch_size=self.batch_size,
+                        predictor=self._scores,
+                        overlap=self.config.infer.overlap,
+                        mode="gaussian",
+                        sw_device=self.device,
+                        device=torch.device("cpu"),
+                    )
+                with stage("postprocess"):
+                    results.append(unletterbox(torch.as_tensor(scores)[0].numpy(), box))
             return results
         for scale in self.scales:
-            at_size = prepared if scale == 1.0 else [self._prepare(image, scale) for image in images]
+            with stage("preprocess"):
+                at_size = prepared if scale == 1.0 else [self._prepare(image, scale) for image in images]
             at_scale: list[np.ndarray] = []
             for start in range(0, len(at_size), self.batch_size):
                 chunk = at_size[start : start + self.batch_size]
-                x = torch.from_numpy(np.stack([array for array, _ in chunk]))
-                scores = self._scores(x).cpu().numpy()
-                at_scale += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
+                with stage("preprocess"):
+                    x = torch.from_numpy(np.stack([array for array, _ in chunk]))
+                with stage("network"):
+                    scores = self._scores(x).cpu().numpy()
+                with stage("postprocess"):
+                    at_scale += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
             results = at_scale if not results else [a + b for a, b in zip(results, at_scale, strict=True)]
         return [r / len(self.scales) for r in results]
 
@@ -180,8 +188,9 @@ class Predictor:
 
     def finish(self, probs: np.ndarray) -> Prediction:
         """Argmax of ``(classes, H, W)`` probabilities, then post-processing."""
-        labels = probs.argmax(0).astype(np.uint8)
-        mask, ellipse = postprocess(labels, self.config.postprocess, self.config.data.num_classes)
+        with stage("postprocess"):
+            labels = probs.argmax(0).astype(np.uint8)
+            mask, ellipse = postprocess(labels, self.config.postprocess, self.config.data.num_classes)
         return Prediction(mask, probs, ellipse)
 
     def predict(self, image: np.ndarray) -> Prediction:

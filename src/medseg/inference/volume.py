@@ -27,6 +27,7 @@ from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_pr
 from medseg.errors import DataError
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.probabilities import save_volume_probabilities
+from medseg.inference.timing import Stopwatch, stage
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, write_table
 from medseg.logs import log, progress
@@ -48,6 +49,7 @@ class VolumeResult:
         lesions: one row per lesion (volume, diameter, centroid).
         label_path: the written label NIfTI, if any.
         probabilities: ``(C, Z, Y, X)`` float16, when asked for.
+        timing: seconds per stage of :func:`predict_volumes` (:mod:`medseg.inference.timing`).
     """
 
     name: str
@@ -57,6 +59,7 @@ class VolumeResult:
     lesions: list[dict[str, Any]] = field(default_factory=list)
     label_path: Path | None = None
     probabilities: np.ndarray | None = None
+    timing: Stopwatch | None = None
 
 
 def _class_names(predictor: Any, num_classes: int) -> list[str]:
@@ -121,7 +124,8 @@ def finish_volume(predictor: Any, labels: np.ndarray, postprocess_3d: bool | Non
     if postprocess_3d is None:
         postprocess_3d = bool(config is not None and config.postprocess.volume_3d)
     if postprocess_3d:
-        labels = postprocess_volume(labels, _class_names(predictor, int(labels.max()) + 1))
+        with stage("postprocess"):
+            labels = postprocess_volume(labels, _class_names(predictor, int(labels.max()) + 1))
     return labels
 
 
@@ -143,6 +147,7 @@ def segment_and_measure(
     postprocess_3d: bool | None = None,
     name: str | None = None,
     keep_probabilities: bool = False,
+    qc: bool | None = None,
 ) -> VolumeResult:
     """Predicts one volume, measures it and (optionally) writes its label NIfTI.
 
@@ -151,25 +156,30 @@ def segment_and_measure(
         label_path: ``.nii.gz`` to write the labels to (None: not written).
         postprocess_3d: see :func:`segment_volume`.
         keep_probabilities: also return the ``(C, Z, Y, X)`` float16 probabilities.
+        qc: also the volume spreads of :func:`medseg.inference.volume_qc.volume_qc` (two more predictions
+            of every slice, flipped); None: the config's ``eval.qc``.
 
     Returns:
-        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm; with the
-        config's ``eval.qc`` also the volume spreads of :func:`medseg.inference.volume_qc.volume_qc`).
+        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm, QC spreads if asked).
     """
-    volume = source if isinstance(source, Volume) else load_volume(source)
+    with stage("read"):
+        volume = source if isinstance(source, Volume) else load_volume(source)
     if name is None:
         name = nifti_stem(volume.source) if volume.source is not None else "volume"
     labels, probabilities = predict_slices(predictor, volume, keep_probabilities, desc=f"{name} slices")
     labels = finish_volume(predictor, labels, postprocess_3d)
     class_names = _class_names(predictor, int(labels.max()) + 1)
-    measurements, lesions = measure_volume(
-        labels, volume, class_names, min_lesion_mm3(predictor), label_grid_affine(volume)
-    )
+    with stage("measure"):
+        measurements, lesions = measure_volume(
+            labels, volume, class_names, min_lesion_mm3(predictor), label_grid_affine(volume)
+        )
     config = getattr(predictor, "config", None)
-    if config is not None and config.eval.qc:
+    if config is not None and (config.eval.qc if qc is None else qc):
         applied_3d = config.postprocess.volume_3d if postprocess_3d is None else postprocess_3d
-        measurements.update(volume_qc(predictor, volume.array, labels, volume.spacing_zyx, applied_3d))
-    written = write_labels(labels, volume, label_path) if label_path is not None else None
+        with stage("qc"):
+            measurements.update(volume_qc(predictor, volume.array, labels, volume.spacing_zyx, applied_3d))
+    with stage("write"):
+        written = write_labels(labels, volume, label_path) if label_path is not None else None
     return VolumeResult(name, labels, volume, measurements, lesions, written, probabilities)
 
 
@@ -302,8 +312,10 @@ def predict_volumes(
     postprocess_3d: bool | None = None,
     dicom_seg: bool = False,
     save_probabilities: bool = False,
+    qc: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Predicts every volume of an input into ``out_dir``.
+    """Predicts every volume of an input into ``out_dir``; logs one line per volume with the time of each
+    stage (:mod:`medseg.inference.timing`).
 
     Writes ``out_dir/labels/<name>.nii.gz`` (uint8 labels in the input's geometry), ``out_dir/volumes.csv``
     (one row per volume: ``volume``, ``input``, ``labels``, voxel size, then the measurements of
@@ -318,6 +330,7 @@ def predict_volumes(
             series (:mod:`medseg.data.volumes.dicom_seg`); every input must be a DICOM series.
         save_probabilities: also write ``out_dir/probabilities/<name>.npz``
             (:mod:`medseg.inference.probabilities`).
+        qc: the flip QC spreads (:func:`segment_and_measure`); None: the config's ``eval.qc``.
 
     Returns:
         The rows of ``volumes.csv``.
@@ -335,18 +348,25 @@ def predict_volumes(
             log(f"  volume {index}/{len(items)}: {source}")
             stem = safe_name(name, f"volume_{index}", 120)  # from the input's file name: data, never a path
             label_file = inside(out_dir / "labels", f"{stem}.nii.gz")
-            result = segment_and_measure(predictor, source, label_file, postprocess_3d, name, save_probabilities)
-            if save_probabilities and result.probabilities is not None:
-                save_volume_probabilities(out_dir, stem, result.probabilities, result.volume)
-            if dicom_seg:
-                model = getattr(getattr(predictor, "config", None), "model", None)
-                write_dicom_seg(
-                    result.labels,
-                    source,
-                    _class_names(predictor, int(result.labels.max()) + 1),
-                    inside(out_dir / "labels", f"{stem}.seg.dcm"),
-                    model_name=getattr(model, "name", "medseg"),
+            watch = Stopwatch()
+            with watch.running():
+                result = segment_and_measure(
+                    predictor, source, label_file, postprocess_3d, name, save_probabilities, qc
                 )
+                with stage("write"):
+                    if save_probabilities and result.probabilities is not None:
+                        save_volume_probabilities(out_dir, stem, result.probabilities, result.volume)
+                    if dicom_seg:
+                        model = getattr(getattr(predictor, "config", None), "model", None)
+                        write_dicom_seg(
+                            result.labels,
+                            source,
+                            _class_names(predictor, int(result.labels.max()) + 1),
+                            inside(out_dir / "labels", f"{stem}.seg.dcm"),
+                            model_name=getattr(model, "name", "medseg"),
+                        )
+            result.timing = watch
+            log(f"  {name}: {result.labels.shape[0]} slices in {watch.summary()}")
             rows.append(volume_row(name, source, result.volume, result.labels.shape[0], result.measurements))
             rows[-1]["labels"] = f"labels/{label_file.name}"
             if dicom_seg:

@@ -139,3 +139,36 @@ def measure_label_volume(
             item.update({"x_mm": float(position[0]), "y_mm": float(position[1]), "z_mm": float(position[2])})
         lesion_rows.append(item)
     return row, lesion_rows
+
+
+def volume_summary(row: dict[str, Any]) -> str:
+    """The row of :func:`measure_label_volume` as one line a reader takes in at a glance, e.g.
+    ``liver 1489.4 ml (1378.0 ml without tumours); 7 tumours, 111.4 ml, burden 7.5%, largest 82.8 mm;
+    3 below 65 mm3 not listed (0.1 ml)``; without a lesion class, ``<class> N ml`` per class."""
+
+    def number(key: str) -> float:
+        try:
+            return float(row.get(key, math.nan))
+        except (TypeError, ValueError):
+            return math.nan
+
+    lesion = next((k[: -len("_burden_pct")] for k in row if k.endswith("_burden_pct")), None)
+    if lesion is None:
+        return ", ".join(f"{k[:-3]} {number(k):.1f} ml" for k in row if k.endswith("_ml")) or "nothing measured"
+    lesions = _plural(lesion)
+    organ_key = next(k for k in row if k.endswith(f"_without_{lesion}_ml"))
+    organ = organ_key[: -len(f"_without_{lesion}_ml")]
+    count, below = int(number(f"n_{lesions}")), int(number(f"n_{lesions}_below_min"))
+    burden = number(f"{lesion}_burden_pct")
+    parts = [
+        f"{organ} {number(f'{organ}_ml'):.1f} ml ({number(organ_key):.1f} ml without {lesions})",
+        f"{count} {lesion if count == 1 else lesions}, {number(f'{lesion}_ml'):.1f} ml"
+        + (f", burden {burden:.1f}%" if math.isfinite(burden) else "")
+        + (f", largest {number(f'largest_{lesion}_diameter_mm'):.1f} mm" if count else ""),
+    ]
+    if below:
+        parts.append(
+            f"{below} below {number(f'min_{lesion}_volume_mm3'):g} mm3 not listed "
+            f"({number(f'{lesion}_below_min_ml'):.2f} ml)"
+        )
+    return "; ".join(parts)
