@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from medseg.measure.components import label_components, measure_labelled
+from medseg.measure.components import label_in_box, measure_labelled
 
 LESION_NAMES = ("tumour", "tumor", "lesion", "cancer", "metastasis")
 
@@ -111,10 +111,10 @@ def measure_label_volume(
         organ_ml = row[f"{roles.organ_name}_ml"]
         row[f"{roles.organ_name}_without_{lesion}_ml"] = int(counts[roles.organ]) * voxel_ml
         row[f"{lesion}_burden_pct"] = 100.0 * row[f"{lesion}_ml"] / organ_ml if organ_ml > 0 else math.nan
-    labelled, count = label_components(labels_zyx == roles.lesion)
+    labelled, count, box = label_in_box(labels_zyx == roles.lesion)
     # the smallest listed size in voxels (a hair of tolerance: a lesion of exactly the minimum is listed)
     min_voxels = max(1, math.ceil(float(min_lesion_mm3) / voxel_mm3 - 1e-9))
-    components = measure_labelled(labelled, count, spacing_zyx, min_voxels)
+    components = measure_labelled(labelled, count, spacing_zyx, min_voxels, box)
     row[f"n_{lesions}"] = len(components)
     row[f"largest_{lesion}_diameter_mm"] = max((c.diameter_mm for c in components), default=0.0)
     row[f"n_{lesions}_below_min"] = count - len(components)
