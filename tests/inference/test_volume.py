@@ -233,3 +233,30 @@ def test_tumours_csv_lists_tumours_above_the_minimum_with_centres_in_the_label_f
     # eval.min_lesion_volume_mm3 = 0 lists the speck too
     predictor.config.eval.min_lesion_volume_mm3 = 0.0
     assert predict_volumes(predictor, source, tmp_path / "all")[0]["n_tumours"] == 3
+
+
+def test_batched_slices_give_the_same_labels_as_one_slice_at_a_time(spheres):
+    """Slices go through the network ``batch_size`` at a time: the labels do not depend on the batch."""
+    import torch
+
+    from medseg.data.volumes.base import Volume
+    from medseg.inference import Predictor
+    from medseg.inference.volume import predict_slices
+    from medseg.models import create_model
+
+    _, hu, _ = spheres
+    config = _ct_config()
+    config.data.image_size, config.data.window, config.data.crop_foreground = [32, 32], [100.0, 300.0], -500.0
+    torch.manual_seed(0)
+    model = create_model("unet", in_channels=1, classes=3, channels=[4, 8])
+    head = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        head.weight.mul_(20)  # logits spread wide enough that the untrained network predicts several classes
+    volume = Volume(hu, display_affine(SPACING, hu.shape))
+    one, one_p = predict_slices(Predictor(model, config, device="cpu", batch_size=1), volume, keep_probabilities=True)
+    many, many_p = predict_slices(
+        Predictor(model, config, device="cpu", batch_size=16), volume, keep_probabilities=True
+    )
+    assert len(np.unique(one)) > 1  # the untrained network does not give one class everywhere
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_allclose(one_p.astype(np.float32), many_p.astype(np.float32), atol=1e-3)

@@ -55,7 +55,9 @@ def predict(
     sliding_window: Annotated[
         bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads of ONNX Runtime or PyTorch (default: all cores)")
+    ] = None,
     qc: Annotated[
         bool | None,
         typer.Option(

@@ -92,7 +92,8 @@ def measure_label_volume(
     """
     voxel_mm3 = float(np.prod(spacing_zyx))
     voxel_ml = voxel_mm3 / 1000.0
-    counts = np.bincount(np.asarray(labels_zyx).ravel().astype(np.int64), minlength=len(class_names))
+    labels_zyx = np.asarray(labels_zyx)
+    counts = [int(np.count_nonzero(labels_zyx == label)) for label in range(len(class_names))]
     roles = label_roles(class_names)
     row: dict[str, Any] = {}
     for label, name in enumerate(class_names):
