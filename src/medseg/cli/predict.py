@@ -82,7 +82,7 @@ def predict(
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     backend = value(backend)
     from medseg.experiments.predict import predict_run
-    from medseg.inference.volume import is_volume_input
+    from medseg.inference.volume_inputs import is_volume_input
     from medseg.measure.units import images_without_size, missing_size_warning
 
     try:

@@ -17,7 +17,8 @@ from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.probabilities import save_probability_config
 from medseg.inference.qc import load_calibration
-from medseg.inference.volume import check_dicom_inputs, is_volume_input, predict_volumes, volume_inputs
+from medseg.inference.volume import predict_volumes
+from medseg.inference.volume_inputs import check_dicom_inputs, is_volume_input, volume_inputs
 from medseg.inference.zoo import zoo_folder
 from medseg.run_folder import RunFolder
 
@@ -45,7 +46,7 @@ def predict_run(
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
-    Volumes (NIfTI, DICOM series, zips: :func:`medseg.inference.volume.is_volume_input`) go to
+    Volumes (NIfTI, DICOM series, zips: :func:`medseg.inference.volume_inputs.is_volume_input`) go to
     :func:`medseg.inference.volume.predict_volumes`. The run, the checkpoint, the inputs and the
     pixel-size CSV are checked before ``out`` is
     created. ``out`` is a medseg output folder (:mod:`medseg.experiments.rundir`): with

@@ -1,9 +1,9 @@
 """Prediction on 3D volumes: a 2D predictor run slice by slice, 3D post-processing, labels written in the
 input's geometry, organ and lesion volumes measured.
 
-Inputs (:func:`volume_inputs`): a NIfTI file, a folder of NIfTI files (``segmentation-*`` files skipped),
-a DICOM series folder or zip, or a 3D-IRCADb patient folder (its ``PATIENT_DICOM.zip`` or
-``PATIENT_DICOM/``) or a folder of such patients.
+Inputs (:func:`medseg.inference.volume_inputs.volume_inputs`): a NIfTI file, a folder of NIfTI files
+(``segmentation-*`` files skipped), a DICOM series folder or zip, or a 3D-IRCADb patient folder (its
+``PATIENT_DICOM.zip`` or ``PATIENT_DICOM/``) or a folder of such patients.
 
 For a server or a script, :func:`segment_and_measure` takes one :class:`Volume` or path and returns
 the labels and the measurements; :func:`predict_volumes` does a whole input into a folder.
@@ -11,30 +11,31 @@ the labels and the measurements; :func:`predict_volumes` does a whole input into
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medseg.data.readers.ircadb import patient_folders
 from medseg.data.volumes import load_volume
 from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.dicom_seg import write_dicom_seg
 from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
-from medseg.errors import DataError
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.probabilities import save_volume_probabilities
 from medseg.inference.timing import Stopwatch, stage
+from medseg.inference.volume_inputs import (  # noqa: F401 - is_volume_input: re-exported, callers import it here
+    check_dicom_inputs,
+    is_volume_input,
+    unique_names,
+    volume_inputs,
+)
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, write_table
 from medseg.logs import log, progress
 from medseg.measure.volumes import label_roles, measure_label_volume
 from medseg.output_files import inside, safe_name
-
-GENERIC_SERIES_NAMES = ("PATIENT_DICOM", "DICOM", "SERIES", "IMAGES", "IMAGE")
 
 
 @dataclass
@@ -235,76 +236,6 @@ def predict_volume(
     return write_labels(labels, volume, out_path), labels
 
 
-# ------------------------------------------------------------------------------------------ inputs
-
-
-def _dicom_name(path: Path) -> str:
-    stem = path.stem if path.suffix.lower() == ".zip" else path.name
-    if stem.upper() in GENERIC_SERIES_NAMES and path.parent.name:
-        return path.parent.name
-    return stem
-
-
-def _is_ircadb(folder: Path) -> bool:
-    if (folder / "PATIENT_DICOM.zip").is_file() or (folder / "PATIENT_DICOM").is_dir():
-        return True
-    return any(
-        (d / "PATIENT_DICOM.zip").is_file() or (d / "PATIENT_DICOM").is_dir() for d in folder.iterdir() if d.is_dir()
-    )
-
-
-def volume_inputs(path: str | Path) -> list[tuple[str, Path]]:
-    """The volumes of an input, as ``(name, NIfTI file or DICOM series folder/zip)``.
-
-    Raises:
-        DataError: a missing path, or one that is none of the inputs listed in the module docstring.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "input not found")
-    if path.is_file():
-        if is_nifti(path):
-            return [(nifti_stem(path), path)]
-        if zipfile.is_zipfile(path):
-            return [(_dicom_name(path), path)]
-        raise DataError(path, "not a volume: expected a NIfTI file (.nii, .nii.gz) or a zip of a DICOM series")
-    if _is_ircadb(path):
-        items = []
-        for folder in patient_folders(path):
-            series = folder / "PATIENT_DICOM.zip"
-            items.append((folder.name, series if series.is_file() else folder / "PATIENT_DICOM"))
-        return items
-    niftis = sorted(
-        p
-        for p in path.iterdir()
-        if p.is_file() and is_nifti(p) and not p.name.startswith(".") and not p.name.startswith("segmentation")
-    )
-    if niftis:
-        return [(nifti_stem(p), p) for p in niftis]
-    return [(_dicom_name(path), path)]
-
-
-def is_volume_input(path: str | Path) -> bool:
-    """True for a NIfTI file, a zip, a folder holding NIfTI files, a 3D-IRCADb folder, or a folder without
-    2D images (a DICOM series); False for a folder of 2D images (or an HC18 root with ``test_set/``),
-    of NumPy crops or of planar DICOM images such as bone scans."""
-    from medseg.data.inputs import check_unread_formats, holds_planar_inputs
-    from medseg.data.io import IMAGE_SUFFIXES
-
-    path = Path(path)
-    if path.is_file():
-        return is_nifti(path) or path.suffix.lower() == ".zip"
-    if not path.is_dir() or (path / "test_set").is_dir():
-        return False
-    check_unread_formats(path)
-    if _is_ircadb(path):
-        return True
-    files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
-    if any(is_nifti(p) for p in files):
-        return True
-    return not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files) and not holds_planar_inputs(files)
-
-
 def predict_volumes(
     predictor: Any,
     input_path: str | Path,
@@ -375,23 +306,6 @@ def predict_volumes(
             bar.update(1)
     write_volume_tables(out_dir, rows, lesion_rows, _class_names(predictor, 1))
     return rows
-
-
-def unique_names(items: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    """``(name, source)`` pairs with repeated names numbered (``name_<position>``)."""
-    names = [name for name, _ in items]
-    return [(f"{name}_{k}" if names.count(name) > 1 else name, source) for k, (name, source) in enumerate(items, 1)]
-
-
-def check_dicom_inputs(items: list[tuple[str, Path]]) -> None:
-    """Refuses a NIfTI among the inputs of a DICOM SEG prediction.
-
-    Raises:
-        DataError: names the NIfTI file.
-    """
-    for _, source in items:
-        if is_nifti(source):
-            raise DataError(source, "--format dicom-seg needs DICOM input (a series folder or zip, an IRCADb patient)")
 
 
 def volume_row(name: str, source: Any, volume: Volume, slices: int, measurements: dict[str, Any]) -> dict[str, Any]:
