@@ -690,8 +690,6 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
         ("augment.noise=-1", "augment.noise"),
         ("postprocess.ellipse_keep=0.2", "postprocess.ellipse_keep"),
         ("eval.qc_share=0", "eval.qc_share"),
-        ("eval.min_lesion_volume_mm3=-1", "eval.min_lesion_volume_mm3"),
-        ("eval.min_lesion_volume_mm3=.inf", "eval.min_lesion_volume_mm3"),
         ("model.out_channels=3", "model.out_channels"),
         ("data.keep_aspect=maybe", "data.keep_aspect"),
         ("train.epochs=1.5", "train.epochs"),
