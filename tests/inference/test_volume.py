@@ -122,6 +122,10 @@ def test_predict_volumes_measures_spheres_and_matches_across_formats(tmp_path, s
         assert [round(float(t["diameter_mm"]) / 2) for t in tumours] == [9, 5]
         assert float(tumours[0]["diameter_mm"]) == pytest.approx(18.0, rel=0.02)
         assert float(tumours[1]["diameter_mm"]) == pytest.approx(10.0, rel=0.02)
+        if name == "dicom":  # the image number of the slice through the centre (slices numbered from 1)
+            assert [int(t["dicom_instance"]) for t in tumours] == [round(float(t["voxel_k"])) + 1 for t in tumours]
+        else:
+            assert "dicom_instance" not in tumours[0]
     ml = lambda r: 4 / 3 * np.pi * r**3 / 1000  # noqa: E731
     for row in rows.values():
         assert row["liver_ml"] == pytest.approx(ml(25), rel=0.02)  # the stray blob was removed

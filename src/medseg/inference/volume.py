@@ -174,6 +174,7 @@ def segment_and_measure(
         measurements, lesions = measure_volume(
             labels, volume, class_names, min_lesion_mm3(predictor), label_grid_affine(volume)
         )
+        add_dicom_instances(lesions, volume)
     config = getattr(predictor, "config", None)
     if config is not None and (config.eval.qc if qc is None else qc):
         applied_3d = config.postprocess.volume_3d if postprocess_3d is None else postprocess_3d
@@ -199,6 +200,17 @@ def measure_volume(
             :func:`label_grid_affine`).
     """
     return measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine, min_lesion_mm3, grid_affine)
+
+
+def add_dicom_instances(lesions: list[dict[str, Any]], volume: Volume) -> None:
+    """Adds ``dicom_instance`` to each lesion row of a DICOM series: the InstanceNumber of the slice
+    through its centre (``voxel_k`` rounded), the image number a DICOM viewer shows."""
+    numbers = volume.meta.get("instance_numbers")
+    if not numbers or len(numbers) != volume.array.shape[0]:
+        return
+    for lesion in lesions:
+        k = min(len(numbers) - 1, max(0, round(float(lesion["voxel_k"]))))
+        lesion["dicom_instance"] = int(numbers[k])
 
 
 def label_grid_affine(volume: Volume) -> np.ndarray:
