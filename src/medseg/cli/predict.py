@@ -113,7 +113,7 @@ def predict(
     if volumes:
         console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
         for row in rows:
-            console.print(volume_headline(row), highlight=False)
+            console.print(volume_headline(row), highlight=False, soft_wrap=True)
     else:
         console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
         warning = missing_size_warning(images_without_size(rows))
