@@ -100,3 +100,21 @@ def test_minimum_is_inclusive_and_in_mm3():
     assert lesion["voxels"] == 18 and lesion["volume_ml"] == pytest.approx(0.036)
     row, lesions = measure_label_volume(labels, (2.0, 1.0, 1.0), CLASSES, min_lesion_mm3=36.5)
     assert lesions == [] and row["tumour_below_min_ml"] == pytest.approx(0.036)
+
+
+def test_volume_summary_is_one_line_with_units():
+    from medseg.measure.volumes import volume_summary
+
+    _, labels = sphere_phantom(CT_SHAPE, CT_SPACING, 40.0, CT_TUMOURS)
+    row, _ = measure_label_volume(labels, CT_SPACING, CLASSES, min_lesion_mm3=65.0)
+    line = volume_summary(row)
+    assert line.startswith(
+        f"liver {row['liver_ml']:.1f} ml ({row['liver_without_tumour_ml']:.1f} ml without tumours); "
+    )
+    assert "2 tumours, " in line and f"burden {row['tumour_burden_pct']:.1f}%" in line
+    assert f"largest {row['largest_tumour_diameter_mm']:.1f} mm" in line and "1 below 65 mm3 not listed" in line
+    one, _ = measure_label_volume(labels, CT_SPACING, CLASSES, min_lesion_mm3=1000.0)
+    assert "1 tumour, " in volume_summary(one) and "2 below 1000 mm3" in volume_summary(one)
+    none, _ = measure_label_volume(np.zeros((3, 4, 4), np.uint8), (1.0, 1.0, 1.0), CLASSES)
+    assert volume_summary(none) == "liver 0.0 ml (0.0 ml without tumours); 0 tumours, 0.0 ml"
+    assert volume_summary({"liver_ml": 12.25}) == "liver 12.2 ml"

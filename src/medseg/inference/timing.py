@@ -36,12 +36,6 @@ class Stopwatch:
             self.total += time.perf_counter() - start
             _CURRENT.reset(token)
 
-    def add(self, other: Stopwatch) -> None:
-        """Adds another stopwatch's seconds (e.g. one volume's to the whole run's)."""
-        for name, seconds in other.seconds.items():
-            self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-        self.total += other.total
-
     def summary(self) -> str:
         """One line: ``12.3 s: read 2.1 s, preprocess 0.8 s, network 7.0 s, ...`` (the stages that ran;
         ``other`` is the rest of the total; milliseconds below a second)."""
@@ -50,10 +44,6 @@ class Stopwatch:
         if other >= 0.0005:
             parts.append(f"other {_duration(other)}")
         return f"{_duration(self.total)}: " + ", ".join(parts)
-
-    def as_row(self) -> dict[str, float]:
-        """``time_<stage>_s`` for every stage and ``time_total_s``."""
-        return {**{f"time_{name}_s": seconds for name, seconds in self.seconds.items()}, "time_total_s": self.total}
 
 
 def _duration(seconds: float) -> str:
