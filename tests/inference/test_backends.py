@@ -45,3 +45,14 @@ def test_predict_cli_gives_the_same_measurements_on_both_backends(exported_run, 
         assert ours["filename"] == reference["filename"]
         for column in ("hc_mm", "area_head_mm2"):
             assert float(ours[column]) == pytest.approx(float(reference[column]), rel=1e-3, nan_ok=True)
+
+
+def test_threads_set_pytorch_threads_for_a_run_directory(tiny_run):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        predictor = open_predictor(tiny_run, backend="torch", threads=1)
+        assert predictor.backend == "torch" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
