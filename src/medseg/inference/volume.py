@@ -21,7 +21,7 @@ from medseg.data.volumes import load_volume
 from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.dicom_seg import write_dicom_seg
-from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
+from medseg.data.volumes.nifti import is_nifti, nifti_stem, open_nifti, save_nifti, write_prediction_nifti
 from medseg.inference.postprocess import postprocess_volume
 from medseg.inference.probabilities import save_volume_probabilities
 from medseg.inference.timing import Stopwatch, stage
@@ -218,8 +218,6 @@ def label_grid_affine(volume: Volume) -> np.ndarray:
     stored axis order), else the volume's."""
     source = volume.source
     if source is not None and is_nifti(source) and Path(source).is_file():
-        from medseg.data.volumes.nifti import open_nifti
-
         return np.asarray(open_nifti(source).affine, dtype=np.float64)
     return volume.affine
 
