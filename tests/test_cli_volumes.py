@@ -90,3 +90,19 @@ def test_predict_volume_prints_a_summary_and_the_time_of_each_stage(ct_run, tmp_
         app, ["predict", str(ct_run), str(source), "--out", str(tmp_path / "o"), "--min-lesion-volume", "-1"]
     )
     assert bad.exit_code == 2 and "--min-lesion-volume" in bad.output and not (tmp_path / "o").exists()
+
+
+def test_busy_cpu_warning_only_for_several_threads_on_a_busy_cpu(monkeypatch):
+    import os
+
+    import torch
+
+    from medseg.device import busy_cpu_warning
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (7.4, 6.0, 5.0))
+    assert "load average 7.4 on 2 cores" in busy_cpu_warning(2) and "--threads 1" in busy_cpu_warning(2)
+    assert busy_cpu_warning(1) is None
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
+    assert busy_cpu_warning(2) is None

@@ -89,6 +89,12 @@ def predict(
         check_option("--batch-size", batch_size, batch_size is not None and batch_size >= 1, "at least 1")
         check_option("--threads", threads, threads is not None and threads >= 1, "at least 1")
         volumes = is_volume_input(input_path)
+        if volumes and threads is None and backend != "onnx":
+            from medseg.device import busy_cpu_warning
+
+            busy = busy_cpu_warning()
+            if busy:
+                warn(busy)
         rows = predict_run(
             run_dir,
             input_path,
