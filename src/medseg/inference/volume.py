@@ -47,7 +47,7 @@ class VolumeResult:
         labels: ``(Z, Y, X)`` uint8 labels in the :class:`Volume`'s slice order.
         volume: the input volume (``array`` ``(Z, Y, X)``, ``affine``).
         measurements: the ``volumes.csv`` columns (:func:`medseg.measure.volumes.measure_label_volume`).
-        lesions: one row per lesion (volume, diameter, centroid).
+        lesions: one row per listed lesion (volume, diameter, centre; see :mod:`medseg.measure.volumes`).
         label_path: the written label NIfTI, if any.
         probabilities: ``(C, Z, Y, X)`` float16, when asked for.
         timing: seconds per stage of :func:`predict_volumes` (:mod:`medseg.inference.timing`).
@@ -263,8 +263,8 @@ def predict_volumes(
     :mod:`medseg.measure.volumes`, e.g. ``liver_ml, tumour_ml, tumour_burden_pct, n_tumours,
     largest_tumour_diameter_mm, n_tumours_below_min``) and, when the classes include a lesion class,
     ``out_dir/<lesion>s.csv`` (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, voxels,
-    voxel_i, voxel_j, voxel_k, x_mm, y_mm, z_mm``), one row per lesion of at least the run's
-    ``eval.min_lesion_volume_mm3``.
+    voxel_i, voxel_j, voxel_k, x_mm, y_mm, z_mm`` and for DICOM ``dicom_instance``), one row per lesion of
+    at least the run's ``eval.min_lesion_volume_mm3``.
 
     Args:
         dicom_seg: also write ``out_dir/labels/<name>.seg.dcm``, a DICOM SEG referencing the source
