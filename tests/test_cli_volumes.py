@@ -106,3 +106,40 @@ def test_busy_cpu_warning_only_for_several_threads_on_a_busy_cpu(monkeypatch):
     assert busy_cpu_warning(1) is None
     monkeypatch.setattr(os, "getloadavg", lambda: (0.5, 0.5, 0.5))
     assert busy_cpu_warning(2) is None
+
+
+def test_remove_small_lesions_from_the_command_line(tmp_path):
+    """A run whose untrained network is made to predict all three classes in patches (its head's weights
+    scaled up): the specks are counted by default, and gone from the labels with --remove-small-lesions."""
+    import torch
+
+    from medseg.models import create_model
+    from medseg.models.checkpoint import save_checkpoint
+
+    config = Config()
+    config.data.num_classes, config.data.class_names = 3, ["background", "liver", "tumour"]
+    config.data.image_size, config.data.window = [32, 32], [100.0, 300.0]
+    config.postprocess.largest_component = config.postprocess.fill_holes = False
+    torch.manual_seed(1)  # a seed whose network, scaled, predicts liver with tumour specks on this phantom
+    model = create_model("unet", in_channels=1, classes=3, channels=[4, 8])
+    with torch.no_grad():
+        [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.mul_(20)
+    spec = {"name": "unet", "in_channels": 1, "classes": 3, "params": {"channels": [4, 8]}}
+    run = tmp_path / "run"
+    save_checkpoint(
+        run / "checkpoints" / "best.pt",
+        {"model": spec, "state_dict": model.state_dict(), "config": dataclasses.asdict(config)},
+    )
+    hu, _ = sphere_phantom((8, 48, 48), (2.0, 1.0, 1.0), 16.0, [((0.0, 0.0, 0.0), 5.0)])
+    source = save_nifti(hu.transpose(2, 1, 0), display_affine((2.0, 1.0, 1.0), hu.shape), tmp_path / "ct.nii.gz")
+    rows = {}
+    for flag in ("--keep-small-lesions", "--remove-small-lesions"):
+        out = tmp_path / flag
+        args = ["predict", str(run), str(source), "--out", str(out), flag, "--min-lesion-volume", "30"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        (rows[flag],) = list(csv.DictReader((out / "volumes.csv").open()))
+    kept, removed = rows["--keep-small-lesions"], rows["--remove-small-lesions"]
+    assert int(kept["n_tumours_below_min"]) > 0 and removed["n_tumours_below_min"] == "0"
+    assert removed["n_tumours"] == kept["n_tumours"]
+    assert float(removed["tumour_ml"]) == pytest.approx(float(kept["tumour_ml"]) - float(kept["tumour_below_min_ml"]))

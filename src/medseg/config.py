@@ -123,6 +123,9 @@ class PostprocessConfig:
     # Volumes (medseg predict/evaluate on NIfTI, DICOM): keep the organ's largest 3D component and only
     # the lesions inside or touching it (organ and lesion classes from data.class_names).
     volume_3d: bool = True
+    # With volume_3d: lesion components under eval.min_lesion_volume_mm3 become organ (when they touch
+    # it) or background in the labels, so the label file shows only the listed lesions.
+    remove_small_lesions: bool = False
 
 
 @dataclass

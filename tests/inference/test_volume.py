@@ -264,3 +264,37 @@ def test_batched_slices_give_the_same_labels_as_one_slice_at_a_time(spheres):
     assert len(np.unique(one)) > 1  # the untrained network does not give one class everywhere
     np.testing.assert_array_equal(one, many)
     np.testing.assert_allclose(one_p.astype(np.float32), many_p.astype(np.float32), atol=1e-3)
+
+
+def test_remove_small_lesions_turns_specks_into_organ_or_background():
+    from medseg.inference.postprocess import postprocess_volume, remove_small_lesions
+
+    names = ["background", "liver", "tumour"]
+    labels = np.zeros((8, 20, 20), np.uint8)
+    labels[1:7, 2:12, 2:12] = 1
+    labels[2:6, 3:8, 3:8] = 2  # 100 voxels: kept
+    labels[3, 10, 10] = 2  # a one-voxel speck inside the liver: becomes liver
+    labels[4, 11, 12] = 2  # a speck touching the liver's edge (by a corner): becomes liver
+    labels[2, 16, 16] = 2  # a speck far from the liver: becomes background
+    out = remove_small_lesions(labels, names, (1.0, 1.0, 1.0), 10.0)
+    assert out[3, 10, 10] == 1 and out[4, 11, 12] == 1 and out[2, 16, 16] == 0
+    assert (out == 2).sum() == 100 and (labels == 2).sum() == 103  # the input is left as it was
+    np.testing.assert_array_equal(remove_small_lesions(labels, names, (1.0, 1.0, 1.0), 1.0), labels)
+    # inside the 3D post-processing: only with a spacing and a minimum
+    np.testing.assert_array_equal(postprocess_volume(labels, names, (1.0, 1.0, 1.0), 10.0), out)
+    assert (postprocess_volume(labels, names) == 2).sum() == 102  # the far speck goes with the 3D component
+
+
+def test_predict_volumes_with_remove_small_lesions_writes_only_listed_tumours(tmp_path, spheres):
+    root, _, _ = spheres
+    predictor = _LiverTumourThreshold()
+    predictor.config.eval.min_lesion_volume_mm3 = 1000.0  # above the 5 mm sphere (0.52 ml), below the 9 mm one
+    kept = predict_volumes(predictor, root / "nifti", tmp_path / "kept")[0]
+    predictor.config.postprocess.remove_small_lesions = True
+    removed = predict_volumes(predictor, root / "nifti", tmp_path / "removed")[0]
+    assert kept["n_tumours"] == removed["n_tumours"] == 1
+    assert kept["n_tumours_below_min"] == 1 and removed["n_tumours_below_min"] == 0
+    assert removed["liver_ml"] == pytest.approx(kept["liver_ml"])  # the small tumour became liver
+    assert removed["tumour_ml"] == pytest.approx(kept["tumour_ml"] - kept["tumour_below_min_ml"])
+    labels = np.asarray(nib.load(tmp_path / "removed" / removed["labels"]).dataobj)
+    assert (labels == 2).sum() * np.prod(SPACING) / 1000 == pytest.approx(removed["tumour_ml"])

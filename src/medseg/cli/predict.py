@@ -78,6 +78,14 @@ def predict(
             "(default: the run's eval.min_lesion_volume_mm3, 65 mm3 = a 5 mm sphere)",
         ),
     ] = None,
+    remove_small_lesions: Annotated[
+        bool | None,
+        typer.Option(
+            "--remove-small-lesions/--keep-small-lesions",
+            help="volumes, with the 3D post-processing: lesions under the minimum become organ (or background) "
+            "in the label files too (default: the run's postprocess.remove_small_lesions, off)",
+        ),
+    ] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     backend = value(backend)
@@ -113,6 +121,7 @@ def predict(
             output_format,
             save_probabilities,
             min_lesion_volume,
+            remove_small_lesions,
         )
     except MedsegError as error:
         fail(error)

@@ -43,6 +43,7 @@ def predict_run(
     output_format: str = "nifti",
     save_probabilities: bool = False,
     min_lesion_volume_mm3: float | None = None,
+    remove_small_lesions: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -55,7 +56,8 @@ def predict_run(
     With ``qc`` (default ``eval.qc``) 2D predictions carry the QC signals and, when the run has a
     calibration (``medseg evaluate RUN --split val``), the ``qc_flag``; volumes the flip QC spreads.
     ``min_lesion_volume_mm3`` replaces the run's ``eval.min_lesion_volume_mm3`` (volumes: smaller
-    lesions are counted, not listed).
+    lesions are counted, not listed), ``remove_small_lesions`` its ``postprocess.remove_small_lesions``
+    (volumes: those lesions also taken out of the label files).
     ``output_format="dicom-seg"`` (DICOM input only) also writes a DICOM SEG per series beside
     the label NIfTI; ``save_probabilities`` keeps the class probabilities (``probabilities/``,
     :mod:`medseg.inference.probabilities`) for ``medseg ensemble``.
@@ -110,6 +112,8 @@ def predict_run(
     predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
     if min_lesion_volume_mm3 is not None:
         predictor.config.eval.min_lesion_volume_mm3 = float(min_lesion_volume_mm3)
+    if remove_small_lesions is not None:
+        predictor.config.postprocess.remove_small_lesions = bool(remove_small_lesions)
     if not volumes:
         input_images(input_dir)  # a folder without images fails here, before the output exists
     if pixel_size is not None:

@@ -22,7 +22,7 @@ from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.dicom_seg import write_dicom_seg
 from medseg.data.volumes.nifti import is_nifti, nifti_stem, open_nifti, save_nifti, write_prediction_nifti
-from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.postprocess import postprocess_volume, small_lesion_minimum
 from medseg.inference.probabilities import save_volume_probabilities
 from medseg.inference.timing import Stopwatch, stage
 from medseg.inference.volume_inputs import (  # noqa: F401 - is_volume_input: re-exported, callers import it here
@@ -116,17 +116,26 @@ def segment_volume(
         ``(Z, Y, X)`` uint8 labels.
     """
     labels, _ = predict_slices(predictor, volume, desc=desc)
-    return finish_volume(predictor, labels, postprocess_3d)
+    return finish_volume(predictor, labels, postprocess_3d, volume.spacing_zyx)
 
 
-def finish_volume(predictor: Any, labels: np.ndarray, postprocess_3d: bool | None = None) -> np.ndarray:
-    """The 3D post-processing of :func:`segment_volume` (``predictor``: for its config and class names)."""
+def finish_volume(
+    predictor: Any,
+    labels: np.ndarray,
+    postprocess_3d: bool | None = None,
+    spacing_zyx: tuple[float, float, float] | None = None,
+) -> np.ndarray:
+    """The 3D post-processing of :func:`segment_volume` (``predictor``: for its config and class names);
+    with ``spacing_zyx`` and the config's ``postprocess.remove_small_lesions`` also without the lesions
+    under ``eval.min_lesion_volume_mm3``."""
     config = getattr(predictor, "config", None)
     if postprocess_3d is None:
         postprocess_3d = bool(config is not None and config.postprocess.volume_3d)
     if postprocess_3d:
+        minimum = small_lesion_minimum(config) if config is not None else 0.0
         with stage("postprocess"):
-            labels = postprocess_volume(labels, _class_names(predictor, int(labels.max()) + 1))
+            class_names = _class_names(predictor, int(labels.max()) + 1)
+            labels = postprocess_volume(labels, class_names, spacing_zyx, minimum)
     return labels
 
 
@@ -168,7 +177,7 @@ def segment_and_measure(
     if name is None:
         name = nifti_stem(volume.source) if volume.source is not None else "volume"
     labels, probabilities = predict_slices(predictor, volume, keep_probabilities, desc=f"{name} slices")
-    labels = finish_volume(predictor, labels, postprocess_3d)
+    labels = finish_volume(predictor, labels, postprocess_3d, volume.spacing_zyx)
     class_names = _class_names(predictor, int(labels.max()) + 1)
     with stage("measure"):
         measurements, lesions = measure_volume(

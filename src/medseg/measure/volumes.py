@@ -66,6 +66,12 @@ def _plural(name: str) -> str:
     return name if name.endswith("s") else f"{name}s"
 
 
+def lesion_min_voxels(min_lesion_mm3: float, spacing_zyx: tuple[float, float, float]) -> int:
+    """The fewest voxels a listed lesion has: ``min_lesion_mm3`` in voxels of ``spacing_zyx``, rounded up
+    (with a hair of tolerance, so a lesion of exactly the minimum is listed); at least 1."""
+    return max(1, math.ceil(float(min_lesion_mm3) / float(np.prod(spacing_zyx)) - 1e-9))
+
+
 def measure_label_volume(
     labels_zyx: np.ndarray,
     spacing_zyx: tuple[float, float, float],
@@ -113,9 +119,7 @@ def measure_label_volume(
         row[f"{roles.organ_name}_without_{lesion}_ml"] = int(counts[roles.organ]) * voxel_ml
         row[f"{lesion}_burden_pct"] = 100.0 * row[f"{lesion}_ml"] / organ_ml if organ_ml > 0 else math.nan
     labelled, count, box = label_in_box(labels_zyx == roles.lesion)
-    # the smallest listed size in voxels (a hair of tolerance: a lesion of exactly the minimum is listed)
-    min_voxels = max(1, math.ceil(float(min_lesion_mm3) / voxel_mm3 - 1e-9))
-    components = measure_labelled(labelled, count, spacing_zyx, min_voxels, box)
+    components = measure_labelled(labelled, count, spacing_zyx, lesion_min_voxels(min_lesion_mm3, spacing_zyx), box)
     row[f"n_{lesions}"] = len(components)
     row[f"largest_{lesion}_diameter_mm"] = max((c.diameter_mm for c in components), default=0.0)
     row[f"n_{lesions}_below_min"] = count - len(components)
