@@ -46,3 +46,11 @@ def test_round_trip(tmp_path):
     config = load_config("hc18_unet", ["train.epochs=3"])
     save_config(config, tmp_path / "c.yaml")
     assert load_config(tmp_path / "c.yaml") == config
+
+
+def test_min_lesion_volume_is_a_volume_of_at_least_zero():
+    assert config_from_dict({}).eval.min_lesion_volume_mm3 == 65.0
+    assert config_from_dict({"eval": {"min_lesion_volume_mm3": 0}}).eval.min_lesion_volume_mm3 == 0.0
+    for bad in (-1, ".nan", "small"):
+        with pytest.raises(ConfigError, match=r"eval\.min_lesion_volume_mm3"):
+            config_from_dict({"eval": {"min_lesion_volume_mm3": bad}})

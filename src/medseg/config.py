@@ -124,6 +124,9 @@ class PostprocessConfig:
     # Volumes (medseg predict/evaluate on NIfTI, DICOM): keep the organ's largest 3D component and only
     # the lesions inside or touching it (organ and lesion classes from data.class_names).
     volume_3d: bool = True
+    # With volume_3d: lesion components under eval.min_lesion_volume_mm3 become organ (when they touch
+    # it) or background in the labels, so the label file shows only the listed lesions.
+    remove_small_lesions: bool = False
 
 
 @dataclass
@@ -133,6 +136,9 @@ class EvalConfig:
     measurements: list[str] = field(default_factory=list)  # e.g. ["head_circumference"]
     qc: bool = False  # QC signals per case (two more forward passes per image) and the calibrated qc_flag
     qc_share: float = 0.1  # share of validation cases the qc_flag rule flags
+    # Volumes: lesions (3D components of the lesion class) smaller than this are not listed in tumours.csv,
+    # only counted (docs/liver.md: 65 mm3 is a sphere of 5 mm diameter); 0 lists every component.
+    min_lesion_volume_mm3: float = 65.0
 
 
 @dataclass

@@ -98,6 +98,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("train.deep_supervision", *_one_of(DEEP_SUPERVISION)),
     ("eval.hausdorff_percentile", _optional(_finite(0, 100, low_open=True, high_open=False)), "null or in (0, 100]"),
     ("eval.qc_share", _finite(0, 1, low_open=True), "a fraction in (0, 1)"),
+    ("eval.min_lesion_volume_mm3", _finite(0), "a finite volume in mm3 >= 0 (0 lists every lesion)"),
     ("postprocess.ellipse_keep", _finite(0.5, 1, high_open=False), "a share in [0.5, 1]"),
     ("postprocess.threshold", _finite(0, 1, low_open=True), "a probability in (0, 1)"),
 ]

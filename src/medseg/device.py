@@ -22,3 +22,27 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
         raise ConfigError(f"train.device={name!r}: no such CUDA device on this computer; use auto or cpu")
     return device
+
+
+def busy_cpu_warning(threads: int | None = None) -> str | None:
+    """A warning when the CPU is already busy and PyTorch would run several threads on it (None otherwise).
+
+    With every core taken by other processes, PyTorch's threads wait on each other: on a 2-core machine
+    at load average 7, a CT volume's slices took 24-49 s on two threads and 4-5 s on one (docs/liver.md).
+
+    Args:
+        threads: the threads asked for (None: PyTorch's default, one per core).
+    """
+    import os
+
+    cores = os.cpu_count() or 1
+    threads = torch.get_num_threads() if threads is None else threads
+    if threads <= 1 or torch.cuda.is_available() or not hasattr(os, "getloadavg"):
+        return None
+    load = os.getloadavg()[0]
+    if load < cores:
+        return None
+    return (
+        f"the CPU is busy (load average {load:.1f} on {cores} cores): PyTorch's {threads} threads will wait on "
+        "each other; --threads 1 is faster on a busy machine"
+    )

@@ -235,3 +235,26 @@ def test_preprocess_intensity_order_and_identity():
     np.testing.assert_allclose(out, np.clip((image * 20 + 50) / 300, 0, 1), atol=1e-6)
     with pytest.raises(ValueError, match="centre, width"):
         preprocess_intensity(image, window=[100])
+
+
+def test_window_and_foreground_crop_equal_monai():
+    """The NumPy window and body crop give MONAI's ScaleIntensityRange and bounding box exactly."""
+    from monai.transforms import ScaleIntensityRange
+    from monai.transforms.utils import generate_spatial_bounding_box
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        hu = rng.integers(-1024, 1500, size=(37, 53)).astype(np.int16)
+        hu[rng.random(hu.shape) < 0.6] = -1000  # air around a patch of body
+        for centre, width in ((100.0, 300.0), (40.0, 400.0), (-600.0, 1500.0)):
+            monai = ScaleIntensityRange(centre - width / 2, centre + width / 2, 0.0, 1.0, clip=True)
+            expected = np.asarray(monai(hu.astype(np.float32)), dtype=np.float32)
+            np.testing.assert_array_equal(window_intensity(hu, centre, width), expected)
+        body = np.zeros((37, 53), np.float32) - 1000
+        top, left = rng.integers(0, 30), rng.integers(0, 40)
+        body[top : top + rng.integers(1, 8), left : left + rng.integers(1, 12)] = 40
+        start, end = generate_spatial_bounding_box(body[None], select_fn=lambda a: a > -500)
+        expected_box = (int(start[0]), int(start[1]), int(end[0] - start[0]), int(end[1] - start[1]))
+        assert crop_region(body, None, -500) == expected_box
+        colour = np.repeat(body[..., None], 3, axis=2)
+        assert crop_region(colour, None, -500) == expected_box

@@ -45,3 +45,15 @@ def test_predict_cli_gives_the_same_measurements_on_both_backends(exported_run, 
         assert ours["filename"] == reference["filename"]
         for column in ("hc_mm", "area_head_mm2"):
             assert float(ours[column]) == pytest.approx(float(reference[column]), rel=1e-3, nan_ok=True)
+
+
+def test_threads_set_pytorch_threads_for_a_run_directory(tiny_run):
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 2 if before == 1 else 1  # a number other than the current one
+    try:
+        predictor = open_predictor(tiny_run, backend="torch", threads=wanted)
+        assert predictor.backend == "torch" and torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)

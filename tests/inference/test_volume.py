@@ -122,6 +122,10 @@ def test_predict_volumes_measures_spheres_and_matches_across_formats(tmp_path, s
         assert [round(float(t["diameter_mm"]) / 2) for t in tumours] == [9, 5]
         assert float(tumours[0]["diameter_mm"]) == pytest.approx(18.0, rel=0.02)
         assert float(tumours[1]["diameter_mm"]) == pytest.approx(10.0, rel=0.02)
+        if name == "dicom":  # the image number of the slice through the centre (slices numbered from 1)
+            assert [int(t["dicom_instance"]) for t in tumours] == [round(float(t["voxel_k"])) + 1 for t in tumours]
+        else:
+            assert "dicom_instance" not in tumours[0]
     ml = lambda r: 4 / 3 * np.pi * r**3 / 1000  # noqa: E731
     for row in rows.values():
         assert row["liver_ml"] == pytest.approx(ml(25), rel=0.02)  # the stray blob was removed
@@ -197,3 +201,100 @@ def test_volume_qc_spread_is_zero_for_a_flip_invariant_model_and_large_otherwise
     assert not any(
         k.startswith("qc_") for k in predict_volumes(_LiverTumourThreshold(), root / "nifti", tmp_path / "off")[0]
     )
+
+
+def test_tumours_csv_lists_tumours_above_the_minimum_with_centres_in_the_label_file(tmp_path):
+    """0.7 x 0.7 x 2.5 mm voxels, a NIfTI stored RAS (not the display order): two tumours listed, a 2 mm
+    speck counted below the minimum; voxel centres index the written label file."""
+    import csv
+
+    from medseg.data.phantoms.ct import display_affine, sphere_phantom
+
+    spacing, shape = (2.5, 0.7, 0.7), (24, 100, 100)
+    tumours = [((0.0, 10.0, -10.0), 8.0), ((-2.5, -12.0, 12.0), 6.0), ((5.0, -12.0, -14.0), 2.0)]
+    hu, _ = sphere_phantom(shape, spacing, 30.0, tumours)
+    source = tmp_path / "in" / "ct.nii.gz"
+    data = hu.transpose(2, 1, 0)
+    transform = nib.orientations.ornt_transform(
+        nib.orientations.axcodes2ornt(("L", "P", "S")), nib.orientations.axcodes2ornt(("R", "A", "S"))
+    )
+    stored = nib.orientations.apply_orientation(data, transform)
+    stored_affine = display_affine(spacing, shape) @ nib.orientations.inv_ornt_aff(transform, data.shape)
+    save_nifti(stored, stored_affine, source, np.int16)
+    predictor = _LiverTumourThreshold()
+    row = predict_volumes(predictor, source, tmp_path / "out")[0]
+    listed = list(csv.DictReader((tmp_path / "out" / "tumours.csv").open()))
+    assert [int(t["tumour"]) for t in listed] == [1, 2] and row["n_tumours"] == 2
+    assert row["n_tumours_below_min"] == 1 and row["min_tumour_volume_mm3"] == 65.0
+    ml = lambda r: 4 / 3 * np.pi * r**3 / 1000  # noqa: E731
+    assert [float(t["volume_ml"]) for t in listed] == pytest.approx([ml(8), ml(6)], rel=0.03)
+    labels = nib.load(tmp_path / "out" / row["labels"])
+    for tumour in listed:
+        ijk = [round(float(tumour[f"voxel_{a}"])) for a in "ijk"]
+        assert labels.get_fdata()[tuple(ijk)] == 2  # the centre of a sphere lies inside it
+        world = labels.affine @ [*(float(tumour[f"voxel_{a}"]) for a in "ijk"), 1.0]
+        assert world[:3] == pytest.approx([float(tumour[f"{a}_mm"]) for a in "xyz"], abs=1e-3)
+    # eval.min_lesion_volume_mm3 = 0 lists the speck too
+    predictor.config.eval.min_lesion_volume_mm3 = 0.0
+    assert predict_volumes(predictor, source, tmp_path / "all")[0]["n_tumours"] == 3
+
+
+def test_batched_slices_give_the_same_labels_as_one_slice_at_a_time(spheres):
+    """Slices go through the network ``batch_size`` at a time: the labels do not depend on the batch."""
+    import torch
+
+    from medseg.data.volumes.base import Volume
+    from medseg.inference import Predictor
+    from medseg.inference.volume import predict_slices
+    from medseg.models import create_model
+
+    _, hu, _ = spheres
+    config = _ct_config()
+    config.data.image_size, config.data.window, config.data.crop_foreground = [32, 32], [100.0, 300.0], -500.0
+    torch.manual_seed(0)
+    model = create_model("unet", in_channels=1, classes=3, channels=[4, 8])
+    head = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        head.weight.mul_(20)  # logits spread wide enough that the untrained network predicts several classes
+    volume = Volume(hu, display_affine(SPACING, hu.shape))
+    one, one_p = predict_slices(Predictor(model, config, device="cpu", batch_size=1), volume, keep_probabilities=True)
+    many, many_p = predict_slices(
+        Predictor(model, config, device="cpu", batch_size=16), volume, keep_probabilities=True
+    )
+    assert len(np.unique(one)) > 1  # the untrained network does not give one class everywhere
+    np.testing.assert_array_equal(one, many)
+    np.testing.assert_allclose(one_p.astype(np.float32), many_p.astype(np.float32), atol=1e-3)
+
+
+def test_remove_small_lesions_turns_specks_into_organ_or_background():
+    from medseg.inference.postprocess import postprocess_volume, remove_small_lesions
+
+    names = ["background", "liver", "tumour"]
+    labels = np.zeros((8, 20, 20), np.uint8)
+    labels[1:7, 2:12, 2:12] = 1
+    labels[2:6, 3:8, 3:8] = 2  # 100 voxels: kept
+    labels[3, 10, 10] = 2  # a one-voxel speck inside the liver: becomes liver
+    labels[4, 11, 12] = 2  # a speck touching the liver's edge (by a corner): becomes liver
+    labels[2, 16, 16] = 2  # a speck far from the liver: becomes background
+    out = remove_small_lesions(labels, names, (1.0, 1.0, 1.0), 10.0)
+    assert out[3, 10, 10] == 1 and out[4, 11, 12] == 1 and out[2, 16, 16] == 0
+    assert (out == 2).sum() == 100 and (labels == 2).sum() == 103  # the input is left as it was
+    np.testing.assert_array_equal(remove_small_lesions(labels, names, (1.0, 1.0, 1.0), 1.0), labels)
+    # inside the 3D post-processing: only with a spacing and a minimum
+    np.testing.assert_array_equal(postprocess_volume(labels, names, (1.0, 1.0, 1.0), 10.0), out)
+    assert (postprocess_volume(labels, names) == 2).sum() == 102  # the far speck goes with the 3D component
+
+
+def test_predict_volumes_with_remove_small_lesions_writes_only_listed_tumours(tmp_path, spheres):
+    root, _, _ = spheres
+    predictor = _LiverTumourThreshold()
+    predictor.config.eval.min_lesion_volume_mm3 = 1000.0  # above the 5 mm sphere (0.52 ml), below the 9 mm one
+    kept = predict_volumes(predictor, root / "nifti", tmp_path / "kept")[0]
+    predictor.config.postprocess.remove_small_lesions = True
+    removed = predict_volumes(predictor, root / "nifti", tmp_path / "removed")[0]
+    assert kept["n_tumours"] == removed["n_tumours"] == 1
+    assert kept["n_tumours_below_min"] == 1 and removed["n_tumours_below_min"] == 0
+    assert removed["liver_ml"] == pytest.approx(kept["liver_ml"])  # the small tumour became liver
+    assert removed["tumour_ml"] == pytest.approx(kept["tumour_ml"] - kept["tumour_below_min_ml"])
+    labels = np.asarray(nib.load(tmp_path / "removed" / removed["labels"]).dataobj)
+    assert (labels == 2).sum() * np.prod(SPACING) / 1000 == pytest.approx(removed["tumour_ml"])

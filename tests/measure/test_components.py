@@ -49,3 +49,28 @@ def test_largest_component_weighted():
     assert largest_component_3d(mask).sum() == 100
     assert largest_component_3d(mask, weight).sum() == 16
     assert not largest_component_3d(mask, np.zeros_like(mask)).any()
+
+
+def test_labelling_inside_the_bounding_box_equals_labelling_the_whole_volume():
+    from scipy import ndimage
+
+    from medseg.measure.components import FULL_CONNECTIVITY, bounding_box
+
+    rng = np.random.default_rng(1)
+    mask = np.zeros((12, 30, 30), bool)
+    mask[3:9, 8:25, 5:20] = rng.random((6, 17, 15)) < 0.3
+    expected, count = ndimage.label(mask, structure=FULL_CONNECTIVITY)
+    labels, found = label_components(mask)
+    assert found == count and np.array_equal(labels, expected)
+    low, high = np.argwhere(mask).min(axis=0), np.argwhere(mask).max(axis=0) + 1
+    assert bounding_box(mask) == tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+    weight = mask & (rng.random(mask.shape) < 0.5)
+    sizes = np.bincount(expected[weight], minlength=count + 1)
+    sizes[0] = 0
+    assert np.array_equal(largest_component_3d(mask, weight), expected == np.argmax(sizes))
+    # centroids count from the volume's corner, not the box's
+    cube = np.zeros((10, 20, 20), bool)
+    cube[6:9, 10:13, 14:17] = True
+    (component,) = measure_components(cube, (1.0, 1.0, 1.0))
+    assert component.centroid_zyx == (7.0, 11.0, 15.0)
+    assert bounding_box(np.zeros((2, 2, 2), bool)) is None and not largest_component_3d(np.zeros((2, 2), bool)).any()

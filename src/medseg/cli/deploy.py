@@ -56,7 +56,9 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
     checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads of ONNX Runtime or PyTorch (default: all cores)")
+    ] = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
 ) -> None:
     """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""

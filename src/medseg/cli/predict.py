@@ -55,25 +55,54 @@ def predict(
     sliding_window: Annotated[
         bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="ONNX Runtime CPU threads (default: all cores)")] = None,
-    qc: Annotated[bool | None, typer.Option(help="QC signals and the run's qc_flag (default: eval.qc)")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads of ONNX Runtime or PyTorch (default: all cores)")
+    ] = None,
+    qc: Annotated[
+        bool | None,
+        typer.Option(
+            help="QC signals and the run's qc_flag; volumes: the flip QC spreads (two more passes; default: eval.qc)"
+        ),
+    ] = None,
     output_format: Annotated[
         str, typer.Option("--format", help="nifti, or dicom-seg: also a DICOM SEG per DICOM series")
     ] = "nifti",
     save_probabilities: Annotated[
         bool, typer.Option(help="keep the class probabilities (probabilities/*.npz) for medseg ensemble")
     ] = False,
+    min_lesion_volume: Annotated[
+        float | None,
+        typer.Option(
+            metavar="MM3",
+            help="volumes: smaller lesions (3D components) are counted, not listed in tumours.csv; 0 lists all "
+            "(default: the run's eval.min_lesion_volume_mm3, 65 mm3 = a 5 mm sphere)",
+        ),
+    ] = None,
+    remove_small_lesions: Annotated[
+        bool | None,
+        typer.Option(
+            "--remove-small-lesions/--keep-small-lesions",
+            help="volumes, with the 3D post-processing: lesions under the minimum become organ (or background) "
+            "in the label files too (default: the run's postprocess.remove_small_lesions, off)",
+        ),
+    ] = None,
 ) -> None:
     """Predict masks at the original image size, with measurements; volumes give label NIfTIs and volumes.csv."""
     backend = value(backend)
     from medseg.experiments.predict import predict_run
-    from medseg.inference.volume import is_volume_input
+    from medseg.inference.volume_inputs import is_volume_input
     from medseg.measure.units import images_without_size, missing_size_warning
 
     try:
         check_option("--batch-size", batch_size, batch_size is not None and batch_size >= 1, "at least 1")
         check_option("--threads", threads, threads is not None and threads >= 1, "at least 1")
         volumes = is_volume_input(input_path)
+        if volumes and threads is None and backend != "onnx":
+            from medseg.device import busy_cpu_warning
+
+            busy = busy_cpu_warning()
+            if busy:
+                warn(busy)
         rows = predict_run(
             run_dir,
             input_path,
@@ -91,11 +120,15 @@ def predict(
             qc,
             output_format,
             save_probabilities,
+            min_lesion_volume,
+            remove_small_lesions,
         )
     except MedsegError as error:
         fail(error)
     if volumes:
         console.print(f"{len(rows)} volume(s) -> {out / 'labels'}; measurements in {out / 'volumes.csv'}")
+        for row in rows:
+            console.print(volume_headline(row), highlight=False, soft_wrap=True)
     else:
         console.print(f"{len(rows)} images -> {out / 'masks'}; measurements in {out / 'measurements.csv'}")
         warning = missing_size_warning(images_without_size(rows))
@@ -120,3 +153,11 @@ def headline(row: dict) -> str:
             unit = key.rsplit("_", 1)[-1]
             parts.append(f"{key.rsplit('_', 1)[0]} {number:.1f} {unit}")
     return f"{row.get('filename', '')}: " + (", ".join(parts) if parts else "nothing found")
+
+
+def volume_headline(row: dict) -> str:
+    """One volume's measurements on one line, e.g. ``3Dircadb1.1: liver 1489.4 ml (1378.0 ml without
+    tumours); 7 tumours, 111.4 ml, burden 7.5%, largest 82.8 mm; 3 below 65 mm3 not listed (0.1 ml)``."""
+    from medseg.measure.volumes import volume_summary
+
+    return f"{row.get('volume', '')}: {volume_summary(row)}"

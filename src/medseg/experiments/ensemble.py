@@ -126,9 +126,12 @@ def _volume(
     labels = probabilities_to_labels(probabilities, config.postprocess)
     for k in range(labels.shape[0]):
         labels[k] = postprocess(labels[k], config.postprocess, config.data.num_classes)[0]
-    labels = finish_volume(SimpleNamespace(config=config), labels)
     volume = Volume(labels, np.asarray(meta["affine"]), Path(meta["source"]) if meta["source"] else None)
+    labels = finish_volume(SimpleNamespace(config=config), labels, spacing_zyx=volume.spacing_zyx)
+    volume.array = labels
     save_nifti(labels.transpose(2, 1, 0), volume.affine, out_dir / "labels" / f"{name}.nii.gz", np.uint8)
-    measurements, lesions = measure_volume(labels, volume, list(config.data.class_names))
+    measurements, lesions = measure_volume(
+        labels, volume, list(config.data.class_names), config.eval.min_lesion_volume_mm3
+    )
     row = volume_row(name, meta["source"], volume, labels.shape[0], measurements)
     return row, [{"volume": name, **lesion} for lesion in lesions]

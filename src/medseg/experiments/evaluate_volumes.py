@@ -27,7 +27,7 @@ import numpy as np
 from medseg.data.case import Case
 from medseg.data.readers import read_dataset
 from medseg.inference import Predictor
-from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.postprocess import postprocess_volume, small_lesion_minimum
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
@@ -115,11 +115,11 @@ def evaluate_volumes(
         prediction = np.stack(
             [predicted[c.id] if c.id in predicted else predictor.predict(c.image).mask for c in members]
         ).astype(np.uint8)
-        if config.postprocess.volume_3d:
-            prediction = postprocess_volume(prediction, config.data.class_names)
-        reference = np.stack([c.mask for c in members]).astype(np.uint8)
         row_mm, col_mm = members[0].spacing_mm
         spacing = (float(members[0].meta.get("slice_thickness_mm", 1.0)), row_mm, col_mm)
+        if config.postprocess.volume_3d:
+            prediction = postprocess_volume(prediction, config.data.class_names, spacing, small_lesion_minimum(config))
+        reference = np.stack([c.mask for c in members]).astype(np.uint8)
         row: dict[str, Any] = {
             "volume": volume_id,
             "slices": len(members),

@@ -17,7 +17,8 @@ from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.probabilities import save_probability_config
 from medseg.inference.qc import load_calibration
-from medseg.inference.volume import check_dicom_inputs, is_volume_input, predict_volumes, volume_inputs
+from medseg.inference.volume import predict_volumes
+from medseg.inference.volume_inputs import check_dicom_inputs, is_volume_input, volume_inputs
 from medseg.inference.zoo import zoo_folder
 from medseg.run_folder import RunFolder
 
@@ -41,17 +42,22 @@ def predict_run(
     qc: bool | None = None,
     output_format: str = "nifti",
     save_probabilities: bool = False,
+    min_lesion_volume_mm3: float | None = None,
+    remove_small_lesions: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
-    Volumes (NIfTI, DICOM series, zips: :func:`medseg.inference.volume.is_volume_input`) go to
+    Volumes (NIfTI, DICOM series, zips: :func:`medseg.inference.volume_inputs.is_volume_input`) go to
     :func:`medseg.inference.volume.predict_volumes`. The run, the checkpoint, the inputs and the
     pixel-size CSV are checked before ``out`` is
     created. ``out`` is a medseg output folder (:mod:`medseg.experiments.rundir`): with
     ``resume`` an interrupted prediction continues where it stopped (same run, checkpoint and
     inputs); with ``overwrite`` an earlier prediction is replaced once the new one is complete.
     With ``qc`` (default ``eval.qc``) 2D predictions carry the QC signals and, when the run has a
-    calibration (``medseg evaluate RUN --split val``), the ``qc_flag``.
+    calibration (``medseg evaluate RUN --split val``), the ``qc_flag``; volumes the flip QC spreads.
+    ``min_lesion_volume_mm3`` replaces the run's ``eval.min_lesion_volume_mm3`` (volumes: smaller
+    lesions are counted, not listed), ``remove_small_lesions`` its ``postprocess.remove_small_lesions``
+    (volumes: those lesions also taken out of the label files).
     ``output_format="dicom-seg"`` (DICOM input only) also writes a DICOM SEG per series beside
     the label NIfTI; ``save_probabilities`` keeps the class probabilities (``probabilities/``,
     :mod:`medseg.inference.probabilities`) for ``medseg ensemble``.
@@ -70,6 +76,10 @@ def predict_run(
         pixel_size = None
     if output_format not in FORMATS:
         raise ConfigError(f"--format {output_format!r}: choose one of {', '.join(FORMATS)}")
+    if min_lesion_volume_mm3 is not None and not (math.isfinite(min_lesion_volume_mm3) and min_lesion_volume_mm3 >= 0):
+        raise ConfigError(
+            f"--min-lesion-volume {min_lesion_volume_mm3}: give a volume in mm3 >= 0 (0 lists every lesion)"
+        )
     volumes = is_volume_input(input_dir)
     if output_format == "dicom-seg" and not volumes:
         raise ConfigError(f"--format dicom-seg: {input_dir} holds 2D images; it needs a DICOM series (folder or zip)")
@@ -100,6 +110,10 @@ def predict_run(
                 return list(csv.DictReader(handle))
     # backend, threads, sliding_window, batch_size: see medseg.inference.backends.open_predictor
     predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
+    if min_lesion_volume_mm3 is not None:
+        predictor.config.eval.min_lesion_volume_mm3 = float(min_lesion_volume_mm3)
+    if remove_small_lesions is not None:
+        predictor.config.postprocess.remove_small_lesions = bool(remove_small_lesions)
     if not volumes:
         input_images(input_dir)  # a folder without images fails here, before the output exists
     if pixel_size is not None:
@@ -110,7 +124,13 @@ def predict_run(
         if volumes:
             with voxel_limit(predictor.config.data.max_voxels), pixel_limit(predictor.config.data.max_pixels):
                 return predict_volumes(
-                    predictor, input_dir, output.work, postprocess_3d, output_format == "dicom-seg", save_probabilities
+                    predictor,
+                    input_dir,
+                    output.work,
+                    postprocess_3d,
+                    output_format == "dicom-seg",
+                    save_probabilities,
+                    qc,
                 )
         qc = predictor.config.eval.qc if qc is None else qc
         calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None

@@ -31,7 +31,8 @@ def open_predictor(
         backend: ``"onnx"`` (ONNX Runtime on the CPU), ``"torch"`` (PyTorch, CUDA when available) or
             ``"auto"``: ONNX Runtime for an ``.onnx`` file, or when ``RUN_DIR/model.onnx`` was exported
             from the same checkpoint file; PyTorch otherwise.
-        threads: ONNX Runtime intra-op threads (None: its default).
+        threads: CPU threads: ONNX Runtime's intra-op threads, or PyTorch's (``torch.set_num_threads``, for
+            the whole process); None: the library's default (all cores).
 
     Raises:
         ConfigError: unknown backend, or ``torch`` asked of an ``.onnx`` file.
@@ -45,6 +46,7 @@ def open_predictor(
     if zoo is not None:
         if backend == "onnx":
             raise ConfigError(f"{source}: the zoo's models run on PyTorch; use --backend torch or auto")
+        _torch_threads(threads)
         return load_zoo_predictor(zoo, **options)
     source = Path(source)
     if source.suffix == ".onnx":
@@ -62,4 +64,12 @@ def open_predictor(
     if exported is not None:
         log(f"using the ONNX Runtime export {exported}")
         return load_onnx_predictor(exported, threads, **options)
+    _torch_threads(threads)
     return load_predictor(source, checkpoint, **options)
+
+
+def _torch_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(int(threads))

@@ -1,12 +1,16 @@
 """Mask post-processing: one region per class, holes filled, optional ellipse (fetal head); for volumes,
-the organ's largest 3D component with the lesions inside or touching it."""
+the organ's largest 3D component with the lesions inside or touching it, and (optionally) no lesion
+below the listed minimum."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from scipy import ndimage
 
 from medseg.config import PostprocessConfig
-from medseg.measure.components import largest_component_3d
+from medseg.measure.components import FULL_CONNECTIVITY, label_in_box, largest_component_3d
 from medseg.measure.ellipse import (
     Ellipse,
     fit_ellipse,
@@ -15,7 +19,7 @@ from medseg.measure.ellipse import (
     mask_contour,
     rasterize_ellipse,
 )
-from medseg.measure.volumes import label_roles
+from medseg.measure.volumes import label_roles, lesion_min_voxels
 
 
 def probabilities_to_labels(probabilities: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
@@ -66,7 +70,12 @@ def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) ->
     return out, ellipse
 
 
-def postprocess_volume(labels_zyx: np.ndarray, class_names: list[str]) -> np.ndarray:
+def postprocess_volume(
+    labels_zyx: np.ndarray,
+    class_names: list[str],
+    spacing_zyx: tuple[float, float, float] | None = None,
+    min_lesion_mm3: float = 0.0,
+) -> np.ndarray:
     """Keeps the organ's largest 3D component and the lesions inside or touching it.
 
     Organ and lesion classes come from ``class_names`` (:func:`medseg.measure.volumes.label_roles`). Organ
@@ -76,6 +85,8 @@ def postprocess_volume(labels_zyx: np.ndarray, class_names: list[str]) -> np.nda
 
     Args:
         labels_zyx: ``(Z, Y, X)`` uint8 labels.
+        spacing_zyx, min_lesion_mm3: with both (and a minimum above 0), lesions under the minimum are then
+            removed as :func:`remove_small_lesions` does (:func:`small_lesion_minimum` of a config).
 
     Returns:
         The cleaned ``(Z, Y, X)`` labels (a copy); unchanged when the classes name no organ.
@@ -88,4 +99,53 @@ def postprocess_volume(labels_zyx: np.ndarray, class_names: list[str]) -> np.nda
     foreground = organ if roles.lesion is None else organ | (labels_zyx == roles.lesion)
     keep = largest_component_3d(foreground, weight=organ)
     out[foreground & ~keep] = 0
+    if spacing_zyx is not None and min_lesion_mm3 > 0:
+        out = remove_small_lesions(out, class_names, spacing_zyx, min_lesion_mm3)
+    return out
+
+
+def small_lesion_minimum(config: Any) -> float:
+    """The minimum lesion volume (mm3) the 3D post-processing removes below: the config's
+    ``eval.min_lesion_volume_mm3`` with ``postprocess.remove_small_lesions``, else 0 (nothing removed)."""
+    return float(config.eval.min_lesion_volume_mm3) if config.postprocess.remove_small_lesions else 0.0
+
+
+def remove_small_lesions(
+    labels_zyx: np.ndarray, class_names: list[str], spacing_zyx: tuple[float, float, float], min_lesion_mm3: float
+) -> np.ndarray:
+    """Lesion components (26-connected) under ``min_lesion_mm3`` become the organ where they touch it
+    (their voxels lay in the organ's region) and background elsewhere.
+
+    Args:
+        labels_zyx: ``(Z, Y, X)`` uint8 labels; classes as in :func:`postprocess_volume`.
+        spacing_zyx: voxel size in mm.
+        min_lesion_mm3: the smallest lesion kept (the same rule as the lesion list of
+            :func:`medseg.measure.volumes.measure_label_volume`).
+
+    Returns:
+        The labels (a copy); unchanged without a lesion class.
+    """
+    roles = label_roles(class_names)
+    out = labels_zyx.copy()
+    if roles.lesion is None:
+        return out
+    components, count, box = label_in_box(labels_zyx == roles.lesion)
+    if box is None:
+        return out
+    min_voxels = lesion_min_voxels(min_lesion_mm3, spacing_zyx)
+    sizes = np.bincount(components.ravel(), minlength=count + 1)
+    small = sizes < min_voxels
+    small[0] = False
+    in_small = small[components]
+    if not in_small.any():
+        return out
+    touching = np.zeros(count + 1, dtype=bool)
+    if roles.organ is not None:
+        # the organ one voxel around the lesions' box: a component touches it where the dilated organ meets it
+        grown = tuple(slice(max(b.start - 1, 0), min(b.stop + 1, n)) for b, n in zip(box, out.shape, strict=True))
+        near = ndimage.binary_dilation(labels_zyx[grown] == roles.organ, structure=FULL_CONNECTIVITY)
+        near = near[tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, grown, strict=True))]
+        touching[np.unique(components[in_small & near])] = True
+    region = out[box]
+    region[in_small] = np.where(touching[components[in_small]], roles.organ or 0, 0)
     return out

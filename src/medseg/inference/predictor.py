@@ -24,6 +24,7 @@ from medseg.device import resolve_device
 from medseg.errors import DataError, RunDirError
 from medseg.inference.input_scale import input_problem, training_crop, window_zoom
 from medseg.inference.postprocess import postprocess, probabilities_to_labels
+from medseg.inference.timing import stage
 from medseg.measure.ellipse import Ellipse
 from medseg.models import to_probabilities
 from medseg.models.checkpoint import load_checkpoint, model_from_checkpoint
@@ -156,31 +157,38 @@ class Predictor:
         """Sliding-window probabilities ``(classes, H, W)`` of one image at the training scale."""
         from monai.inferers import sliding_window_inference  # importing MONAI takes ~2 s: only here
 
-        array, box = self._prepare(image, slide=True)
-        scores = sliding_window_inference(
-            torch.from_numpy(array)[None],
-            roi_size=self.window,
-            sw_batch_size=self.batch_size,
-            predictor=self._scores,
-            overlap=self.config.infer.overlap,
-            mode="gaussian",
-            sw_device=self.device,
-            device=torch.device("cpu"),
-        )
-        return unletterbox(torch.as_tensor(scores)[0].numpy(), box)
+        with stage("preprocess"):
+            array, box = self._prepare(image, slide=True)
+        with stage("network"):
+            scores = sliding_window_inference(
+                torch.from_numpy(array)[None],
+                roi_size=self.window,
+                sw_batch_size=self.batch_size,
+                predictor=self._scores,
+                overlap=self.config.infer.overlap,
+                mode="gaussian",
+                sw_device=self.device,
+                device=torch.device("cpu"),
+            )
+        with stage("postprocess"):
+            return unletterbox(torch.as_tensor(scores)[0].numpy(), box)
 
     @torch.no_grad()
     def _whole(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Probabilities of images resized whole to ``data.image_size`` (averaged over ``scales``)."""
         results: list[np.ndarray] = []
         for scale in self.scales:
-            at_size = [self._prepare(image, scale) for image in images]
+            with stage("preprocess"):
+                at_size = [self._prepare(image, scale) for image in images]
             at_scale: list[np.ndarray] = []
             for start in range(0, len(at_size), self.batch_size):
                 chunk = at_size[start : start + self.batch_size]
-                x = torch.from_numpy(np.stack([array for array, _ in chunk]))
-                scores = self._scores(x).cpu().numpy()
-                at_scale += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
+                with stage("preprocess"):
+                    x = torch.from_numpy(np.stack([array for array, _ in chunk]))
+                with stage("network"):
+                    scores = self._scores(x).cpu().numpy()
+                with stage("postprocess"):
+                    at_scale += [unletterbox(s, box) for s, (_, box) in zip(scores, chunk, strict=True)]
             results = at_scale if not results else [a + b for a, b in zip(results, at_scale, strict=True)]
         return [r / len(self.scales) for r in results]
 
@@ -211,8 +219,9 @@ class Predictor:
 
     def finish(self, probs: np.ndarray) -> Prediction:
         """Argmax of ``(classes, H, W)`` probabilities, then post-processing."""
-        labels = probabilities_to_labels(probs, self.config.postprocess)
-        mask, ellipse = postprocess(labels, self.config.postprocess, self.config.data.num_classes)
+        with stage("postprocess"):
+            labels = probabilities_to_labels(probs, self.config.postprocess)
+            mask, ellipse = postprocess(labels, self.config.postprocess, self.config.data.num_classes)
         return Prediction(mask, probs, ellipse)
 
     def predict(self, image: np.ndarray) -> Prediction:

@@ -1,9 +1,9 @@
 """Prediction on 3D volumes: a 2D predictor run slice by slice, 3D post-processing, labels written in the
 input's geometry, organ and lesion volumes measured.
 
-Inputs (:func:`volume_inputs`): a NIfTI file, a folder of NIfTI files (``segmentation-*`` files skipped),
-a DICOM series folder or zip, or a 3D-IRCADb patient folder (its ``PATIENT_DICOM.zip`` or
-``PATIENT_DICOM/``) or a folder of such patients.
+Inputs (:func:`medseg.inference.volume_inputs.volume_inputs`): a NIfTI file, a folder of NIfTI files
+(``segmentation-*`` files skipped), a DICOM series folder or zip, or a 3D-IRCADb patient folder (its
+``PATIENT_DICOM.zip`` or ``PATIENT_DICOM/``) or a folder of such patients.
 
 For a server or a script, :func:`segment_and_measure` takes one :class:`Volume` or path and returns
 the labels and the measurements; :func:`predict_volumes` does a whole input into a folder.
@@ -11,29 +11,31 @@ the labels and the measurements; :func:`predict_volumes` does a whole input into
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from medseg.data.readers.ircadb import patient_folders
 from medseg.data.volumes import load_volume
 from medseg.data.volumes.base import Volume
 from medseg.data.volumes.dicom import write_prediction_for_dicom
 from medseg.data.volumes.dicom_seg import write_dicom_seg
-from medseg.data.volumes.nifti import is_nifti, nifti_stem, save_nifti, write_prediction_nifti
-from medseg.errors import DataError
-from medseg.inference.postprocess import postprocess_volume
+from medseg.data.volumes.nifti import is_nifti, nifti_stem, open_nifti, save_nifti, write_prediction_nifti
+from medseg.inference.postprocess import postprocess_volume, small_lesion_minimum
 from medseg.inference.probabilities import save_volume_probabilities
+from medseg.inference.timing import Stopwatch, stage
+from medseg.inference.volume_inputs import (  # noqa: F401 - is_volume_input: re-exported, callers import it here
+    check_dicom_inputs,
+    is_volume_input,
+    unique_names,
+    volume_inputs,
+)
 from medseg.inference.volume_qc import volume_qc
 from medseg.io import atomic_write_text, write_table
 from medseg.logs import log, progress
 from medseg.measure.volumes import label_roles, measure_label_volume
 from medseg.output_files import inside, safe_name
-
-GENERIC_SERIES_NAMES = ("PATIENT_DICOM", "DICOM", "SERIES", "IMAGES", "IMAGE")
 
 
 @dataclass
@@ -45,9 +47,10 @@ class VolumeResult:
         labels: ``(Z, Y, X)`` uint8 labels in the :class:`Volume`'s slice order.
         volume: the input volume (``array`` ``(Z, Y, X)``, ``affine``).
         measurements: the ``volumes.csv`` columns (:func:`medseg.measure.volumes.measure_label_volume`).
-        lesions: one row per lesion (volume, diameter, centroid).
+        lesions: one row per listed lesion (volume, diameter, centre; see :mod:`medseg.measure.volumes`).
         label_path: the written label NIfTI, if any.
         probabilities: ``(C, Z, Y, X)`` float16, when asked for.
+        timing: seconds per stage of :func:`predict_volumes` (:mod:`medseg.inference.timing`).
     """
 
     name: str
@@ -57,6 +60,7 @@ class VolumeResult:
     lesions: list[dict[str, Any]] = field(default_factory=list)
     label_path: Path | None = None
     probabilities: np.ndarray | None = None
+    timing: Stopwatch | None = None
 
 
 def _class_names(predictor: Any, num_classes: int) -> list[str]:
@@ -112,16 +116,26 @@ def segment_volume(
         ``(Z, Y, X)`` uint8 labels.
     """
     labels, _ = predict_slices(predictor, volume, desc=desc)
-    return finish_volume(predictor, labels, postprocess_3d)
+    return finish_volume(predictor, labels, postprocess_3d, volume.spacing_zyx)
 
 
-def finish_volume(predictor: Any, labels: np.ndarray, postprocess_3d: bool | None = None) -> np.ndarray:
-    """The 3D post-processing of :func:`segment_volume` (``predictor``: for its config and class names)."""
+def finish_volume(
+    predictor: Any,
+    labels: np.ndarray,
+    postprocess_3d: bool | None = None,
+    spacing_zyx: tuple[float, float, float] | None = None,
+) -> np.ndarray:
+    """The 3D post-processing of :func:`segment_volume` (``predictor``: for its config and class names);
+    with ``spacing_zyx`` and the config's ``postprocess.remove_small_lesions`` also without the lesions
+    under ``eval.min_lesion_volume_mm3``."""
     config = getattr(predictor, "config", None)
     if postprocess_3d is None:
         postprocess_3d = bool(config is not None and config.postprocess.volume_3d)
     if postprocess_3d:
-        labels = postprocess_volume(labels, _class_names(predictor, int(labels.max()) + 1))
+        minimum = small_lesion_minimum(config) if config is not None else 0.0
+        with stage("postprocess"):
+            class_names = _class_names(predictor, int(labels.max()) + 1)
+            labels = postprocess_volume(labels, class_names, spacing_zyx, minimum)
     return labels
 
 
@@ -143,6 +157,7 @@ def segment_and_measure(
     postprocess_3d: bool | None = None,
     name: str | None = None,
     keep_probabilities: bool = False,
+    qc: bool | None = None,
 ) -> VolumeResult:
     """Predicts one volume, measures it and (optionally) writes its label NIfTI.
 
@@ -151,28 +166,75 @@ def segment_and_measure(
         label_path: ``.nii.gz`` to write the labels to (None: not written).
         postprocess_3d: see :func:`segment_volume`.
         keep_probabilities: also return the ``(C, Z, Y, X)`` float16 probabilities.
+        qc: also the volume spreads of :func:`medseg.inference.volume_qc.volume_qc` (two more predictions
+            of every slice, flipped); None: the config's ``eval.qc``.
 
     Returns:
-        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm; with the
-        config's ``eval.qc`` also the volume spreads of :func:`medseg.inference.volume_qc.volume_qc`).
+        A :class:`VolumeResult` (labels ``(Z, Y, X)`` uint8, measurements in ml and mm, QC spreads if asked).
     """
-    volume = source if isinstance(source, Volume) else load_volume(source)
+    with stage("read"):
+        volume = source if isinstance(source, Volume) else load_volume(source)
     if name is None:
         name = nifti_stem(volume.source) if volume.source is not None else "volume"
     labels, probabilities = predict_slices(predictor, volume, keep_probabilities, desc=f"{name} slices")
-    labels = finish_volume(predictor, labels, postprocess_3d)
-    measurements, lesions = measure_volume(labels, volume, _class_names(predictor, int(labels.max()) + 1))
+    labels = finish_volume(predictor, labels, postprocess_3d, volume.spacing_zyx)
+    class_names = _class_names(predictor, int(labels.max()) + 1)
+    with stage("measure"):
+        measurements, lesions = measure_volume(
+            labels, volume, class_names, min_lesion_mm3(predictor), label_grid_affine(volume)
+        )
+        add_dicom_instances(lesions, volume)
     config = getattr(predictor, "config", None)
-    if config is not None and config.eval.qc:
+    if config is not None and (config.eval.qc if qc is None else qc):
         applied_3d = config.postprocess.volume_3d if postprocess_3d is None else postprocess_3d
-        measurements.update(volume_qc(predictor, volume.array, labels, volume.spacing_zyx, applied_3d))
-    written = write_labels(labels, volume, label_path) if label_path is not None else None
+        with stage("qc"):
+            measurements.update(volume_qc(predictor, volume.array, labels, volume.spacing_zyx, applied_3d))
+    with stage("write"):
+        written = write_labels(labels, volume, label_path) if label_path is not None else None
     return VolumeResult(name, labels, volume, measurements, lesions, written, probabilities)
 
 
-def measure_volume(labels: np.ndarray, volume: Volume, class_names: list[str]) -> tuple[dict, list[dict]]:
-    """The ``volumes.csv`` measurements and the lesion rows of ``(Z, Y, X)`` labels on ``volume``."""
-    return measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine)
+def measure_volume(
+    labels: np.ndarray,
+    volume: Volume,
+    class_names: list[str],
+    min_lesion_mm3: float = 0.0,
+    grid_affine: np.ndarray | None = None,
+) -> tuple[dict, list[dict]]:
+    """The ``volumes.csv`` measurements and the lesion rows of ``(Z, Y, X)`` labels on ``volume``.
+
+    Args:
+        min_lesion_mm3: smaller lesions are counted, not listed (``eval.min_lesion_volume_mm3``).
+        grid_affine: the label file's affine when its voxel grid is not the volume's (see
+            :func:`label_grid_affine`).
+    """
+    return measure_label_volume(labels, volume.spacing_zyx, class_names, volume.affine, min_lesion_mm3, grid_affine)
+
+
+def add_dicom_instances(lesions: list[dict[str, Any]], volume: Volume) -> None:
+    """Adds ``dicom_instance`` to each lesion row of a DICOM series: the InstanceNumber of the slice
+    through its centre (``voxel_k`` rounded), the image number a DICOM viewer shows."""
+    numbers = volume.meta.get("instance_numbers")
+    if not numbers or len(numbers) != volume.array.shape[0]:
+        return
+    for lesion in lesions:
+        k = min(len(numbers) - 1, max(0, round(float(lesion["voxel_k"]))))
+        lesion["dicom_instance"] = int(numbers[k])
+
+
+def label_grid_affine(volume: Volume) -> np.ndarray:
+    """The affine of the label file :func:`write_labels` writes for ``volume``: a NIfTI input's own (its
+    stored axis order), else the volume's."""
+    source = volume.source
+    if source is not None and is_nifti(source) and Path(source).is_file():
+        return np.asarray(open_nifti(source).affine, dtype=np.float64)
+    return volume.affine
+
+
+def min_lesion_mm3(predictor: Any) -> float:
+    """The predictor's ``eval.min_lesion_volume_mm3`` (0, every lesion listed, for a predictor without config)."""
+    config = getattr(predictor, "config", None)
+    return float(config.eval.min_lesion_volume_mm3) if config is not None else 0.0
 
 
 def predict_volume(
@@ -193,76 +255,6 @@ def predict_volume(
     return write_labels(labels, volume, out_path), labels
 
 
-# ------------------------------------------------------------------------------------------ inputs
-
-
-def _dicom_name(path: Path) -> str:
-    stem = path.stem if path.suffix.lower() == ".zip" else path.name
-    if stem.upper() in GENERIC_SERIES_NAMES and path.parent.name:
-        return path.parent.name
-    return stem
-
-
-def _is_ircadb(folder: Path) -> bool:
-    if (folder / "PATIENT_DICOM.zip").is_file() or (folder / "PATIENT_DICOM").is_dir():
-        return True
-    return any(
-        (d / "PATIENT_DICOM.zip").is_file() or (d / "PATIENT_DICOM").is_dir() for d in folder.iterdir() if d.is_dir()
-    )
-
-
-def volume_inputs(path: str | Path) -> list[tuple[str, Path]]:
-    """The volumes of an input, as ``(name, NIfTI file or DICOM series folder/zip)``.
-
-    Raises:
-        DataError: a missing path, or one that is none of the inputs listed in the module docstring.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "input not found")
-    if path.is_file():
-        if is_nifti(path):
-            return [(nifti_stem(path), path)]
-        if zipfile.is_zipfile(path):
-            return [(_dicom_name(path), path)]
-        raise DataError(path, "not a volume: expected a NIfTI file (.nii, .nii.gz) or a zip of a DICOM series")
-    if _is_ircadb(path):
-        items = []
-        for folder in patient_folders(path):
-            series = folder / "PATIENT_DICOM.zip"
-            items.append((folder.name, series if series.is_file() else folder / "PATIENT_DICOM"))
-        return items
-    niftis = sorted(
-        p
-        for p in path.iterdir()
-        if p.is_file() and is_nifti(p) and not p.name.startswith(".") and not p.name.startswith("segmentation")
-    )
-    if niftis:
-        return [(nifti_stem(p), p) for p in niftis]
-    return [(_dicom_name(path), path)]
-
-
-def is_volume_input(path: str | Path) -> bool:
-    """True for a NIfTI file, a zip, a folder holding NIfTI files, a 3D-IRCADb folder, or a folder without
-    2D images (a DICOM series); False for a folder of 2D images (or an HC18 root with ``test_set/``),
-    of NumPy crops or of planar DICOM images such as bone scans."""
-    from medseg.data.inputs import check_unread_formats, holds_planar_inputs
-    from medseg.data.io import IMAGE_SUFFIXES
-
-    path = Path(path)
-    if path.is_file():
-        return is_nifti(path) or path.suffix.lower() == ".zip"
-    if not path.is_dir() or (path / "test_set").is_dir():
-        return False
-    check_unread_formats(path)
-    if _is_ircadb(path):
-        return True
-    files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
-    if any(is_nifti(p) for p in files):
-        return True
-    return not any(p.suffix.lower() in IMAGE_SUFFIXES for p in files) and not holds_planar_inputs(files)
-
-
 def predict_volumes(
     predictor: Any,
     input_path: str | Path,
@@ -270,20 +262,25 @@ def predict_volumes(
     postprocess_3d: bool | None = None,
     dicom_seg: bool = False,
     save_probabilities: bool = False,
+    qc: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """Predicts every volume of an input into ``out_dir``.
+    """Predicts every volume of an input into ``out_dir``; logs one line per volume with the time of each
+    stage (:mod:`medseg.inference.timing`).
 
     Writes ``out_dir/labels/<name>.nii.gz`` (uint8 labels in the input's geometry), ``out_dir/volumes.csv``
     (one row per volume: ``volume``, ``input``, ``labels``, voxel size, then the measurements of
     :mod:`medseg.measure.volumes`, e.g. ``liver_ml, tumour_ml, tumour_burden_pct, n_tumours,
-    largest_tumour_diameter_mm``) and, when the classes include a lesion class, ``out_dir/<lesion>s.csv``
-    (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, x_mm, y_mm, z_mm``).
+    largest_tumour_diameter_mm, n_tumours_below_min``) and, when the classes include a lesion class,
+    ``out_dir/<lesion>s.csv`` (e.g. ``tumours.csv``: ``volume, tumour, volume_ml, diameter_mm, voxels,
+    voxel_i, voxel_j, voxel_k, x_mm, y_mm, z_mm`` and for DICOM ``dicom_instance``), one row per lesion of
+    at least the run's ``eval.min_lesion_volume_mm3``.
 
     Args:
         dicom_seg: also write ``out_dir/labels/<name>.seg.dcm``, a DICOM SEG referencing the source
             series (:mod:`medseg.data.volumes.dicom_seg`); every input must be a DICOM series.
         save_probabilities: also write ``out_dir/probabilities/<name>.npz``
             (:mod:`medseg.inference.probabilities`).
+        qc: the flip QC spreads (:func:`segment_and_measure`); None: the config's ``eval.qc``.
 
     Returns:
         The rows of ``volumes.csv``.
@@ -301,18 +298,25 @@ def predict_volumes(
             log(f"  volume {index}/{len(items)}: {source}")
             stem = safe_name(name, f"volume_{index}", 120)  # from the input's file name: data, never a path
             label_file = inside(out_dir / "labels", f"{stem}.nii.gz")
-            result = segment_and_measure(predictor, source, label_file, postprocess_3d, name, save_probabilities)
-            if save_probabilities and result.probabilities is not None:
-                save_volume_probabilities(out_dir, stem, result.probabilities, result.volume)
-            if dicom_seg:
-                model = getattr(getattr(predictor, "config", None), "model", None)
-                write_dicom_seg(
-                    result.labels,
-                    source,
-                    _class_names(predictor, int(result.labels.max()) + 1),
-                    inside(out_dir / "labels", f"{stem}.seg.dcm"),
-                    model_name=getattr(model, "name", "medseg"),
+            watch = Stopwatch()
+            with watch.running():
+                result = segment_and_measure(
+                    predictor, source, label_file, postprocess_3d, name, save_probabilities, qc
                 )
+                with stage("write"):
+                    if save_probabilities and result.probabilities is not None:
+                        save_volume_probabilities(out_dir, stem, result.probabilities, result.volume)
+                    if dicom_seg:
+                        model = getattr(getattr(predictor, "config", None), "model", None)
+                        write_dicom_seg(
+                            result.labels,
+                            source,
+                            _class_names(predictor, int(result.labels.max()) + 1),
+                            inside(out_dir / "labels", f"{stem}.seg.dcm"),
+                            model_name=getattr(model, "name", "medseg"),
+                        )
+            result.timing = watch
+            log(f"  {name}: {result.labels.shape[0]} slices in {watch.summary()}")
             rows.append(volume_row(name, source, result.volume, result.labels.shape[0], result.measurements))
             rows[-1]["labels"] = f"labels/{label_file.name}"
             if dicom_seg:
@@ -321,23 +325,6 @@ def predict_volumes(
             bar.update(1)
     write_volume_tables(out_dir, rows, lesion_rows, _class_names(predictor, 1))
     return rows
-
-
-def unique_names(items: list[tuple[str, Path]]) -> list[tuple[str, Path]]:
-    """``(name, source)`` pairs with repeated names numbered (``name_<position>``)."""
-    names = [name for name, _ in items]
-    return [(f"{name}_{k}" if names.count(name) > 1 else name, source) for k, (name, source) in enumerate(items, 1)]
-
-
-def check_dicom_inputs(items: list[tuple[str, Path]]) -> None:
-    """Refuses a NIfTI among the inputs of a DICOM SEG prediction.
-
-    Raises:
-        DataError: names the NIfTI file.
-    """
-    for _, source in items:
-        if is_nifti(source):
-            raise DataError(source, "--format dicom-seg needs DICOM input (a series folder or zip, an IRCADb patient)")
 
 
 def volume_row(name: str, source: Any, volume: Volume, slices: int, measurements: dict[str, Any]) -> dict[str, Any]:
@@ -367,4 +354,5 @@ def write_volume_tables(
         if lesion_rows:
             write_table(table, lesion_rows)
         else:
-            atomic_write_text(table, f"volume,{lesion},volume_ml,diameter_mm,x_mm,y_mm,z_mm\n")
+            columns = f"volume,{lesion},volume_ml,diameter_mm,voxels,voxel_i,voxel_j,voxel_k,x_mm,y_mm,z_mm"
+            atomic_write_text(table, columns + "\n")

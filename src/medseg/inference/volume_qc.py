@@ -8,15 +8,22 @@ from typing import Any
 
 import numpy as np
 
-from medseg.inference.postprocess import postprocess_volume
+from medseg.inference.postprocess import postprocess_volume, small_lesion_minimum
 from medseg.inference.qc import FLIPS  # the same flips as the 2D QC signals
 from medseg.measure.qc import volume_spread_signals
 from medseg.measure.volumes import measure_label_volume
 
 
-def flipped_volume_labels(predictor: Any, array: np.ndarray, axis: int, postprocess_3d: bool) -> np.ndarray:
+def flipped_volume_labels(
+    predictor: Any,
+    array: np.ndarray,
+    axis: int,
+    postprocess_3d: bool,
+    spacing_zyx: tuple[float, float, float] | None = None,
+) -> np.ndarray:
     """``(Z, Y, X)`` labels of the volume with every slice flipped along ``axis`` (0: rows, 1: columns),
-    predicted without TTA and flipped back."""
+    predicted without TTA and flipped back (post-processed in 3D as the volume itself, with ``spacing_zyx``
+    for ``postprocess.remove_small_lesions``)."""
     plain = copy.copy(predictor)
     plain.tta = False
     labels = np.zeros(array.shape[:3], dtype=np.uint8)
@@ -24,7 +31,8 @@ def flipped_volume_labels(predictor: Any, array: np.ndarray, axis: int, postproc
         flipped = np.ascontiguousarray(np.flip(array[k], axis=axis))
         labels[k] = np.flip(plain.predict(flipped).mask, axis=axis)
     if postprocess_3d:
-        labels = postprocess_volume(labels, list(predictor.config.data.class_names))
+        minimum = small_lesion_minimum(predictor.config)
+        labels = postprocess_volume(labels, list(predictor.config.data.class_names), spacing_zyx, minimum)
     return labels
 
 
@@ -49,6 +57,6 @@ def volume_qc(
     class_names = list(predictor.config.data.class_names)
     measured = [measure_label_volume(labels, spacing_zyx, class_names)[0]]
     for axis in FLIPS:
-        flipped = flipped_volume_labels(predictor, array, axis, postprocess_3d)
+        flipped = flipped_volume_labels(predictor, array, axis, postprocess_3d, spacing_zyx)
         measured.append(measure_label_volume(flipped, spacing_zyx, class_names)[0])
     return volume_spread_signals(measured)

@@ -40,10 +40,37 @@ class Component:
     centroid_zyx: tuple[float, float, float]
 
 
+def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
+    """The slices of the smallest box holding every True voxel of ``mask`` (None when there is none)."""
+    mask = np.asarray(mask, dtype=bool)
+    box = []
+    for axis in range(mask.ndim):
+        hits = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if len(hits) == 0:
+            return None
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
+
+
+def label_in_box(mask: np.ndarray) -> tuple[np.ndarray, int, tuple[slice, ...] | None]:
+    """26-connected components inside the mask's bounding box (a CT organ fills a fraction of the
+    volume: labelling only the box is several times faster): ``(int32 labels of the box, n, box)``,
+    the box None for an empty mask."""
+    mask = np.asarray(mask, dtype=bool)
+    box = bounding_box(mask)
+    if box is None:
+        return np.zeros((0,) * mask.ndim, dtype=np.int32), 0, None
+    labels, count = ndimage.label(mask[box], structure=FULL_CONNECTIVITY)
+    return labels, int(count), box
+
+
 def label_components(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """26-connected components of a ``(Z, Y, X)`` mask: ``(int32 labels 0..n, n)``."""
-    labels, count = ndimage.label(np.asarray(mask, dtype=bool), structure=FULL_CONNECTIVITY)
-    return labels, int(count)
+    inside, count, box = label_in_box(mask)
+    labels = np.zeros(np.shape(mask), dtype=np.int32)
+    if box is not None:
+        labels[box] = inside
+    return labels, count
 
 
 def largest_component_3d(mask: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
@@ -53,15 +80,20 @@ def largest_component_3d(mask: np.ndarray, weight: np.ndarray | None = None) -> 
         weight: optional ``(Z, Y, X)`` bool; the component holding most ``weight`` voxels wins (e.g. the
             component with most liver voxels among liver-or-tumour components).
     """
-    labels, count = label_components(mask)
+    keep = np.zeros(np.shape(mask), dtype=bool)
+    labels, count, box = label_in_box(mask)
+    if box is None:
+        return keep
     if count <= 1 and weight is None:
-        return labels > 0
-    counted = labels if weight is None else np.where(np.asarray(weight, dtype=bool), labels, 0)
+        keep[box] = labels > 0
+        return keep
+    counted = labels if weight is None else labels[np.asarray(weight, dtype=bool)[box]]
     sizes = np.bincount(counted.ravel(), minlength=count + 1)
     sizes[0] = 0
     if sizes.max() == 0:
-        return np.zeros(mask.shape, dtype=bool)
-    return labels == int(np.argmax(sizes))
+        return keep
+    keep[box] = labels == int(np.argmax(sizes))
+    return keep
 
 
 def feret_diameter_mm(mask: np.ndarray, spacing_zyx: tuple[float, float, float]) -> float:
@@ -80,26 +112,44 @@ def feret_diameter_mm(mask: np.ndarray, spacing_zyx: tuple[float, float, float])
     return float(np.sqrt(pdist(points, "sqeuclidean").max()))
 
 
-def measure_components(mask: np.ndarray, spacing_zyx: tuple[float, float, float]) -> list[Component]:
-    """Every 26-connected component of a ``(Z, Y, X)`` mask, largest first.
+def measure_components(
+    mask: np.ndarray, spacing_zyx: tuple[float, float, float], min_voxels: int = 1
+) -> list[Component]:
+    """Every 26-connected component of a ``(Z, Y, X)`` mask of at least ``min_voxels`` voxels, largest first.
 
     Args:
         spacing_zyx: voxel size in mm along ``(Z, Y, X)``.
+        min_voxels: smaller components are left out (and not measured).
 
     Returns:
         One :class:`Component` per component (empty list for an empty mask).
     """
-    labels, count = label_components(mask)
+    labels, count, box = label_in_box(mask)
+    return measure_labelled(labels, count, spacing_zyx, min_voxels, box)
+
+
+def measure_labelled(
+    labels: np.ndarray,
+    count: int,
+    spacing_zyx: tuple[float, float, float],
+    min_voxels: int = 1,
+    box: tuple[slice, ...] | None = None,
+) -> list[Component]:
+    """:func:`measure_components` of the ``(labels, count)`` that :func:`label_components` returned, or of
+    the ``(labels, count, box)`` of :func:`label_in_box` (centroids then count from the box's corner)."""
     if count == 0:
         return []
+    corner = [0, 0, 0] if box is None else [s.start for s in box]
     voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
     sizes = np.bincount(labels.ravel(), minlength=count + 1)
     boxes = ndimage.find_objects(labels)
     found = []
     for label in range(1, count + 1):
-        box = boxes[label - 1]
-        region = labels[box] == label
-        centre = np.argwhere(region).mean(axis=0) + [s.start for s in box]
+        if sizes[label] < min_voxels:
+            continue
+        part = boxes[label - 1]
+        region = labels[part] == label
+        centre = np.argwhere(region).mean(axis=0) + [s.start for s in part] + corner
         found.append(
             (
                 int(sizes[label]),
