@@ -125,7 +125,7 @@ def package_run(
             for a model trained on every subject available (the card says they are not held out).
         expected: results of the same recipe on held-out subjects measured elsewhere, for a model
             without a test split: ``{"label": what they are, "rows": [{column: value}, ...],
-            "commands": [...]}``; the card shows them under their label, apart from its own numbers.
+            "commands": [...], "note": ...}``; the card shows them under their label, apart from its own numbers.
 
     Raises:
         RunDirError: the run has no evaluation of ``split`` (``medseg evaluate RUN --split SPLIT``)
@@ -138,6 +138,11 @@ def package_run(
         raise ConfigError(f"dataset {dataset!r} is not known; use one of {', '.join(DATASETS)}")
     run, files = RunFolder(run_dir), ZooFolder(folder)
     metrics_path = run.evaluation(split).metrics
+    if run.split.is_file() and not load_split(run.split).get(split):
+        raise RunDirError(
+            f"{run.split}: no {split!r} cases (nothing held out?); medseg evaluate {run_dir} --split train, "
+            "then package with --split train (the card says its numbers are not held out)"
+        )
     if not metrics_path.is_file():
         raise RunDirError(f"{metrics_path}: missing; run medseg evaluate {run_dir} --split {split} first")
     if expected is not None and not (isinstance(expected, dict) and isinstance(expected.get("rows"), list)):

@@ -123,6 +123,8 @@ def _expected_markdown(expected: dict[str, Any] | None) -> list[str]:
         lines.append(
             "| " + " | ".join(_fmt(row.get(c)) if not isinstance(row.get(c), str) else row[c] for c in columns) + " |"
         )
+    if expected.get("note"):
+        lines += ["", str(expected["note"])]
     if expected.get("commands"):
         lines += ["", "```bash", *expected["commands"], "```"]
     return lines
