@@ -29,6 +29,7 @@ def package(
         Path | None,
         typer.Option(help="JSON of the recipe's held-out results measured elsewhere: {label, rows, commands}"),
     ] = None,
+    note: Annotated[list[str] | None, typer.Option(help="a sentence for the card's users (repeatable)")] = None,
 ) -> None:
     """Copy a run into the zoo: tensors-only weights, settings and its model card."""
     from medseg.experiments.zoo import package_run
@@ -37,7 +38,7 @@ def package(
         targets = dict(_metric_value(text) for text in target or [])
         results = _read_json(expected) if expected is not None else None
         folder = package_run(
-            run_dir, name, dataset, recipe, override or [], hardware, targets, split=split, expected=results
+            run_dir, name, dataset, recipe, override or [], hardware, targets, split=split, expected=results, notes=note
         )
     except MedsegError as error:
         fail(error)

@@ -111,6 +111,7 @@ def package_run(
     checkpoint: str = "best",
     split: str = "test",
     expected: dict[str, Any] | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
     """Writes zoo folder ``root/name`` from ``run_dir`` (weights, settings, card).
 
@@ -126,6 +127,8 @@ def package_run(
         expected: results of the same recipe on held-out subjects measured elsewhere, for a model
             without a test split: ``{"label": what they are, "rows": [{column: value}, ...],
             "commands": [...], "note": ...}``; the card shows them under their label, apart from its own numbers.
+
+        notes: sentences for the card's users (which inputs it takes, biases seen on its test).
 
     Raises:
         RunDirError: the run has no evaluation of ``split`` (``medseg evaluate RUN --split SPLIT``)
@@ -157,6 +160,8 @@ def package_run(
     card.update(recipe=recipe, overrides=list(overrides), dataset_key=dataset)
     if expected is not None:
         card["expected_performance"] = expected
+    if notes:
+        card["notes"] = list(notes)
     card["parameters"] = count_parameters(model_from_spec(state["model"]))
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
@@ -324,4 +329,5 @@ def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | N
         root,
         split=split,
         expected=card.get("expected_performance"),
+        notes=card.get("notes"),
     )

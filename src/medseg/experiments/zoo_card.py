@@ -74,6 +74,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     ]
     if data.get("phantoms"):
         lines += ["", "**Trained and tested on synthetic phantoms; not validated on patient scans.**"]
+    if card.get("notes"):
+        lines += [""] + [f"- {note}" for note in card["notes"]]
     lines += [
         "",
         "## Training data",
