@@ -25,7 +25,7 @@ from medseg.data.splits import load_split, select
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.evaluate_volumes import VOLUME_PREFIX, evaluate_split_volumes
-from medseg.experiments.zoo_card import card_markdown, failure_modes, scored_volumes
+from medseg.experiments.zoo_card import card_markdown, failure_modes, scored_volumes, volume_lines
 from medseg.inference.zoo import FORMAT, load_zoo_predictor, read_card, zoo_root
 from medseg.io import atomic_write_bytes, atomic_write_text
 from medseg.models.checkpoint import load_checkpoint, model_from_spec
@@ -235,6 +235,7 @@ def _card(
         "shortfalls": shortfalls,
         "evaluation": evaluation,
         "intended_use": INTENDED_USE,
+        "per_volume": volume_lines(run_dir, split_name),
         "failure_modes": failure_modes(run_dir, split_name, list(config.data.class_names)),
         "packaged_on": platform.platform(),
     }

@@ -17,21 +17,26 @@ def scored_volumes(run_dir: Path, split: str) -> list[str]:
     return [row["volume"] for row in csv.DictReader(path.open())] if path.is_file() else []
 
 
+def volume_lines(run_dir: Path, split: str) -> list[str]:
+    """One sentence per volume scored in 3D on ``split``: Dice per class and volume differences."""
+    path = RunFolder(run_dir).evaluation(split).per_volume
+    lines = []
+    for row in csv.DictReader(path.open()) if path.is_file() else []:
+        scores = [f"{k.removeprefix('dice_')} Dice {float(v):.3f}" for k, v in row.items() if k.startswith("dice_")]
+        volume = [
+            f"{k.removesuffix('_ml_diff_pct')} volume {float(v):+.1f}%"
+            for k, v in row.items()
+            if k.endswith("_ml_diff_pct") and number(v)
+        ]
+        lines.append(f"{row.get('volume', '?')}: {', '.join(scores + volume)}")
+    return lines
+
+
 def failure_modes(run_dir: Path, split: str = "test", classes: list[str] | None = None) -> list[str]:
-    """The worst cases by Dice (per volume for volumes), and what the QC flagged, as plain sentences."""
+    """The worst cases by Dice, and what the QC flagged, as plain sentences."""
     evaluation = RunFolder(run_dir).evaluation(split)
     which = "held-out" if split == "test" else split
-    text = []
-    if evaluation.per_volume.is_file():
-        rows = list(csv.DictReader(evaluation.per_volume.open()))
-        for row in rows:
-            scores = [f"{k.removeprefix('dice_')} Dice {float(v):.3f}" for k, v in row.items() if k.startswith("dice_")]
-            volume = [
-                f"{k.removesuffix('_ml_diff_pct')} volume {float(v):+.1f}%"
-                for k, v in row.items()
-                if k.endswith("_ml_diff_pct") and number(v)
-            ]
-            text.append(f"{which} volume {row.get('volume', '?')}: {', '.join(scores + volume)}")
+    text: list[str] = []
     path = evaluation.per_case
     if not path.is_file():
         return text
@@ -109,6 +114,8 @@ def card_markdown(card: dict[str, Any]) -> str:
             )
     elif card["targets"]:
         lines += ["", "Reaches its targets: " + ", ".join(f"{k} {v}" for k, v in card["targets"].items()) + "."]
+    if card.get("per_volume"):
+        lines += ["", "Per volume (3D, after the 3D post-processing):"] + [f"- {text}" for text in card["per_volume"]]
     lines += _expected_markdown(card.get("expected_performance"))
     if card["failure_modes"]:
         lines += ["", "## Known failure modes"] + [f"- {text}" for text in card["failure_modes"]]
