@@ -63,7 +63,11 @@ def zoo_table() -> None:
         shown = [k for k in shown if k in metrics][:3]
         scores = ", ".join(f"{k} {metrics[k]['mean']:.3f} (n={metrics[k].get('n', '?')})" for k in shown)
         if not card.get("held_out", True):
-            scores += f" on its {card.get('evaluated_split', 'training')} data, not held out (see its card)"
+            scores = scores.split(", ")[0] + f" on its {card.get('evaluated_split', 'training')} data, not held out"
+            expected = card.get("expected_performance", {}).get("headline")
+            scores += f"; expected: {expected}" if expected else " (see its card)"
+        if card.get("training_data", {}).get("phantoms"):
+            scores += " (synthetic phantoms)"
         shortfall = " (below target: see its card)" if card.get("shortfalls") else ""
         data = card.get("training_data", {})
         classes = ", ".join(card.get("classes", [])[1:])

@@ -125,9 +125,9 @@ def package_run(
         split: the evaluated split whose numbers go on the card: ``test`` (held out), or ``train``
             for a model trained on every subject available (the card says they are not held out).
         expected: results of the same recipe on held-out subjects measured elsewhere, for a model
-            without a test split: ``{"label": what they are, "rows": [{column: value}, ...],
-            "commands": [...], "note": ...}``; the card shows them under their label, apart from its own numbers.
-
+            without a test split: ``{"label": what they are, "headline": one line for
+            ``medseg models``, "rows": [{column: value}, ...], "commands": [...], "note": ...}``;
+            the card shows them under their label, apart from its own numbers.
         notes: sentences for the card's users (which inputs it takes, biases seen on its test).
 
     Raises:
