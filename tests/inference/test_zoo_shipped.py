@@ -96,7 +96,9 @@ def test_liver_predicts_a_ct_volume_with_its_affine_volumes_and_tumour_list(tmp_
     assert isinstance(result.lesions, list)
 
 
-def test_liver_card_is_reproduced_on_its_training_patients():
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_liver_card_is_reproduced_on_its_training_patients():  # ~40 s: 248 CT slices read and predicted
     from medseg.experiments.zoo import verify
 
     data = shared_dataset("3dircadb")
