@@ -94,6 +94,15 @@ def test_liver_predicts_a_ct_volume_with_its_affine_volumes_and_tumour_list(tmp_
     assert result.labels.shape == truth.shape and result.volume.affine.shape == (4, 4)
     assert {"liver_ml", "tumour_ml", "n_tumours"} <= set(result.measurements)
     assert isinstance(result.lesions, list)
+    from typer.testing import CliRunner
+
+    from medseg.cli import app
+
+    predicted = CliRunner().invoke(
+        app, ["predict", "liver", str(patient / "PATIENT_DICOM.zip"), "--out", str(tmp_path / "out")]
+    )
+    assert predicted.exit_code == 0, predicted.output
+    assert (tmp_path / "out" / "volumes.csv").is_file() and (tmp_path / "out" / "tumours.csv").is_file()
 
 
 @pytest.mark.slow
