@@ -158,3 +158,39 @@ def test_a_model_trained_on_every_volume_has_a_card_that_says_so_and_verifies_pe
     assert all(ok for _, _, ok in report.values()), report
     with pytest.raises(ConfigError, match="--data"):
         verify("ct")
+
+
+BONE_TINY = [
+    "data.image_size=[64,32]",
+    "model.params.channels=[4,8]",
+    "model.params.batch_norm=false",
+    "augment.prob=0",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "train.threads=1",
+]
+
+
+def test_a_phantom_model_is_verified_and_rebuilt_without_data(tmp_path, monkeypatch):
+    from medseg.config import load_config
+    from medseg.experiments import zoo as zoo_module
+    from medseg.experiments.train import train_run
+
+    tiny = {
+        **zoo_module.DATASETS["bone_phantoms"],
+        "phantoms": {"writer": "bone_scan", "n_patients": 6, "shape": [64, 32], "seed": 3},
+    }
+    monkeypatch.setitem(zoo_module.DATASETS, "tiny_phantoms", tiny)
+    data = zoo_module.phantom_data("tiny_phantoms", tmp_path / "phantoms")
+    run = tmp_path / "run"
+    train_run(load_config("bone_scan_unet_plus_plus", BONE_TINY), data, run)
+    evaluate_run(run, data, "test")
+    root = tmp_path / "zoo"
+    package_run(run, "scan", "tiny_phantoms", "bone_scan_unet_plus_plus", BONE_TINY, "cpu", root=root)
+    assert "Trained and tested on synthetic phantoms" in (root / "scan" / "card.md").read_text()
+    report = verify("scan", root=root)
+    assert {"dice_hotspot", "bsi_absdiff_percent"} <= set(report) and all(ok for _, _, ok in report.values())
+    before = json.loads((root / "scan" / "card.json").read_text())
+    rebuild("scan", None, tmp_path / "again", root=root)
+    after = json.loads((root / "scan" / "card.json").read_text())
+    assert after["test_metrics"] == before["test_metrics"]
