@@ -54,11 +54,19 @@ def verify(
 ) -> None:
     """Score a zoo model again on its card's images; fails when a number moved beyond its tolerance."""
     from medseg.experiments.zoo import TOLERANCE, verify
+    from medseg.inference.zoo import read_card, zoo_root
 
     try:
         report = verify(name, data)
+        card = read_card(zoo_root() / name)
     except MedsegError as error:
         fail(error)
+    if not card.get("held_out", True):
+        split = card.get("evaluated_split", "train")
+        console.print(
+            f"{name}: measured on its {split} split (training patients, not held out): a reproducibility check",
+            highlight=False,
+        )
     for key, (card, measured, ok) in report.items():
         console.print(f"{key}: card {card:.4f}, measured {measured:.4f}  {'ok' if ok else 'DIFFERS'}", highlight=False)
     if not all(ok for _, _, ok in report.values()):
