@@ -269,7 +269,8 @@ def verify(
         if data is None:
             data = phantom_data(str(card.get("dataset_key", "")), Path(scratch) / "phantoms")
             if data is None:
-                raise ConfigError(f"zoo verify {name}: give --data, the dataset it was trained on")
+                trained_on = card.get("training_data", {}).get("dataset", "the dataset it was trained on")
+                raise ConfigError(f"zoo verify {name}: give --data, the folder of {trained_on}")
         summary = _measure(folder, card, data, ids)
     report = {}
     for key, stats in card["test_metrics"].items():
