@@ -1,6 +1,5 @@
 """Every Python block of docs/python.md runs, in order, on a tiny copy of the layout it names."""
 
-import dataclasses
 import os
 import re
 from pathlib import Path
@@ -11,35 +10,18 @@ import pytest
 DOC = Path(__file__).parents[1] / "docs" / "python.md"
 
 
-def _liver_run(folder: Path) -> None:
-    """An untrained tiny 3-class U-Net with a CT window, saved as a run folder."""
-    import torch
-
-    from medseg.config import Config
-    from medseg.models import create_model
-    from medseg.models.checkpoint import save_checkpoint
-
-    config = Config()
-    config.data.num_classes, config.data.class_names = 3, ["background", "liver", "tumour"]
-    config.data.image_size, config.data.window = [32, 32], [100.0, 300.0]
-    torch.manual_seed(0)
-    model = create_model("unet", in_channels=1, classes=3, channels=[4, 8])
-    spec = {"name": "unet", "in_channels": 1, "classes": 3, "params": {"channels": [4, 8]}}
-    state = {"model": spec, "state_dict": model.state_dict(), "config": dataclasses.asdict(config)}
-    save_checkpoint(folder / "checkpoints" / "best.pt", state)
-
-
 @pytest.fixture
 def doc_layout(tmp_path, tiny_run):
     import shutil
 
-    from medseg.data.phantoms import write_fetal_head_dataset
+    from medseg.data.phantoms import write_bone_scan_dataset, write_fetal_head_dataset
     from medseg.data.phantoms.ct import display_affine, liver_phantom
     from medseg.data.volumes import save_nifti
 
     shutil.copytree(tiny_run, tmp_path / "demo_out" / "run")
     write_fetal_head_dataset(tmp_path / "demo_out" / "data", n_subjects=40, shape=(96, 128), seed=0)  # as the demo
-    _liver_run(tmp_path / "runs" / "liver")
+    scans = write_bone_scan_dataset(tmp_path / "bone_data", n_patients=1, seed=5) / "images"
+    shutil.copytree(scans, tmp_path / "scans")
     hu, _ = liver_phantom(np.random.default_rng(0), (6, 32, 32))
     (tmp_path / "ct").mkdir()
     save_nifti(hu.transpose(2, 1, 0), display_affine((2.5, 0.8, 0.8), hu.shape), tmp_path / "ct" / "patient.nii.gz")
@@ -59,7 +41,7 @@ def test_every_example_of_the_python_page_runs(doc_layout, capsys):
         os.chdir(before)
     printed = capsys.readouterr().out
     assert "['background', 'head']" in printed and "mm head circumference" in printed and " px" in printed
-    assert "pixel_size_mm=-1: give a positive size in mm" in printed
+    assert "pixel_size_mm=-1: give a positive size in mm" in printed and "% BSI" in printed
     result, ct = namespace["result"], namespace["ct"]
     assert result.mask.shape == result.probabilities.shape[1:] and result.mask.dtype == np.uint8
     assert ct.labels.shape == (6, 32, 32) and ct.volume.affine.shape == (4, 4)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import medseg
-from medseg.errors import RunDirError
+from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import evaluate_run
 from medseg.experiments.zoo import package_run, rebuild, verify
 from medseg.inference.backends import open_predictor
@@ -114,3 +114,83 @@ def test_the_cli_lists_verifies_and_predicts_by_name(zoo, hc18_synthetic, tmp_pa
     assert predicted.exit_code == 0 and f"{image.name}: area_head" in predicted.output and " mm2" in predicted.output
     unknown = runner.invoke(app, ["predict", "no_such_model", str(image), "--out", str(tmp_path / "q")])
     assert unknown.exit_code == 2 and "no_such_model" in unknown.output
+
+
+LIVER_TINY = [
+    "data.image_size=[32,32]",
+    "data.test_fraction=0",
+    "model.params.channels=[4,8,16]",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "train.threads=1",
+    "train.monitor=train_loss",
+]
+EXPECTED = {
+    "label": "cross-patient results of the recipe, not of this model",
+    "rows": [{"train -> test": "a -> b", "liver Dice": 0.9}],
+    "commands": ["medseg train liver_res_attention_unet ..."],
+}
+
+
+def test_a_model_trained_on_every_volume_has_a_card_that_says_so_and_verifies_per_volume(tmp_path, monkeypatch):
+    from medseg.config import load_config
+    from medseg.data.phantoms.ct import write_lits_dataset
+    from medseg.experiments.train import train_run
+
+    data = write_lits_dataset(tmp_path / "lits", n_volumes=2, shape=(6, 32, 32), seed=1)
+    run = tmp_path / "run"
+    train_run(load_config("liver_res_attention_unet", LIVER_TINY), data, run)
+    with pytest.raises(RunDirError, match="--split train"):
+        package_run(run, "ct", "ircadb", "liver_res_attention_unet", LIVER_TINY, "cpu", root=tmp_path / "zoo")
+    evaluate_run(run, data, "train")
+    root = tmp_path / "zoo"
+    monkeypatch.setenv("MEDSEG_ZOO", str(root))
+    recipe = "liver_res_attention_unet"
+    package_run(run, "ct", "ircadb", recipe, LIVER_TINY, "cpu", root=root, split="train", expected=EXPECTED)
+    card = json.loads((root / "ct" / "card.json").read_text())
+    assert card["held_out"] is False and card["evaluated_split"] == "train" and len(card["test_ids"]) == 12
+    assert card["test_metrics"]["volume_dice_liver_with_tumour"]["n"] == 2
+    assert card["expected_performance"] == EXPECTED
+    text = (root / "ct" / "card.md").read_text()
+    assert "not held out" in text and "Held-out test" not in text and "not measured on this model" in text
+    report = verify("ct", data)
+    assert {"volume_dice_liver", "volume_liver_with_tumour_ml_diff_pct", "dice_liver"} <= set(report)
+    assert all(ok for _, _, ok in report.values()), report
+    with pytest.raises(ConfigError, match="--data"):
+        verify("ct")
+
+
+BONE_TINY = [
+    "data.image_size=[64,32]",
+    "model.params.channels=[4,8]",
+    "model.params.batch_norm=false",
+    "augment.prob=0",
+    "train.epochs=1",
+    "train.batch_size=4",
+    "train.threads=1",
+]
+
+
+def test_a_phantom_model_is_verified_and_rebuilt_without_data(tmp_path, monkeypatch):
+    from medseg.config import load_config
+    from medseg.experiments import zoo as zoo_module
+    from medseg.experiments.train import train_run
+
+    tiny = {
+        **zoo_module.DATASETS["bone_phantoms"],
+        "phantoms": {"writer": "bone_scan", "n_patients": 6, "shape": [64, 32], "seed": 3},
+    }
+    monkeypatch.setitem(zoo_module.DATASETS, "tiny_phantoms", tiny)
+    data = zoo_module.phantom_data("tiny_phantoms", tmp_path / "phantoms")
+    run = tmp_path / "run"
+    train_run(load_config("bone_scan_unet_plus_plus", BONE_TINY), data, run)
+    evaluate_run(run, data, "test")
+    root = tmp_path / "zoo"
+    package_run(run, "scan", "tiny_phantoms", "bone_scan_unet_plus_plus", BONE_TINY, "cpu", root=root)
+    assert "Trained and tested on synthetic phantoms" in (root / "scan" / "card.md").read_text()
+    report = verify("scan", root=root)
+    assert {"dice_hotspot", "bsi_absdiff_percent"} <= set(report) and all(ok for _, _, ok in report.values())
+    before = json.loads((root / "scan" / "card.json").read_text())
+    rebuild("scan", None, tmp_path / "again", root=root)
+    after = json.loads((root / "scan" / "card.json").read_text())
+    assert after["test_metrics"] == before["test_metrics"]

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import medseg
 from medseg.inference.zoo import ZOO_DIR, load_zoo_predictor, read_card, zoo_names
+
+from ..conftest import shared_dataset
 
 HC18 = Path(__file__).parents[3] / "shared" / "data" / "hc18"
 LIMIT_MB = 40
@@ -15,7 +18,7 @@ LIMIT_MB = 40
 
 def test_the_zoo_is_tensors_only_and_within_its_size_budget():
     names = zoo_names(ZOO_DIR)
-    assert "hc18" in names
+    assert {"hc18", "liver", "bone"} <= set(names)
     files = [p for p in ZOO_DIR.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= LIMIT_MB * 1024 * 1024
     assert not [p for p in files if p.suffix in (".pt", ".pth", ".pkl", ".bin")]  # nothing that unpickles
@@ -46,3 +49,70 @@ def test_hc18_card_is_reproduced_on_its_held_out_images():
     assert all(ok for _, _, ok in report.values()), report
     card = json.loads((ZOO_DIR / "hc18" / "card.json").read_text())
     assert card["split"]["test"] == len(card["test_ids"]) == 81
+
+
+@pytest.mark.parametrize("name", ["liver", "bone"])
+def test_each_model_loads_in_under_a_second(name):
+    start = time.perf_counter()
+    load_zoo_predictor(ZOO_DIR / name)
+    loaded = time.perf_counter() - start
+    assert loaded < 1.0, f"loading {name} took {loaded:.2f} s"
+
+
+def test_bone_finds_skeleton_and_hotspots_and_measures_the_bone_scan_index():
+    from medseg.data.phantoms.bone_scan import bone_scan_views
+    from medseg.measure.bone_scan_index import bone_scan_index
+
+    card = read_card(ZOO_DIR / "bone")
+    assert (
+        card["training_data"]["phantoms"]
+        and "not validated on patient scans" in (ZOO_DIR / "bone" / "card.md").read_text()
+    )
+    model = medseg.load("bone")
+    for counts, labels in bone_scan_views(np.random.default_rng(123), (256, 96), n_hotspots=3).values():
+        result = model.predict(counts, pixel_size_mm=2.4)
+        assert result.mask.shape == labels.shape
+        bone = (result.mask == 1) & (labels == 1)
+        assert 2 * bone.sum() / ((result.mask == 1).sum() + (labels == 1).sum()) > 0.8
+        reference = bone_scan_index(labels)["bsi_percent"]
+        assert result.measurements["bsi_percent"] == pytest.approx(reference, abs=5.0)
+
+
+def test_bone_card_is_reproduced_on_phantoms_generated_again():
+    from medseg.experiments.zoo import verify
+
+    report = verify("bone", root=ZOO_DIR)
+    assert {"dice_bone", "dice_hotspot", "bsi_absdiff_percent"} <= set(report)
+    assert all(ok for _, _, ok in report.values()), report
+
+
+def test_liver_predicts_a_ct_volume_with_its_affine_volumes_and_tumour_list(tmp_path):
+    from medseg.data.phantoms.ct import write_ircadb_patient
+
+    patient, _, truth = write_ircadb_patient(tmp_path, shape=(12, 128, 128), spacing_zyx=(2.0, 2.4, 2.4))
+    result = medseg.load("liver").predict(patient / "PATIENT_DICOM.zip")
+    assert result.labels.shape == truth.shape and result.volume.affine.shape == (4, 4)
+    assert {"liver_ml", "tumour_ml", "n_tumours"} <= set(result.measurements)
+    assert isinstance(result.lesions, list)
+    from typer.testing import CliRunner
+
+    from medseg.cli import app
+
+    predicted = CliRunner().invoke(
+        app, ["predict", "liver", str(patient / "PATIENT_DICOM.zip"), "--out", str(tmp_path / "out")]
+    )
+    assert predicted.exit_code == 0, predicted.output
+    assert (tmp_path / "out" / "volumes.csv").is_file() and (tmp_path / "out" / "tumours.csv").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_liver_card_is_reproduced_on_its_training_patients():  # ~40 s: 248 CT slices read and predicted
+    from medseg.experiments.zoo import verify
+
+    data = shared_dataset("3dircadb")
+    card = read_card(ZOO_DIR / "liver")
+    assert card["held_out"] is False and card["expected_performance"]["rows"]
+    report = verify("liver", data, root=ZOO_DIR)
+    assert {"volume_dice_liver_with_tumour", "volume_liver_with_tumour_ml_diff_pct"} <= set(report)
+    assert all(ok for _, _, ok in report.values()), report

@@ -49,7 +49,7 @@ def zoo_table() -> None:
         console.print("no trained models in the zoo (medseg zoo package RUN NAME adds one)")
         return
     table = Table(title="trained models (medseg predict NAME INPUT --out OUT)")
-    for column in ("name", "classes", "held-out test", "parameters", "trained on"):
+    for column in ("name", "classes", "scores (held-out test unless marked)", "parameters", "trained on"):
         table.add_column(column)
     for name in names:
         try:
@@ -57,8 +57,17 @@ def zoo_table() -> None:
         except MedsegError as error:
             fail(error)
         metrics = card.get("test_metrics", {})
-        shown = [k for k in ("dice_head", "hc_absdiff_mm", "hd_mm_head", "dice") if k in metrics][:3]
+        shown = card.get("headline") or [
+            k for k in ("dice_head", "hc_absdiff_mm", "hd_mm_head", "dice") if k in metrics
+        ]
+        shown = [k for k in shown if k in metrics][:3]
         scores = ", ".join(f"{k} {metrics[k]['mean']:.3f} (n={metrics[k].get('n', '?')})" for k in shown)
+        if not card.get("held_out", True):
+            scores = scores.split(", ")[0] + f" on its {card.get('evaluated_split', 'training')} data, not held out"
+            expected = card.get("expected_performance", {}).get("headline")
+            scores += f"; expected: {expected}" if expected else " (see its card)"
+        if card.get("training_data", {}).get("phantoms"):
+            scores += " (synthetic phantoms)"
         shortfall = " (below target: see its card)" if card.get("shortfalls") else ""
         data = card.get("training_data", {})
         classes = ", ".join(card.get("classes", [])[1:])

@@ -142,10 +142,10 @@ def predict(
 
 
 def headline(row: dict) -> str:
-    """The measurements of one image on one line: HC and areas, with their units."""
+    """The measurements of one image on one line: HC, areas and the Bone Scan Index, with their units."""
     import math
 
-    keys = [k for k in row if k.startswith(("hc_", "area_")) or k == "largest_nodule_diameter_mm"]
+    keys = [k for k in row if k.startswith(("hc_", "area_")) or k in ("largest_nodule_diameter_mm", "bsi_percent")]
     parts = []
     for key in keys:
         number = row[key]

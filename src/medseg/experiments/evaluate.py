@@ -13,6 +13,7 @@ from medseg.config import Config
 from medseg.data.case import Case
 from medseg.data.io import write_png
 from medseg.inference import Prediction, Predictor
+from medseg.inference.measurements import bsi_percent
 from medseg.inference.qc import QCCalibration, calibrate, flag_table, load_calibration, qc_signals
 from medseg.io import atomic_write_text, write_table
 from medseg.measure.ellipse import fit_ellipse_to_mask
@@ -40,6 +41,10 @@ def measurement_row(case: Case, prediction: Prediction, config: Config) -> dict[
         row[f"hc_ref_{unit}"] = reference if reference is not None else math.nan
         row[f"hc_diff_{unit}"] = hc - row[f"hc_ref_{unit}"]
         row[f"hc_absdiff_{unit}"] = abs(row[f"hc_diff_{unit}"])
+    if "bone_scan_index" in config.eval.measurements:
+        row["bsi_percent"] = bsi_percent(prediction.mask, config)
+        row["bsi_ref_percent"] = bsi_percent(case.mask, config) if case.mask is not None else math.nan
+        row["bsi_absdiff_percent"] = abs(row["bsi_percent"] - row["bsi_ref_percent"])
     if "nodules" in config.eval.measurements:
         spacing = known_spacing(case)
         row.update({f"pred_{k}": v for k, v in largest_nodule(prediction.mask > 0, spacing).items()})
