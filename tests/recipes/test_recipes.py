@@ -20,6 +20,7 @@ RECIPES = Path(medseg.__file__).parent / "recipes"
     "name",
     [
         "lung_attention_unet_grid",
+        "lung_attention_unet_grid_paper",
         "polyp_mobile_unet",
         "polyp_mobile_unet_paper",
         "polyp_unet",
@@ -40,12 +41,21 @@ def test_lung_grid_recipe():
     assert (config.data.layout, config.data.image_size, config.data.channels) == ("lidc", [64, 64], 1)
     assert config.data.normalize == "none" and config.train.optimizer == "adam"
     assert (config.data.val_fraction, config.data.test_fraction) == (0.2, 0.34)  # 2 of 6 patients held out
-    assert config.train.loss == "focal_tversky" and config.train.loss_params["lambda_ce"] == 1.0
+    assert config.train.loss == "dice_ce" and config.data.reader["background_crops"] == 2
+    assert config.postprocess.threshold == 0.4 and not config.postprocess.largest_component
+    assert config.infer.sliding_window and config.eval.measurements == ["nodules"]
+    assert "medseg reproduce lung" in (RECIPES / "lung_attention_unet_grid.yaml").read_text()
+
+
+def test_lung_paper_recipe_is_the_studys_configuration():
+    config = load_config(RECIPES / "lung_attention_unet_grid_paper.yaml")
+    assert config.model.name == "attention_unet" and config.model.params["channels"] == [16, 32, 64, 128, 256]
+    assert config.train.loss == "focal_tversky" and "lambda_ce" not in config.train.loss_params
     assert (config.train.loss_params["alpha"], config.train.loss_params["beta"]) == (0.7, 0.3)
-    assert config.eval.measurements == ["nodules"]
-    text = (RECIPES / "lung_attention_unet_grid.yaml").read_text()
+    assert (config.data.normalize, config.data.median_filter, config.data.equalize) == ("zscore", 3, "hist")
+    assert config.train.optimizer == "adam" and config.data.image_size == [64, 64]
+    text = (RECIPES / "lung_attention_unet_grid_paper.yaml").read_text()
     assert "--grid lr=1e-4,1e-3,1e-2 batch_size=8,16,32 --metric dice" in text
-    assert "medseg reproduce lung" in text
 
 
 def test_bone_scan_recipe():
