@@ -194,3 +194,32 @@ def test_a_phantom_model_is_verified_and_rebuilt_without_data(tmp_path, monkeypa
     rebuild("scan", None, tmp_path / "again", root=root)
     after = json.loads((root / "scan" / "card.json").read_text())
     assert after["test_metrics"] == before["test_metrics"]
+
+
+def test_a_fold_ensemble_is_packaged_in_float16_verified_and_rebuilt(tmp_path, hc18_synthetic, monkeypatch):
+    from medseg.config import load_config
+    from medseg.experiments.cv import cross_validate
+    from medseg.inference.predictor import load_predictor
+
+    overrides = [*TINY_OVERRIDES, "train.epochs=1"]
+    cv = tmp_path / "cv"
+    cross_validate(load_config("demo", overrides), hc18_synthetic, cv, folds=2, monitor=None)
+    root = tmp_path / "zoo"
+    monkeypatch.setenv("MEDSEG_ZOO", str(root))
+    package_run(cv, "pair", "hc18", "demo", overrides, "test machine", root=root, half=True)
+    card = json.loads((root / "pair" / "card.json").read_text())
+    assert card["members"] == 2 and card["weights_dtype"] == "float16"
+    assert card["command"].startswith("medseg cv demo --data DATA --folds 2")
+    assert card["training"]["seconds"] > 0 and len(card["training"]["epochs"]) == 2
+    from safetensors.torch import load_file
+
+    tensors = load_file(root / "pair" / WEIGHTS)
+    assert {key.split(".")[0] for key in tensors} == {"0", "1"}
+    assert all(t.dtype.is_floating_point is False or str(t.dtype) == "torch.float16" for t in tensors.values())
+    # the packaged pair predicts as the folder's own ensemble, up to float16 rounding of the weights
+    image = np.asarray(Image.open(sorted((hc18_synthetic / "test_set").glob("*.png"))[0]))
+    expected = load_predictor(cv).predict(image).probabilities
+    np.testing.assert_allclose(load_zoo_predictor(root / "pair").predict(image).probabilities, expected, atol=2e-3)
+    assert all(ok for _, _, ok in verify("pair", hc18_synthetic).values())
+    rebuilt = rebuild("pair", hc18_synthetic, tmp_path / "again")
+    assert json.loads((rebuilt / "card.json").read_text())["members"] == 2

@@ -15,9 +15,13 @@ HELP = "Make the zoo's models and check their cards (medseg models lists them)."
 
 
 def package(
-    run_dir: Annotated[Path, typer.Argument(help="a trained run, evaluated on its test split")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="a trained run, or a cross-validation folder (its folds: one ensemble), evaluated")
+    ],
     name: Annotated[str, typer.Argument(help="the zoo name (lower case, e.g. hc18)")],
-    dataset: Annotated[str, typer.Option(help="what it was trained on: hc18, kvasir_seg, ircadb or bone_phantoms")],
+    dataset: Annotated[
+        str, typer.Option(help="what it was trained on: hc18, kvasir_seg, ircadb, lidc or bone_phantoms")
+    ],
     recipe: Annotated[str, typer.Option(help="the recipe it was trained with (medseg train RECIPE)")],
     hardware: Annotated[str, typer.Option(help="where it was trained (CPU model and cores, or GPU)")],
     override: Annotated[list[str] | None, typer.Option(help="a section.key=value it was trained with")] = None,
@@ -30,6 +34,7 @@ def package(
         typer.Option(help="JSON of the recipe's held-out results measured elsewhere: {label, rows, commands}"),
     ] = None,
     note: Annotated[list[str] | None, typer.Option(help="a sentence for the card's users (repeatable)")] = None,
+    half: Annotated[bool, typer.Option(help="store the weights in float16 (half the size)")] = False,
 ) -> None:
     """Copy a run into the zoo: tensors-only weights, settings and its model card."""
     from medseg.experiments.zoo import package_run
@@ -38,7 +43,17 @@ def package(
         targets = dict(_metric_value(text) for text in target or [])
         results = _read_json(expected) if expected is not None else None
         folder = package_run(
-            run_dir, name, dataset, recipe, override or [], hardware, targets, split=split, expected=results, notes=note
+            run_dir,
+            name,
+            dataset,
+            recipe,
+            override or [],
+            hardware,
+            targets,
+            split=split,
+            expected=results,
+            notes=note,
+            half=half,
         )
     except MedsegError as error:
         fail(error)

@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from medseg.config import config_from_dict
 from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, select
@@ -48,6 +50,11 @@ DATASETS = {
         "dataset": "3D-IRCADb-01 (liver and tumour CT)",
         "source": "IRCAD, Strasbourg",
         "licence": "CC BY-NC-ND 4.0",
+    },
+    "lidc": {
+        "dataset": "LIDC-IDRI, pylidc export of patients 0001-0006 (lung nodule CT slices)",
+        "source": "Armato et al., Medical Physics 2011; The Cancer Imaging Archive",
+        "licence": "CC BY 3.0",
     },
     # generated, not downloaded: ``phantoms`` names the writer and its arguments (verify makes them again)
     "bone_phantoms": {
@@ -112,8 +119,12 @@ def package_run(
     split: str = "test",
     expected: dict[str, Any] | None = None,
     notes: list[str] | None = None,
+    half: bool = False,
 ) -> Path:
     """Writes zoo folder ``root/name`` from ``run_dir`` (weights, settings, card).
+
+    ``run_dir`` is a training run, or a cross-validation folder (``medseg cv``) whose fold models
+    become one ensemble (their averaged probabilities, as ``medseg evaluate`` scores the folder).
 
     Args:
         dataset: a key of :data:`DATASETS` (data, source and licence on the card).
@@ -129,6 +140,7 @@ def package_run(
             ``medseg models``, "rows": [{column: value}, ...], "commands": [...], "note": ...}``;
             the card shows them under their label, apart from its own numbers.
         notes: sentences for the card's users (which inputs it takes, biases seen on its test).
+        half: store the weights in float16 (half the size; loaded back into float32 networks).
 
     Raises:
         RunDirError: the run has no evaluation of ``split`` (``medseg evaluate RUN --split SPLIT``)
@@ -150,10 +162,22 @@ def package_run(
         raise RunDirError(f"{metrics_path}: missing; run medseg evaluate {run_dir} --split {split} first")
     if expected is not None and not (isinstance(expected, dict) and isinstance(expected.get("rows"), list)):
         raise ConfigError("expected results: give {'label': ..., 'rows': [{column: value}, ...], 'commands': [...]}")
-    state = load_checkpoint(run.checkpoint(checkpoint))
-    tensors = {f"0.{key}": value.detach().float().contiguous() for key, value in state["state_dict"].items()}
-    settings = {"format": FORMAT, "version": 1, "name": name, "members": [state["model"]], "config": state["config"]}
-    command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
+    folds = [] if run.has_checkpoints else run.folds(trained=True)
+    paths = [fold.checkpoint(checkpoint) for fold in folds] or [run.checkpoint(checkpoint)]
+    states = [load_checkpoint(path) for path in paths]
+    state = states[0]
+    dtype = torch.float16 if half else torch.float32
+    tensors = {
+        f"{index}.{key}": (value.detach().to(dtype) if value.is_floating_point() else value.detach()).contiguous()
+        for index, member in enumerate(states)
+        for key, value in member["state_dict"].items()
+    }
+    members = [member["model"] for member in states]
+    settings = {"format": FORMAT, "version": 1, "name": name, "members": members, "config": state["config"]}
+    if folds:  # a cross-validation folder: its fold models are the ensemble
+        command = " ".join(["medseg cv", recipe, f"--data DATA --folds {len(folds)} --out RUN", *overrides])
+    else:
+        command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
     config = config_from_dict(state["config"], str(run.checkpoint(checkpoint)))
     metrics = json.loads(metrics_path.read_text())
     card = _card(run_dir, config, name, dataset, command, hardware, targets or {}, metrics, split)
@@ -163,6 +187,8 @@ def package_run(
     if notes:
         card["notes"] = list(notes)
     card["parameters"] = count_parameters(model_from_spec(state["model"]))
+    card["members"] = len(states)  # fold models averaged (1: a single network)
+    card["weights_dtype"] = "float16" if half else "float32"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
     atomic_write_text(files.settings, json.dumps(settings, indent=1))
@@ -184,8 +210,17 @@ def _card(
 ) -> dict[str, Any]:
     run = RunFolder(run_dir)
     info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
-    split = load_split(run.split)
     result = info.get("result", {})
+    folds = [] if run.has_checkpoints else [f for f in run.folds(trained=True) if f.run_info.is_file()]
+    if folds:  # an ensemble of fold models: their training time added up
+        infos = [json.loads(f.run_info.read_text()) for f in folds]
+        info = {**infos[0], **info}
+        seconds = [i.get("result", {}).get("train_seconds") for i in infos]
+        result = {
+            "train_seconds": sum(seconds) if all(isinstance(v, int | float) for v in seconds) else None,
+            "epochs_run": [i.get("result", {}).get("epochs_run") for i in infos],
+        }
+    split = load_split(run.split)
     test = {key: {k: stats[k] for k in ("mean", "std", "median", "n") if k in stats} for key, stats in metrics.items()}
     shortfalls = {}
     for key, target in targets.items():
@@ -317,8 +352,15 @@ def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | N
         if data is None:
             raise ConfigError(f"zoo rebuild {name}: give --data, the dataset it was trained on")
     split = str(card.get("evaluated_split", "test"))
-    train_run(load_config(card["recipe"], card["overrides"]), data, run_dir)
-    evaluate_run(run_dir, data, split)
+    config = load_config(card["recipe"], card["overrides"])
+    members = int(card.get("members", 1))
+    if members > 1:  # a fold ensemble: cross-validation scores its held-out test itself
+        from medseg.experiments.cv import cross_validate
+
+        cross_validate(config, data, run_dir, members, monitor=None)
+    else:
+        train_run(config, data, run_dir)
+        evaluate_run(run_dir, data, split)
     hardware = card.get("training", {}).get("hardware", "")
     return package_run(
         run_dir,
@@ -332,4 +374,5 @@ def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | N
         split=split,
         expected=card.get("expected_performance"),
         notes=card.get("notes"),
+        half=card.get("weights_dtype") == "float16",
     )
