@@ -81,6 +81,7 @@ def test_whole_slice_is_predicted_window_by_window_and_both_nodules_found(crop_r
     out = tmp_path / "out"
     result = runner.invoke(app, ["predict", str(crop_run), str(path), "--out", str(out), "--sliding-window"])
     assert result.exit_code == 0, result.output
+    assert "predicted window by window" in result.output and "false nodules" in result.output
     mask = np.asarray(__import__("cv2").imread(str(out / "masks" / "0001_NI000_slice000.png"), 0)) > 0
     assert mask.shape == (128, 128)
     with (out / "nodules.csv").open() as handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from medseg.inference.predictor import Predictor
 from medseg.inference.probabilities import save_image_probabilities
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.io import atomic_write_text, write_table
+from medseg.logs import log
 from medseg.logs import progress as progress_lines
 from medseg.measure.nodules import largest_nodule, measure_nodules
 from medseg.measure.units import is_known, lengths_in_pixels
@@ -104,6 +106,7 @@ def predict_folder(
             if saved is not None:  # a row cut short by the interruption: the image is predicted again
                 done_rows[path.name] = saved
     todo = [path for path in images if path.name not in done_rows]
+    slid = 0  # images a native-crop model predicted window by window
     desc = f"predict ({predictor.backend})"
     with progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar) as bar:
         for start in range(0, len(todo), predictor.batch_size):
@@ -114,6 +117,7 @@ def predict_folder(
                 for item in read_images(path, config, predictor.sliding_window, sizes.get(path.name))
             ]
             arrays = [item.image for _, item in items]
+            slid += sum(predictor.native_crop not in (None, tuple(array.shape[:2])) for array in arrays)
             last = {path.name: index for index, (path, _) in enumerate(items)}  # a file's last image
             for index, ((path, item), prediction) in enumerate(
                 zip(items, predictor.predict_batch(arrays), strict=True)
@@ -132,6 +136,14 @@ def predict_folder(
                     atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
             bar.update(len(chunk))
     rows = [row for path in images for row in done_rows.get(path.name, [])]
+    if predictor.native_crop is not None and slid:
+        crop = "x".join(str(v) for v in predictor.native_crop)
+        log(
+            f"{slid} image(s) larger than the model's {crop} training crops were predicted window by window: "
+            "the model was trained on crops centred on nodules and marks false nodules elsewhere in a whole "
+            "slice (docs/studies.md); review nodules.csv",
+            logging.WARNING,
+        )
     if qc and calibration is not None:
         rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
     nodules = [nodule for row in rows for nodule in row.pop(NODULE_ROWS, [])]
