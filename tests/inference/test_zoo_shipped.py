@@ -18,14 +18,14 @@ LIMIT_MB = 40
 
 def test_the_zoo_is_tensors_only_and_within_its_size_budget():
     names = zoo_names(ZOO_DIR)
-    assert {"hc18", "liver", "bone"} <= set(names)
+    assert {"hc18", "liver", "bone", "lung"} <= set(names)
     files = [p for p in ZOO_DIR.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= LIMIT_MB * 1024 * 1024
     assert not [p for p in files if p.suffix in (".pt", ".pth", ".pkl", ".bin")]  # nothing that unpickles
     for name in names:
         card = read_card(ZOO_DIR / name)
         assert "not a medical device" in card["intended_use"] and card["training_data"]["licence"]
-        assert card["test_metrics"] and card["command"].startswith("medseg train")
+        assert card["test_metrics"] and card["command"].startswith(("medseg train", "medseg cv"))
 
 
 def test_hc18_loads_in_under_a_second_and_finds_a_head():
@@ -51,7 +51,7 @@ def test_hc18_card_is_reproduced_on_its_held_out_images():
     assert card["split"]["test"] == len(card["test_ids"]) == 81
 
 
-@pytest.mark.parametrize("name", ["liver", "bone"])
+@pytest.mark.parametrize("name", ["liver", "bone", "lung"])
 def test_each_model_loads_in_under_a_second(name):
     start = time.perf_counter()
     load_zoo_predictor(ZOO_DIR / name)
@@ -116,3 +116,28 @@ def test_liver_card_is_reproduced_on_its_training_patients():  # ~40 s: 248 CT s
     report = verify("liver", data, root=ZOO_DIR)
     assert {"volume_dice_liver_with_tumour", "volume_liver_with_tumour_ml_diff_pct"} <= set(report)
     assert all(ok for _, _, ok in report.values()), report
+
+
+def test_lung_is_a_float16_fold_ensemble_that_segments_a_crop_and_slides_over_a_slice():
+    from medseg.data.phantoms.lung import lung_slice
+
+    card = read_card(ZOO_DIR / "lung")
+    assert card["members"] == 4 and card["weights_dtype"] == "float16" and card["held_out"]
+    model = medseg.load("lung")
+    rng = np.random.default_rng(0)
+    image, lungs = lung_slice(rng, 64)
+    y, x = np.mgrid[:64, :64]
+    nodule = (y - 32) ** 2 + (x - 24) ** 2 <= 6**2
+    image[nodule] = 1.1
+    crop = model.predict_array(image)
+    assert crop.mask.shape == (64, 64) and crop.mask[nodule].mean() > 0.5
+    whole = model.predict_array(np.pad(image, 32, mode="edge"))  # 128x128: four windows and more
+    assert whole.mask.shape == (128, 128)
+
+
+@pytest.mark.realdata
+def test_lung_card_is_reproduced_on_its_held_out_patients():  # 28 crops, a few seconds
+    from medseg.experiments.zoo import verify
+
+    report = verify("lung", shared_dataset("lidc-idri"), root=ZOO_DIR)
+    assert "dice_nodule" in report and all(ok for _, _, ok in report.values()), report

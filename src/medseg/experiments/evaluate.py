@@ -90,7 +90,7 @@ def evaluate_cases(
                 prediction.mask,
                 case.mask,
                 config.data.class_names,
-                case.spacing_mm if case.has_spacing else None,
+                known_spacing(case),
                 config.eval.hausdorff,
                 config.eval.hausdorff_percentile,
             )

@@ -80,6 +80,9 @@ HEADLINE = (
     "dice_bone",
     "dice_hotspot",
     "bsi_absdiff_percent",
+    "dice_nodule",
+    "precision_nodule",
+    "recall_nodule",
     "dice",
 )
 

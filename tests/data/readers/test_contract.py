@@ -37,7 +37,7 @@ def test_reader_contract(layout, request):
         assert case.image.ndim in (2, 3) and case.image.size > 0
         assert case.mask is not None and case.mask.dtype == np.uint8
         assert case.mask.shape == case.image.shape[:2]
-        if layout in ("kvasir", "cvc_clinicdb"):  # endoscopy publishes no pixel spacing
+        if layout in ("kvasir", "cvc_clinicdb", "lidc"):  # endoscopy and the pylidc export publish no spacing
             assert case.meta["spacing_mm"] is None and not case.has_spacing
         else:
             row, col = case.meta["spacing_mm"]

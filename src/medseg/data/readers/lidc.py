@@ -143,7 +143,7 @@ def read_pylidc_slices(
     Returns:
         Cases ``NNNN_NIxxx_sliceyyy`` with ``meta = {spacing_mm, spacing_known, group: LIDC-IDRI-NNNN,
         patient, nodule, slice_index}``; without ``pixel_size_mm`` the spacing is 1.0 and
-        ``spacing_known`` is False (sizes are then in pixels).
+        ``spacing_mm`` is None and ``spacing_known`` is False (sizes and distances are then in pixels).
     """
     image_root, mask_root = root / "Image", root / "Mask"
     if not image_root.is_dir() or not mask_root.is_dir():
@@ -173,7 +173,7 @@ def read_pylidc_slices(
                 if image.shape != mask.shape or image.ndim != 2:
                     raise DataError(mask_path, f"mask shape {mask.shape} differs from slice shape {image.shape}")
                 meta = {
-                    "spacing_mm": (pixel_size_mm or 1.0, pixel_size_mm or 1.0),
+                    "spacing_mm": None if pixel_size_mm is None else (pixel_size_mm, pixel_size_mm),
                     "spacing_known": pixel_size_mm is not None,
                     "group": folder.name,
                     "patient": folder.name,
