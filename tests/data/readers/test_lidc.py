@@ -107,3 +107,9 @@ def test_background_crops_hold_no_nodule_and_are_training_only(lidc_root):
     assert not free_ids & set(split["val"] + split["test"]) and free_ids & set(split["train"])
     for fold in kfold_splits(crops, 2, seed=0):
         assert not free_ids & set(fold["val"] + fold["test"])
+
+
+@pytest.mark.parametrize("count", [-1, "two", 1.5, True])
+def test_background_crops_must_be_a_whole_number(lidc_root, count):
+    with pytest.raises(ValueError, match="background_crops must be a whole number"):
+        read_dataset("lidc", lidc_root, background_crops=count)

@@ -219,6 +219,8 @@ def read_lidc(
         Cases of ``crop_size`` with float32 images, uint8 0/1 masks, ``group`` = patient (volume).
     """
     root = Path(root)
+    if isinstance(background_crops, bool) or not isinstance(background_crops, int) or background_crops < 0:
+        raise ValueError(f"background_crops must be a whole number >= 0, got {background_crops!r}")
     if source == "auto":
         source = "pylidc" if (root / "Image").is_dir() else "msd" if (root / "dataset.json").is_file() else "nifti"
     if source == "pylidc":
