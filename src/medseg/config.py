@@ -149,6 +149,9 @@ class InferConfig:
     window: list[int] | None = None  # window (H, W); None: data.patch_size, else data.image_size
     overlap: float = 0.25  # fraction of a window shared with its neighbour
     batch_size: int = 4  # images (or windows) per forward pass
+    # A cascade's second stage: the stage-1 model (run folder, relative to this run or absolute; or a zoo
+    # name) whose organ box this model segments in (medseg.inference.cascade); None: a single model.
+    stage1: str | None = None
 
 
 @dataclass

@@ -63,9 +63,18 @@ def open_predictor(
         )
     if exported is not None:
         log(f"using the ONNX Runtime export {exported}")
-        return load_onnx_predictor(exported, threads, **options)
-    _torch_threads(threads)
-    return load_predictor(source, checkpoint, **options)
+        predictor = load_onnx_predictor(exported, threads, **options)
+    else:
+        _torch_threads(threads)
+        predictor = load_predictor(source, checkpoint, **options)
+    stage1 = predictor.config.infer.stage1
+    if not stage1:
+        return predictor
+    from medseg.inference.cascade import CascadePredictor, stage1_path
+
+    first = open_predictor(stage1_path(source, stage1), backend, "best", tta, threads, None, batch_size)
+    log(f"cascade: stage 1 {stage1}, stage 2 {source}")
+    return CascadePredictor(first, predictor)  # type: ignore[return-value]
 
 
 def _torch_threads(threads: int | None) -> None:

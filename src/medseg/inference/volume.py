@@ -79,6 +79,8 @@ def predict_slices(
         ``(Z, Y, X)`` uint8 labels (after the config's 2D post-processing) and, with
         ``keep_probabilities``, the ``(C, Z, Y, X)`` float16 probabilities (else None).
     """
+    if hasattr(predictor, "predict_volume_slices"):  # a cascade (medseg.inference.cascade): its two stages
+        return predictor.predict_volume_slices(volume, keep_probabilities, desc)
     depth = volume.array.shape[0]
     labels = np.zeros(volume.array.shape[:3], dtype=np.uint8)
     probabilities = None

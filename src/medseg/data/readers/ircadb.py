@@ -130,18 +130,20 @@ def read_ircadb(
     limit: int | None = None,
     label_map: dict[Any, Any] | None = None,
     seed: int = 0,
+    roi_margin_mm: float | None = None,
+    context_slices: int = 0,
 ) -> list[Case]:
     """Reads 3D-IRCADb patients as axial slice cases with LiTS labels (1 liver, 2 tumour).
 
     Args:
         limit: read only the first ``limit`` patients.
-        empty_fraction, stride, label_map, seed: as for the ``nifti`` reader.
+        empty_fraction, stride, label_map, seed, roi_margin_mm, context_slices: as for the ``nifti`` reader.
 
     Returns:
         Cases ``3Dircadb1.N_zKKK``: int16 HU images, uint8 masks, ``meta`` with ``spacing_mm``,
         ``group`` = the patient folder, ``affine``, ``structures`` (the mask series used).
     """
-    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map, roi_margin_mm, context_slices)
     folders = patient_folders(Path(root))
     if limit is not None:
         folders = folders[:limit]

@@ -85,6 +85,8 @@ def read_lits(
     require_masks: bool = True,
     orientation: Any = DISPLAY_AXCODES,
     seed: int = 0,
+    roi_margin_mm: float | None = None,
+    context_slices: int = 0,
 ) -> list[Case]:
     """Reads LiTS-layout NIfTI volumes as axial slices.
 
@@ -98,6 +100,7 @@ def read_lits(
         require_masks: error on a volume without segmentation; otherwise its slices get ``mask=None``.
         orientation: axis codes slices are reoriented to (default L, P, S); None keeps the stored axes.
         seed: draws the kept empty slices.
+        roi_margin_mm, context_slices: a cascade's second stage (:class:`medseg.data.slice_options.SliceOptions`).
 
     Returns:
         Cases ``volume-N_zKKK``: image ``(H, W)`` int16 HU (float32 if not integral), mask uint8, ``meta``
@@ -107,7 +110,7 @@ def read_lits(
         DataError: no volumes, a missing segmentation, shapes that differ.
     """
     root = Path(root)
-    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map, roi_margin_mm, context_slices)
     if not root.is_dir():
         raise DataError(root, "LiTS folder not found")
     images: dict[int, Path] = {}
@@ -176,6 +179,8 @@ def read_msd(
     channels: list[int] | None = None,
     orientation: Any = DISPLAY_AXCODES,
     seed: int = 0,
+    roi_margin_mm: float | None = None,
+    context_slices: int = 0,
 ) -> list[Case]:
     """Reads a Medical Segmentation Decathlon task as axial slices.
 
@@ -192,7 +197,7 @@ def read_msd(
         DataError: missing dataset.json entries or files.
     """
     root = Path(root)
-    slicing = SliceOptions(empty_fraction, stride, seed, label_map)
+    slicing = SliceOptions(empty_fraction, stride, seed, label_map, roi_margin_mm, context_slices)
     if subset not in ("train", "test"):
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
     entries = _msd_entries(root, subset)
