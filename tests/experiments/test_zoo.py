@@ -223,3 +223,32 @@ def test_a_fold_ensemble_is_packaged_in_float16_verified_and_rebuilt(tmp_path, h
     assert all(ok for _, _, ok in verify("pair", hc18_synthetic).values())
     rebuilt = rebuild("pair", hc18_synthetic, tmp_path / "again")
     assert json.loads((rebuilt / "card.json").read_text())["members"] == 2
+
+
+def test_a_cascade_second_stage_in_the_zoo_runs_its_first_stage_by_name(tmp_path, monkeypatch):
+    from medseg.config import load_config
+    from medseg.data.phantoms.ct import write_lits_dataset
+    from medseg.experiments.train import train_run
+    from medseg.inference.cascade import CascadePredictor
+
+    data = write_lits_dataset(tmp_path / "lits", n_volumes=2, shape=(6, 32, 32), seed=1)
+    root = tmp_path / "zoo"
+    monkeypatch.setenv("MEDSEG_ZOO", str(root))
+    runs = {}
+    for name, recipe, extra in (
+        ("first", "liver_res_attention_unet", []),
+        ("second", "liver_cascade_stage2", ["data.reader.roi_margin_mm=4", "data.reader.context_slices=1"]),
+    ):
+        runs[name] = tmp_path / name
+        train_run(load_config(recipe, [*LIVER_TINY, *extra]), data, runs[name])
+        evaluate_run(runs[name], data, "train")
+    package_run(runs["first"], "first", "ircadb", "liver_res_attention_unet", LIVER_TINY, "cpu", root=root, split="train")
+    package_run(
+        runs["second"], "second", "ircadb", "liver_cascade_stage2", LIVER_TINY, "cpu", root=root, split="train",
+        stage1="first",
+    )
+    assert json.loads((root / "second" / "card.json").read_text())["stage1"] == "first"
+    predictor = open_predictor("second")
+    assert isinstance(predictor, CascadePredictor) and predictor.config.data.channels == 3
+    result = medseg.load("second").predict(sorted(data.glob("volume-*.nii.gz"))[0])
+    assert result.labels.shape == (6, 32, 32)

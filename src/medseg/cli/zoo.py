@@ -35,6 +35,9 @@ def package(
     ] = None,
     note: Annotated[list[str] | None, typer.Option(help="a sentence for the card's users (repeatable)")] = None,
     half: Annotated[bool, typer.Option(help="store the weights in float16 (half the size)")] = False,
+    stage1: Annotated[
+        str | None, typer.Option(help="a cascade's second stage: the zoo name of its first stage")
+    ] = None,
 ) -> None:
     """Copy a run into the zoo: tensors-only weights, settings and its model card."""
     from medseg.experiments.zoo import package_run
@@ -54,6 +57,7 @@ def package(
             expected=results,
             notes=note,
             half=half,
+            stage1=stage1,
         )
     except MedsegError as error:
         fail(error)

@@ -123,6 +123,7 @@ def package_run(
     expected: dict[str, Any] | None = None,
     notes: list[str] | None = None,
     half: bool = False,
+    stage1: str | None = None,
 ) -> Path:
     """Writes zoo folder ``root/name`` from ``run_dir`` (weights, settings, card).
 
@@ -144,6 +145,8 @@ def package_run(
             the card shows them under their label, apart from its own numbers.
         notes: sentences for the card's users (which inputs it takes, biases seen on its test).
         half: store the weights in float16 (half the size; loaded back into float32 networks).
+        stage1: for a cascade's second stage, the zoo name of its first stage (``infer.stage1``):
+            predicting with this model then runs both (:mod:`medseg.inference.cascade`).
 
     Raises:
         RunDirError: the run has no evaluation of ``split`` (``medseg evaluate RUN --split SPLIT``)
@@ -176,7 +179,10 @@ def package_run(
         for key, value in member["state_dict"].items()
     }
     members = [member["model"] for member in states]
-    settings = {"format": FORMAT, "version": 1, "name": name, "members": members, "config": state["config"]}
+    config_dict = json.loads(json.dumps(state["config"]))
+    if stage1 is not None:  # a cascade's second stage: its first stage is another zoo model
+        config_dict.setdefault("infer", {})["stage1"] = stage1
+    settings = {"format": FORMAT, "version": 1, "name": name, "members": members, "config": config_dict}
     if folds:  # a cross-validation folder: its fold models are the ensemble
         command = " ".join(["medseg cv", recipe, f"--data DATA --folds {len(folds)} --out RUN", *overrides])
     else:
@@ -192,6 +198,8 @@ def package_run(
     card["parameters"] = count_parameters(model_from_spec(state["model"]))
     card["members"] = len(states)  # fold models averaged (1: a single network)
     card["weights_dtype"] = "float16" if half else "float32"
+    if stage1 is not None:
+        card["stage1"] = stage1
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
     atomic_write_text(files.settings, json.dumps(settings, indent=1))
@@ -378,4 +386,5 @@ def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | N
         expected=card.get("expected_performance"),
         notes=card.get("notes"),
         half=card.get("weights_dtype") == "float16",
+        stage1=card.get("stage1"),
     )

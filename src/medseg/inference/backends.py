@@ -47,7 +47,7 @@ def open_predictor(
         if backend == "onnx":
             raise ConfigError(f"{source}: the zoo's models run on PyTorch; use --backend torch or auto")
         _torch_threads(threads)
-        return load_zoo_predictor(zoo, **options)
+        return _cascade(load_zoo_predictor(zoo, **options), zoo, backend, tta, threads, batch_size)
     source = Path(source)
     if source.suffix == ".onnx":
         if backend == "torch":
@@ -67,12 +67,20 @@ def open_predictor(
     else:
         _torch_threads(threads)
         predictor = load_predictor(source, checkpoint, **options)
+    return _cascade(predictor, source, backend, tta, threads, batch_size)
+
+
+def _cascade(
+    predictor: Predictor, source: Path, backend: str, tta: bool, threads: int | None, batch_size: int | None
+) -> Predictor:
+    """``predictor`` itself, or with its config's ``infer.stage1`` both stages as one
+    :class:`medseg.inference.cascade.CascadePredictor`."""
     stage1 = predictor.config.infer.stage1
     if not stage1:
         return predictor
     from medseg.inference.cascade import CascadePredictor, stage1_path
 
-    first = open_predictor(stage1_path(source, stage1), backend, "best", tta, threads, None, batch_size)
+    first = open_predictor(stage1_path(Path(source), stage1), backend, "best", tta, threads, None, batch_size)
     log(f"cascade: stage 1 {stage1}, stage 2 {source}")
     return CascadePredictor(first, predictor)  # type: ignore[return-value]
 
