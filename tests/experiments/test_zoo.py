@@ -242,9 +242,17 @@ def test_a_cascade_second_stage_in_the_zoo_runs_its_first_stage_by_name(tmp_path
         runs[name] = tmp_path / name
         train_run(load_config(recipe, [*LIVER_TINY, *extra]), data, runs[name])
         evaluate_run(runs[name], data, "train")
-    package_run(runs["first"], "first", "ircadb", "liver_res_attention_unet", LIVER_TINY, "cpu", root=root, split="train")
+    first = ("first", "ircadb", "liver_res_attention_unet", LIVER_TINY, "cpu")
+    package_run(runs["first"], *first, root=root, split="train")
     package_run(
-        runs["second"], "second", "ircadb", "liver_cascade_stage2", LIVER_TINY, "cpu", root=root, split="train",
+        runs["second"],
+        "second",
+        "ircadb",
+        "liver_cascade_stage2",
+        LIVER_TINY,
+        "cpu",
+        root=root,
+        split="train",
         stage1="first",
     )
     assert json.loads((root / "second" / "card.json").read_text())["stage1"] == "first"
