@@ -18,7 +18,7 @@ LIMIT_MB = 40
 
 def test_the_zoo_is_tensors_only_and_within_its_size_budget():
     names = zoo_names(ZOO_DIR)
-    assert {"hc18", "liver", "bone", "lung"} <= set(names)
+    assert {"hc18", "liver", "liver_cascade", "bone", "lung"} <= set(names)
     files = [p for p in ZOO_DIR.rglob("*") if p.is_file()]
     assert sum(p.stat().st_size for p in files) <= LIMIT_MB * 1024 * 1024
     assert not [p for p in files if p.suffix in (".pt", ".pth", ".pkl", ".bin")]  # nothing that unpickles
@@ -51,7 +51,7 @@ def test_hc18_card_is_reproduced_on_its_held_out_images():
     assert card["split"]["test"] == len(card["test_ids"]) == 81
 
 
-@pytest.mark.parametrize("name", ["liver", "bone", "lung"])
+@pytest.mark.parametrize("name", ["liver", "liver_cascade", "bone", "lung"])
 def test_each_model_loads_in_under_a_second(name):
     start = time.perf_counter()
     load_zoo_predictor(ZOO_DIR / name)
@@ -141,3 +141,23 @@ def test_lung_card_is_reproduced_on_its_held_out_patients():  # 28 crops, a few 
 
     report = verify("lung", shared_dataset("lidc-idri"), root=ZOO_DIR)
     assert "dice_nodule" in report and all(ok for _, _, ok in report.values()), report
+
+
+def test_liver_cascade_names_liver_as_its_first_stage():
+    from medseg.inference.backends import open_predictor
+    from medseg.inference.cascade import CascadePredictor
+
+    card = read_card(ZOO_DIR / "liver_cascade")
+    assert card["stage1"] == "liver" and not card["held_out"] and card["expected_performance"]["rows"]
+    predictor = open_predictor("liver_cascade")
+    assert isinstance(predictor, CascadePredictor) and predictor.margin_mm == 10 and predictor.context == 1
+    assert predictor.stage1.config.data.image_size == [128, 128] and predictor.config.data.channels == 3
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_liver_cascade_card_is_reproduced_on_its_training_patients():  # ~1-3 min: 228 slices at 256x256
+    from medseg.experiments.zoo import verify
+
+    report = verify("liver_cascade", shared_dataset("3dircadb"), root=ZOO_DIR)
+    assert "volume_dice_tumour" in report and all(ok for _, _, ok in report.values()), report
