@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from bench import roofline
 
 CPUINFO = """processor\t: 0

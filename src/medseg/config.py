@@ -149,6 +149,7 @@ class InferConfig:
     window: list[int] | None = None  # window (H, W); None: data.patch_size, else data.image_size
     overlap: float = 0.25  # fraction of a window shared with its neighbour
     batch_size: int = 4  # images (or windows) per forward pass
+    precision: str = "float32"  # PyTorch: float32, or bfloat16 autocast (check it: medseg check-precision)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from medseg.cli.base import check_option, console, fail, warn
-from medseg.cli.choices import CHECKPOINT, Backend, value
+from medseg.cli.choices import CHECKPOINT, Backend, Precision, value
 from medseg.errors import MedsegError
 
 if TYPE_CHECKING:
@@ -89,6 +89,13 @@ def predict(
             "in the label files too (default: the run's postprocess.remove_small_lesions, off)",
         ),
     ] = None,
+    precision: Annotated[
+        Precision | None,
+        typer.Option(
+            help="PyTorch: float32, or bfloat16 autocast (faster with AMX or AVX512-BF16; medseg check-precision "
+            "measures its Dice on a validation split); default: the model's infer.precision"
+        ),
+    ] = None,
     profile: Annotated[
         bool,
         typer.Option(
@@ -135,6 +142,7 @@ def predict(
             min_lesion_volume,
             remove_small_lesions,
             timing=watch,
+            precision=value(precision),
         )
     except MedsegError as error:
         fail(error)

@@ -46,6 +46,7 @@ def predict_run(
     min_lesion_volume_mm3: float | None = None,
     remove_small_lesions: bool | None = None,
     timing: Stopwatch | None = None,
+    precision: str | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -63,7 +64,8 @@ def predict_run(
     ``output_format="dicom-seg"`` (DICOM input only) also writes a DICOM SEG per series beside
     the label NIfTI; ``save_probabilities`` keeps the class probabilities (``probabilities/``,
     :mod:`medseg.inference.probabilities`) for ``medseg ensemble``. With ``timing``, 2D images' time
-    adds to that stopwatch stage by stage (volumes log theirs per volume).
+    adds to that stopwatch stage by stage (volumes log theirs per volume). ``precision``: ``float32`` or
+    ``bfloat16`` (PyTorch autocast; None: the model's ``infer.precision``).
 
     Returns:
         The rows of ``measurements.csv``.
@@ -103,6 +105,7 @@ def predict_run(
         "checkpoint": checkpoint,
         "tta": tta,
         "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else (f"{size_mm} mm" if size_mm else None),
+        "precision": precision,
     }
     if resume and marker is not None:
         changed = [k for k, v in info.items() if marker.get("info", {}).get(k, v) != v]
@@ -112,7 +115,7 @@ def predict_run(
             with (out / "measurements.csv").open(newline="") as handle:
                 return list(csv.DictReader(handle))
     # backend, threads, sliding_window, batch_size: see medseg.inference.backends.open_predictor
-    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
+    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size, precision)
     if min_lesion_volume_mm3 is not None:
         predictor.config.eval.min_lesion_volume_mm3 = float(min_lesion_volume_mm3)
     if remove_small_lesions is not None:
