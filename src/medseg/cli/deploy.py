@@ -13,7 +13,10 @@ from medseg.errors import MedsegError
 
 
 def export(
-    run_dir: Annotated[Path, typer.Argument(help="a training run directory")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(metavar="MODEL", help="a training run directory, or a zoo model's name (with --out)"),
+    ],
     out: Annotated[
         Path | None,
         typer.Option(

@@ -60,7 +60,10 @@ def open_predictor(
     zoo = zoo_folder(str(source)) if not Path(source).exists() else None
     if zoo is not None:
         if backend == "onnx":
-            raise ConfigError(f"{source}: the zoo's models run on PyTorch; use --backend torch or auto")
+            raise ConfigError(
+                f"{source}: the zoo's models run on PyTorch; use --backend torch or auto, or export one "
+                f"(medseg export {source} --out FILE.onnx) and predict with FILE.onnx"
+            )
         _torch_threads(threads)
         return load_zoo_predictor(zoo, **torch_options)
     source = Path(source)

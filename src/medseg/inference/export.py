@@ -17,9 +17,10 @@ from medseg import __version__
 from medseg.errors import ExportError, RunDirError
 from medseg.inference.onnx_backend import FORMAT, METADATA_KEY, OnnxNetwork, settings_path
 from medseg.inference.predictor import Predictor
+from medseg.inference.zoo import load_zoo_predictor, zoo_folder
 from medseg.io import atomic_write_bytes, atomic_write_text
 from medseg.output_files import datasets_of, plan_files, record_files
-from medseg.run_folder import RunFolder
+from medseg.run_folder import RunFolder, ZooFolder
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -118,22 +119,35 @@ def export_onnx(
     for dynamic models, at another size.
 
     Args:
-        run_dir: a training run directory (one model; export cross-validation folds one by one).
+        run_dir: a training run directory (one model; export cross-validation folds one by one), or
+            the name of a zoo model of one network (:mod:`medseg.inference.zoo`; ``out`` is then needed).
         out: the ``.onnx`` file; default ``RUN_DIR/model.onnx``. The settings go to ``<out stem>.json``.
 
     Raises:
         RunDirError: not a run directory / no such checkpoint.
         ExportError: export failed or ONNX Runtime disagrees with PyTorch.
     """
+    zoo = zoo_folder(str(run_dir)) if not Path(run_dir).exists() else None
     run_dir = Path(run_dir)
-    run = RunFolder(run_dir)
-    if not run.has_checkpoints:
-        folds = " (a cross-validation directory: export one fold_K)" if run.folds() else ""
-        raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder){folds}")
-    checkpoint_file = run.checkpoint(checkpoint)  # the rule of predict --checkpoint
-    out = Path(out) if out is not None else run.onnx
-    out, _ = plan_files(out, ".onnx", [".json"], [run_dir], datasets_of([run_dir]), known=_written_by_export)
-    predictor = Predictor.from_run(run_dir, checkpoint, device="cpu")
+    if zoo is not None:
+        if out is None:
+            raise ExportError(f"{run_dir}: a zoo model is exported to a file you name: --out FILE.onnx")
+        out, _ = plan_files(Path(out), ".onnx", [".json"], [zoo], [], known=_written_by_export)
+        predictor = load_zoo_predictor(zoo, device="cpu")
+        if len(predictor.models) != 1:
+            raise ExportError(f"{run_dir}: an ensemble of {len(predictor.models)} networks; ONNX export takes one")
+        weights = ZooFolder(zoo).weights
+        source = {"zoo": zoo.name, "weights": str(weights), "sha256": file_sha256(weights)}
+    else:
+        run = RunFolder(run_dir)
+        if not run.has_checkpoints:
+            folds = " (a cross-validation directory: export one fold_K)" if run.folds() else ""
+            raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder){folds}")
+        checkpoint_file = run.checkpoint(checkpoint)  # the rule of predict --checkpoint
+        out = Path(out) if out is not None else run.onnx
+        out, _ = plan_files(out, ".onnx", [".json"], [run_dir], datasets_of([run_dir]), known=_written_by_export)
+        predictor = Predictor.from_run(run_dir, checkpoint, device="cpu")
+        source = {"run_dir": str(run_dir.resolve()), "checkpoint": checkpoint, "sha256": file_sha256(checkpoint_file)}
     model, config = predictor.models[0], predictor.config
     channels = config.data.channels
     size = [int(s) for s in config.data.image_size]
@@ -166,7 +180,7 @@ def export_onnx(
         "dynamic_spatial": dynamic,
         "sample_size": size,
         "check": {"max_abs_diff": diff, "tolerance": tolerance, "shapes": shapes},
-        "source": {"run_dir": str(run_dir.resolve()), "checkpoint": checkpoint, "sha256": file_sha256(checkpoint_file)},
+        "source": source,
         "versions": {"medseg": __version__, "torch": torch.__version__, **_runtime_versions()},
         "config": {key: value for key, value in config.to_dict().items() if key in SECTIONS},
     }
