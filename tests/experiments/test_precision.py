@@ -52,3 +52,53 @@ def test_cli_prints_the_comparison_and_exits_2_above_the_tolerance(tiny_run, hc1
     assert "mean Dice float32" in result.output and "within the tolerance 0.5" in result.output
     refused = CliRunner().invoke(app, [*base, "--limit", "0"])
     assert refused.exit_code == 2 and "--limit" in refused.output
+
+
+def test_int8_is_checked_on_onnx_runtime_with_a_quantised_graph(tiny_run, hc18_synthetic):
+    import onnx
+
+    result = check_precision(tiny_run, hc18_synthetic, "int8", "val", limit=2, threads=1, calibration=2)
+    assert result.cases == 2 and set(result.dice) == {"float32", "int8"}
+    graph = onnx.load_from_string(result.model)
+    operators = {node.op_type for node in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= operators  # QDQ: activations and weights in int8
+    assert any(init.data_type == onnx.TensorProto.INT8 for init in graph.graph.initializer)
+
+
+def test_export_int8_writes_only_a_model_that_passes_on_val(tiny_run, hc18_synthetic, tmp_path):
+    import json
+    import shutil
+
+    from medseg.errors import ExportError
+    from medseg.experiments.precision import export_int8
+    from medseg.inference.backends import open_predictor
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with pytest.raises(ExportError, match="nothing written"):
+        export_int8(run, hc18_synthetic, calibration=2, limit=2, tolerance=-1.0)  # no change passes a negative one
+    assert not (run / "model_int8.onnx").exists()
+    result, check = export_int8(run, hc18_synthetic, calibration=2, limit=2, tolerance=1.0)
+    assert result.onnx_path == run / "model_int8.onnx" and result.precision == "int8"
+    settings = json.loads(result.settings_path.read_text())
+    assert settings["precision"] == "int8" and settings["precision_check"]["cases"] == 2
+    assert settings["precision_check"]["dice_int8"] == pytest.approx(check.dice["int8"])
+    assert open_predictor(result.onnx_path).backend == "onnx"
+    assert not (run / "model.onnx").exists()  # the float32 export's place is left alone
+
+
+def test_export_command_int8_options(tiny_run, hc18_synthetic, tmp_path):
+    runner = CliRunner()
+    no_data = runner.invoke(app, ["export", str(tiny_run), "--int8"])
+    assert no_data.exit_code == 2 and "--data" in no_data.output
+    stray = runner.invoke(app, ["export", str(tiny_run), "--data", str(hc18_synthetic)])
+    assert stray.exit_code == 2 and "--int8" in stray.output
+    out = tmp_path / "tiny_int8.onnx"
+    args = ["--int8", "--data", str(hc18_synthetic), "--calibration", "2", "--limit", "2", "--out", str(out)]
+    result = runner.invoke(app, ["export", str(tiny_run), *args, "--threads", "1"])
+    assert result.exit_code in (0, 2), result.output
+    if result.exit_code == 0:
+        assert out.is_file() and "int8 model; its float32 graph vs PyTorch" in result.output
+    else:  # the tiny model's Dice moved by more than 0.002: refused, nothing written
+        assert "nothing written" in result.output and not out.exists()
+    assert "2 val images: mean Dice float32" in result.output or "nothing written" in result.output
