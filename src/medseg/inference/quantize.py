@@ -14,14 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from medseg.data.preprocessing import prepare_image
 from medseg.errors import ExportError
 from medseg.inference.predictor import Predictor
 
 
 def calibration_inputs(predictor: Predictor, images: Iterable[np.ndarray]) -> list[np.ndarray]:
-    """The network inputs ``(1, C, H, W)`` float32 of native ``images``, prepared as the predictor does
-    (crop, intensity steps, letterbox to ``data.image_size``, normalisation)."""
-    return [predictor._prepare(image)[0][None].astype(np.float32) for image in images]
+    """The network inputs ``(1, C, H, W)`` float32 of native ``images``, prepared as the predictor prepares
+    whole images (crop, intensity steps, letterbox to ``data.image_size``, normalisation)."""
+    return [prepare_image(image, predictor.config.data)[0][None].astype(np.float32) for image in images]
 
 
 def quantize_int8(model: bytes, inputs: Sequence[np.ndarray], input_name: str = "image") -> bytes:
