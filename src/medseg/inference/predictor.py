@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from medseg.config import Config, config_from_dict
+from medseg.config_rules import INFER_PRECISIONS
 from medseg.data.preprocessing import prepare_image
 from medseg.data.transforms import Letterbox, crop_region, unletterbox
 from medseg.device import resolve_device
@@ -77,8 +78,6 @@ class Predictor:
         scales: Sequence[float] = (1.0,),
         precision: str | None = None,
     ) -> None:
-        from medseg.config_rules import INFER_PRECISIONS
-
         self.precision = str(precision or config.infer.precision)
         if self.precision not in INFER_PRECISIONS:
             raise ConfigError(f"precision {self.precision!r}: use one of {', '.join(INFER_PRECISIONS)}")
