@@ -238,14 +238,17 @@ def inference_share(measured: dict) -> float:
     return share(row["gflop"] / row["float32_seconds"], measured["peaks"]["float32"]["gflops_per_s"])
 
 
-def replace_section(page: str, lines: list[str]) -> str:
-    """``page`` with its ``## Roofline`` section (up to the next ``## ``) replaced by ``lines``; appended
-    when the page has none."""
+def replace_section(page: str, lines: list[str], heading: str = HEADING, before: str = "## Targets") -> str:
+    """``page`` with its ``heading`` section (up to the next ``## ``) replaced by ``lines``; a page
+    without one gets it inserted before its ``before`` section, else appended."""
     new = "\n".join(lines) + "\n"
-    start = page.find(HEADING + "\n")
+    start = page.find(heading + "\n")
     if start < 0:
+        at = page.find("\n" + before + "\n")
+        if at >= 0:
+            return page[: at + 1] + new + "\n" + page[at + 1 :]
         return page.rstrip("\n") + "\n\n" + new
-    end = page.find("\n## ", start + len(HEADING))
+    end = page.find("\n## ", start + len(heading))
     return page[:start] + new + (page[end:] if end >= 0 else "")
 
 

@@ -67,3 +67,5 @@ def test_replace_section_keeps_the_rest_of_the_page():
     assert "old figures" not in new and "new figures\n\n## Cost growth\n\nkept\n" in new
     assert new.startswith("# Benchmarks\n\n## Roofline")
     assert roofline.replace_section("# B\n", ["## Roofline"]).endswith("\n\n## Roofline\n")
+    inserted = roofline.replace_section(page + "\n## Targets\n\nrows\n", ["## New", "", "x"], "## New")
+    assert inserted.endswith("kept\n\n## New\n\nx\n\n## Targets\n\nrows\n")

@@ -240,8 +240,8 @@ def export_int8(
         checks.append(check)
         if not check.passed:
             raise ExportError(
-                f"{source}: int8 changes the mean Dice by {check.difference:+.4f} on {check.cases} val images "
-                f"(> {tolerance:g}); nothing written, keep the float32 export"
+                f"{source}: int8 changes the mean Dice by {check.difference:+.4f} (> {tolerance:g}); nothing "
+                f"written, keep the float32 export. {check.summary()}"
             )
         return model, {"precision": "int8", "precision_check": check.record()}
 
