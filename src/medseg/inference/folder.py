@@ -148,13 +148,14 @@ def predict_folder(
     if qc and calibration is not None:
         rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
     nodules = [nodule for row in rows for nodule in row.pop(NODULE_ROWS, [])]
-    if "nodules" in config.eval.measurements:
-        if nodules:
-            write_table(out_dir / NODULES_CSV, nodules)
-        else:  # no nodule anywhere: the header alone
-            atomic_write_text(out_dir / NODULES_CSV, "filename,image,nodule\n")
-    write_table(out_dir / "measurements.csv", rows)
-    shutil.rmtree(progress, ignore_errors=True)
+    with timing.running() if timing is not None else nullcontext(), stage("write"):
+        if "nodules" in config.eval.measurements:
+            if nodules:
+                write_table(out_dir / NODULES_CSV, nodules)
+            else:  # no nodule anywhere: the header alone
+                atomic_write_text(out_dir / NODULES_CSV, "filename,image,nodule\n")
+        write_table(out_dir / "measurements.csv", rows)
+        shutil.rmtree(progress, ignore_errors=True)
     return rows
 
 
