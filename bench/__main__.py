@@ -184,6 +184,12 @@ def run(settings: Settings, threads: int) -> str:
             + " of the float32 matrix-product peak): 1.5x faster than eager would need more than the peak, so no "
             "runtime can meet the ONNX target for these; what remains is the convolution kernels' efficiency.",
         ]
+    lines += [
+        "",
+        "Share of the float32 peak that 1.5x eager would need at batch 1: "
+        + ", ".join(f"{name} {1.5 * share:.0%}" for name, share in sorted(eager_share.items()))
+        + ".",
+    ]
     unet_family = {k: v for k, v in ort_batch1.items() if "unet" in k}
     if unet_family:
         worst = min(unet_family, key=unet_family.get)
