@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from bench import speed
+from bench import roofline, speed
 from medseg.models import MODELS
 
 
@@ -33,6 +33,7 @@ class Settings:
     latency_batches: tuple[int, ...] = (1, 8)
     latency_repeats: int = 3
     models: tuple[str, ...] | None = None  # None: every registered model
+    peak_sizes: tuple[int, ...] = roofline.PEAK_SIZES
     growth_sizes: tuple[int, ...] = (128, 256, 512)
     epoch_counts: tuple[int, ...] = (200, 400, 800)
     epoch_size: int = 128
@@ -49,6 +50,7 @@ QUICK = Settings(
     latency_batches=(1, 2),
     latency_repeats=1,
     models=("mobile_unet",),
+    peak_sizes=(64,),
     growth_sizes=(32, 64),
     epoch_counts=(4, 8),
     epoch_size=32,
@@ -75,8 +77,14 @@ def run(settings: Settings, threads: int) -> str:
         "Each ratio compares figures from this one run, interleaved; absolute figures swing with the host's load.",
         "",
     ]
-    peak = speed.matmul_peak_gflops()
-    lines += [f"Float32 matrix-product peak (1024x1024 `torch.mm`, best of 10): **{peak:.1f} GFLOP/s**.", ""]
+    peaks = roofline.peaks(settings.peak_sizes)
+    peak = peaks["float32"]["gflops_per_s"]
+    lines += [
+        f"Matrix-product peaks (`torch.mm`, see [Roofline](#roofline)): float32 **{peak:.1f} GFLOP/s**, "
+        f"bfloat16 **{peaks['bfloat16']['gflops_per_s']:.1f} GFLOP/s**. Shares below are of the peak of the "
+        "precision the work runs in (float32 unless said).",
+        "",
+    ]
     targets: list[tuple[str, str]] = []
 
     lines += [
@@ -147,7 +155,7 @@ def run(settings: Settings, threads: int) -> str:
         "`medseg export` does (opset 17, dynamic batch and size), the same thread count.",
         "",
         "| model | GFLOPs | batch | eager ms | channels-last ms | ONNX Runtime ms | eager / ONNX | "
-        "ONNX Runtime GFLOP/s (share of peak) |",
+        "ONNX Runtime GFLOP/s (share of float32 peak) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     ort_batch1, eager_share = {}, {}
@@ -165,7 +173,7 @@ def run(settings: Settings, threads: int) -> str:
             lines.append(
                 f"| {name} | {result['gflops']:.2f} | {batch} | {row['eager_ms']:.1f} | "
                 f"{row['channels_last_ms']:.1f} | {row['onnx_ms']:.1f} | {speedup:.2f} | "
-                f"{achieved:.0f} ({achieved / peak:.0%}) |"
+                f"{achieved:.0f} ({roofline.share_text(achieved, peak)}) |"
             )
     bound = sorted(name for name, speedup in ort_batch1.items() if speedup < 1.5 and eager_share[name] >= 1 / 1.5)
     if bound:
@@ -173,9 +181,15 @@ def run(settings: Settings, threads: int) -> str:
             "",
             "Compute-bound at batch 1 (eager already at "
             + ", ".join(f"{name} {eager_share[name]:.0%}" for name in bound)
-            + " of the matrix-product peak): 1.5x faster than eager would need more than the peak, so no "
+            + " of the float32 matrix-product peak): 1.5x faster than eager would need more than the peak, so no "
             "runtime can meet the ONNX target for these; what remains is the convolution kernels' efficiency.",
         ]
+    lines += [
+        "",
+        "Share of the float32 peak that 1.5x eager would need at batch 1: "
+        + ", ".join(f"{name} {1.5 * share:.0%}" for name, share in sorted(eager_share.items()))
+        + ".",
+    ]
     unet_family = {k: v for k, v in ort_batch1.items() if "unet" in k}
     if unet_family:
         worst = min(unet_family, key=unet_family.get)
@@ -183,17 +197,12 @@ def run(settings: Settings, threads: int) -> str:
             (f"ONNX Runtime >= 1.5x eager at batch 1 (U-Net family; worst: {worst})", _verdict(unet_family[worst], 1.5))
         )
 
-    roof = speed.roofline(settings.latency_size, settings.batch, max(2, settings.latency_repeats))
-    share = roof["achieved_gflops_per_s"] / peak
-    lines += [
-        "",
-        "## Roofline",
-        "",
-        f"Small U-Net ({speed.SMALL_UNET}) inference, eager, batch {settings.batch} at {settings.latency_size}: "
-        f"{roof['gflops']:.1f} GFLOP in {roof['seconds'] * 1000:.0f} ms = **{roof['achieved_gflops_per_s']:.1f} "
-        f"GFLOP/s, {share:.0%} of the matrix-product peak**.",
-    ]
-    targets.append(("small U-Net inference at >= 40% of the matmul peak", _verdict(share, 0.4)))
+    measured = roofline.measure(
+        settings.latency_size, settings.train_sizes[0], settings.batch, max(2, settings.latency_repeats), peaks
+    )
+    share = roofline.inference_share(measured)
+    lines += ["", *roofline.section(measured, threads, roofline.cpu_flags())]
+    targets.append(("small U-Net inference (float32) at >= 40% of the float32 matmul peak", _verdict(share, 0.4)))
 
     lines += [
         "",

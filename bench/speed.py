@@ -32,18 +32,6 @@ from medseg.models.profile import count_flops
 SMALL_UNET = [16, 32, 64, 128, 256]
 
 
-def matmul_peak_gflops(n: int = 1024, repeats: int = 10) -> float:
-    """Best float32 matrix-product rate (GFLOP/s) of ``n x n`` matrices on this CPU."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * n**3 / best / 1e9
-
-
 def synthetic_cases(count: int, size: int, seed: int = 0) -> list:
     """``count`` synthetic fetal-head cases of ``size`` x ``size * 4/3`` read through the HC18 reader."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,15 +215,6 @@ def inference_latencies(name: str, size: int, batches: list[int], repeats: int, 
             "onnx_ms": statistics.median(ort) * 1000 / batch,
         }
     return result
-
-
-def roofline(size: int, batch: int, repeats: int) -> dict[str, float]:
-    """Achieved GFLOP/s of the small U-Net's inference (eager) at ``size``, batch ``batch``."""
-    model = medseg_model("unet", SMALL_UNET).eval()
-    image = torch.randn(batch, 1, size, size)
-    flops = count_flops(model, image)
-    seconds = min(eager_latency(model, image, 1) for _ in range(repeats))
-    return {"gflops": flops / 1e9, "seconds": seconds, "achieved_gflops_per_s": flops / seconds / 1e9}
 
 
 _MEMORY_PROBE = """

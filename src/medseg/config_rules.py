@@ -18,6 +18,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULE_NAMES = ("none", "cosine", "cosine_time", "step", "multistep", "polyp_step", "poly", "plateau")
 MONITORS = ("train_loss", "val_loss", "val_dice", "val_pixel_accuracy")
 DEEP_SUPERVISION = ("equal", "halving")
+INFER_PRECISIONS = ("float32", "bfloat16")
 
 
 def _finite(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = True) -> Any:
@@ -65,6 +66,7 @@ RULES: list[tuple[str, Any, str]] = [
     ("infer.overlap", _finite(0, 1), "a fraction in [0, 1)"),
     ("infer.batch_size", lambda v: v >= 1, "at least 1"),
     ("infer.window", _optional(_sizes(2)), "null or two sizes >= 1 [H, W]"),
+    ("infer.precision", lambda v: v in INFER_PRECISIONS, f"one of {', '.join(INFER_PRECISIONS)}"),
     ("augment.prob", _finite(0, 1, high_open=False), "a probability in [0, 1]"),
     ("augment.rotate_deg", _finite(0), "a finite value >= 0"),
     ("augment.scale", _finite(0), "a finite value >= 0"),

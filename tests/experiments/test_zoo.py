@@ -260,3 +260,27 @@ def test_a_cascade_second_stage_in_the_zoo_runs_its_first_stage_by_name(tmp_path
     assert isinstance(predictor, CascadePredictor) and predictor.config.data.channels == 3
     result = medseg.load("second").predict(sorted(data.glob("volume-*.nii.gz"))[0])
     assert result.labels.shape == (6, 32, 32)
+
+
+def test_a_zoo_model_exports_to_onnx_and_predicts_the_same(zoo, hc18_synthetic, tmp_path):
+    from medseg.errors import ExportError
+    from medseg.inference.export import export_onnx
+
+    with pytest.raises(ExportError, match="--out"):
+        export_onnx("tiny")
+    result = export_onnx("tiny", tmp_path / "tiny.onnx")
+    assert result.max_abs_diff <= 1e-4
+    settings = json.loads(result.settings_path.read_text())
+    assert settings["source"]["zoo"] == "tiny" and len(settings["source"]["sha256"]) == 64
+    image = np.asarray(Image.open(sorted((hc18_synthetic / "test_set").glob("*.png"))[0]))
+    onnx = open_predictor(result.onnx_path)
+    assert onnx.backend == "onnx"
+    expected = open_predictor("tiny").predict(image).probabilities
+    assert np.abs(onnx.predict(image).probabilities - expected).max() < 1e-3
+
+
+def test_a_zoo_models_precision_check_makes_its_split_again(zoo, hc18_synthetic):
+    from medseg.experiments.precision import check_precision
+
+    result = check_precision("tiny", hc18_synthetic, "bfloat16", "val", limit=2, threads=1)
+    assert result.cases == 2 and result.split == "val"

@@ -64,6 +64,7 @@ def _main(
 # The commands, one line each.
 app.command()(train.train)
 app.command()(evaluate.evaluate)
+app.command()(evaluate.check_precision)
 app.command()(predict.predict)
 app.command()(train.average)
 app.command()(demo.demo)

@@ -22,6 +22,20 @@ class Backend(str, Enum):
     torch = "torch"
 
 
+class Precision(str, Enum):
+    """Inference precision (PyTorch): float32, or bfloat16 autocast."""
+
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+
+
+class LowPrecision(str, Enum):
+    """What ``medseg check-precision`` compares with float32: bfloat16 (PyTorch), int8 (ONNX Runtime)."""
+
+    bfloat16 = "bfloat16"
+    int8 = "int8"
+
+
 def _choices(name: str, entries: Iterable[str], doc: str) -> type[Enum]:
     choices = Enum(name, {entry: entry for entry in entries}, type=str)  # type: ignore[misc]
     choices.__doc__ = doc

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medseg.cli.base import check_option, console, fail, print_summary
-from medseg.cli.choices import CHECKPOINT, SPLIT
+from medseg.cli.choices import CHECKPOINT, SPLIT, LowPrecision, value
 from medseg.cli.tables import qc_flag_table
 from medseg.errors import MedsegError
 from medseg.run_folder import EvaluationFolder
@@ -61,3 +61,42 @@ def evaluate(
         print_summary(f"per volume ({len(volume_rows)} volumes)", volume_summary, prefix="volume_")
         console.print(f"per-volume results: {EvaluationFolder(out).per_volume}")
     console.print(f"report: {report}", highlight=False)
+
+
+def check_precision(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="a zoo model's name or a training run directory")],
+    data: Annotated[Path, typer.Option(help="dataset root the model was trained on")],
+    precision: Annotated[
+        LowPrecision,
+        typer.Option(help="bfloat16: PyTorch autocast; int8: ONNX Runtime, static quantisation (QDQ)"),
+    ] = LowPrecision.bfloat16,
+    split: Annotated[str, typer.Option(metavar=SPLIT, help="the split to compare on")] = "val",
+    limit: Annotated[int | None, typer.Option(help="only the split's first N images")] = None,
+    tolerance: Annotated[
+        float | None, typer.Option(help="largest change of the mean foreground Dice allowed (default 0.002)")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads of PyTorch and ONNX Runtime (default: all cores)")
+    ] = None,
+    calibration: Annotated[int, typer.Option(help="int8: training-split images that calibrate it")] = 16,
+) -> None:
+    """Compare a lower inference precision with float32 on a split: Dice of each; fails (exit 2) above the tolerance."""
+    from medseg.errors import ConfigError
+    from medseg.experiments.precision import TOLERANCE
+    from medseg.experiments.precision import check_precision as run_check
+
+    try:
+        check_option("--limit", limit, limit is not None and limit >= 1, "at least 1")
+        check_option("--threads", threads, threads is not None and threads >= 1, "at least 1")
+        check_option("--calibration", calibration, calibration >= 1, "at least 1")
+        check_option("--tolerance", tolerance, tolerance is not None and 0 <= tolerance < 1, "in [0, 1)")
+        tolerance = TOLERANCE if tolerance is None else tolerance
+        result = run_check(model, data, value(precision), split, limit, tolerance, threads, calibration)
+        console.print(result.summary(), highlight=False, soft_wrap=True)
+        if not result.passed:
+            raise ConfigError(
+                f"{model}: {result.precision} changes the mean Dice by {result.difference:+.4f} "
+                f"(> {result.tolerance:g}); keep float32 for this model"
+            )
+    except MedsegError as error:
+        fail(error)

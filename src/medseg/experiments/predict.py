@@ -17,6 +17,7 @@ from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.probabilities import save_probability_config
 from medseg.inference.qc import load_calibration
+from medseg.inference.timing import Stopwatch
 from medseg.inference.volume import predict_volumes
 from medseg.inference.volume_inputs import check_dicom_inputs, is_volume_input, volume_inputs
 from medseg.inference.zoo import zoo_folder
@@ -44,6 +45,8 @@ def predict_run(
     save_probabilities: bool = False,
     min_lesion_volume_mm3: float | None = None,
     remove_small_lesions: bool | None = None,
+    timing: Stopwatch | None = None,
+    precision: str | None = None,
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -60,7 +63,9 @@ def predict_run(
     (volumes: those lesions also taken out of the label files).
     ``output_format="dicom-seg"`` (DICOM input only) also writes a DICOM SEG per series beside
     the label NIfTI; ``save_probabilities`` keeps the class probabilities (``probabilities/``,
-    :mod:`medseg.inference.probabilities`) for ``medseg ensemble``.
+    :mod:`medseg.inference.probabilities`) for ``medseg ensemble``. With ``timing``, 2D images' time
+    adds to that stopwatch stage by stage (volumes log theirs per volume). ``precision``: ``float32`` or
+    ``bfloat16`` (PyTorch autocast; None: the model's ``infer.precision``).
 
     Returns:
         The rows of ``measurements.csv``.
@@ -100,6 +105,7 @@ def predict_run(
         "checkpoint": checkpoint,
         "tta": tta,
         "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else (f"{size_mm} mm" if size_mm else None),
+        "precision": precision,
     }
     if resume and marker is not None:
         changed = [k for k, v in info.items() if marker.get("info", {}).get(k, v) != v]
@@ -109,7 +115,7 @@ def predict_run(
             with (out / "measurements.csv").open(newline="") as handle:
                 return list(csv.DictReader(handle))
     # backend, threads, sliding_window, batch_size: see medseg.inference.backends.open_predictor
-    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size)
+    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size, precision)
     if min_lesion_volume_mm3 is not None:
         predictor.config.eval.min_lesion_volume_mm3 = float(min_lesion_volume_mm3)
     if remove_small_lesions is not None:
@@ -144,6 +150,7 @@ def predict_run(
             qc=qc,
             calibration=calibration,
             save_probabilities=save_probabilities,
+            timing=timing,
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from medseg.config_rules import INFER_PRECISIONS
 from medseg.errors import ConfigError, ExportError
 from medseg.inference.export import find_export
 from medseg.inference.onnx_backend import load_onnx_predictor
@@ -23,6 +24,7 @@ def open_predictor(
     threads: int | None = None,
     sliding_window: bool | None = None,
     batch_size: int | None = None,
+    precision: str | None = None,
 ) -> Predictor:
     """A predictor for ``source``: a run directory, a cross-validation directory, an exported ``.onnx``,
     or the name of a model of the zoo (:mod:`medseg.inference.zoo`; ``medseg models`` lists them).
@@ -33,21 +35,37 @@ def open_predictor(
             from the same checkpoint file; PyTorch otherwise.
         threads: CPU threads: ONNX Runtime's intra-op threads, or PyTorch's (``torch.set_num_threads``, for
             the whole process); None: the library's default (all cores).
+        precision: ``"float32"`` or ``"bfloat16"`` (PyTorch autocast; None: the model's
+            ``infer.precision``). ``bfloat16`` runs on PyTorch: ``auto`` then skips an ONNX export.
 
     Raises:
-        ConfigError: unknown backend, or ``torch`` asked of an ``.onnx`` file.
+        ConfigError: unknown backend or precision, ``torch`` asked of an ``.onnx`` file, or ``bfloat16``
+            asked of ONNX Runtime.
         ExportError: ``onnx`` asked of a run directory without an up-to-date export.
         RunDirError: not a run directory.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
+    if precision is not None and precision not in INFER_PRECISIONS:
+        raise ConfigError(f"precision {precision!r}: use one of {', '.join(INFER_PRECISIONS)}")
+    low = precision is not None and precision != "float32"
+    if low and (backend == "onnx" or Path(source).suffix == ".onnx"):
+        raise ConfigError(
+            f"{source}: {precision} runs on PyTorch; give a run directory or zoo model with --backend torch"
+        )
+    if low:
+        backend = "torch"
     options = {"tta": tta, "sliding_window": sliding_window, "batch_size": batch_size}
+    torch_options = {**options, "precision": precision}
     zoo = zoo_folder(str(source)) if not Path(source).exists() else None
     if zoo is not None:
         if backend == "onnx":
-            raise ConfigError(f"{source}: the zoo's models run on PyTorch; use --backend torch or auto")
+            raise ConfigError(
+                f"{source}: the zoo's models run on PyTorch; use --backend torch or auto, or export one "
+                f"(medseg export {source} --out FILE.onnx) and predict with FILE.onnx"
+            )
         _torch_threads(threads)
-        return _cascade(load_zoo_predictor(zoo, **options), zoo, backend, tta, threads, batch_size)
+        return _cascade(load_zoo_predictor(zoo, **torch_options), zoo, backend, tta, threads, batch_size, precision)
     source = Path(source)
     if source.suffix == ".onnx":
         if backend == "torch":
@@ -66,12 +84,18 @@ def open_predictor(
         predictor = load_onnx_predictor(exported, threads, **options)
     else:
         _torch_threads(threads)
-        predictor = load_predictor(source, checkpoint, **options)
-    return _cascade(predictor, source, backend, tta, threads, batch_size)
+        predictor = load_predictor(source, checkpoint, **torch_options)
+    return _cascade(predictor, source, backend, tta, threads, batch_size, precision)
 
 
 def _cascade(
-    predictor: Predictor, source: Path, backend: str, tta: bool, threads: int | None, batch_size: int | None
+    predictor: Predictor,
+    source: Path,
+    backend: str,
+    tta: bool,
+    threads: int | None,
+    batch_size: int | None,
+    precision: str | None,
 ) -> Predictor:
     """``predictor`` itself, or with its config's ``infer.stage1`` both stages as one
     :class:`medseg.inference.cascade.CascadePredictor`."""
@@ -80,7 +104,9 @@ def _cascade(
         return predictor
     from medseg.inference.cascade import CascadePredictor, stage1_path
 
-    first = open_predictor(stage1_path(Path(source), stage1), backend, "best", tta, threads, None, batch_size)
+    first = open_predictor(
+        stage1_path(Path(source), stage1), backend, "best", tta, threads, None, batch_size, precision
+    )
     log(f"cascade: stage 1 {stage1}, stage 2 {source}")
     return CascadePredictor(first, predictor)  # type: ignore[return-value]
 

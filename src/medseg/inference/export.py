@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from medseg import __version__
 from medseg.errors import ExportError, RunDirError
 from medseg.inference.onnx_backend import FORMAT, METADATA_KEY, OnnxNetwork, settings_path
 from medseg.inference.predictor import Predictor
+from medseg.inference.zoo import load_zoo_predictor, zoo_folder
 from medseg.io import atomic_write_bytes, atomic_write_text
 from medseg.output_files import datasets_of, plan_files, record_files
-from medseg.run_folder import RunFolder
+from medseg.run_folder import RunFolder, ZooFolder
 
 OPSET = 17
 TOLERANCE = 1e-4
@@ -42,13 +44,15 @@ class ExportResult:
     dynamic_spatial: bool
     max_abs_diff: float
     checked_shapes: list[list[int]]
+    precision: str = "float32"
 
     def summary(self) -> str:
         """One line: the files, the opset, the dynamic axes and the check."""
         spatial = "dynamic" if self.dynamic_spatial else "fixed"
+        graph = "ONNX Runtime" if self.precision == "float32" else f"{self.precision} model; its float32 graph"
         return (
             f"{self.onnx_path} (opset {self.opset}, dynamic batch, {spatial} height/width); settings "
-            f"{self.settings_path}; ONNX Runtime vs PyTorch max |logit diff| {self.max_abs_diff:.2e}"
+            f"{self.settings_path}; {graph} vs PyTorch max |logit diff| {self.max_abs_diff:.2e}"
         )
 
 
@@ -101,39 +105,21 @@ def _max_diff(model: torch.nn.Module, network: OnnxNetwork, shapes: list[list[in
     return worst
 
 
-def export_onnx(
-    run_dir: str | Path,
-    out: str | Path | None = None,
-    checkpoint: str = "best",
-    opset: int = OPSET,
-    tolerance: float = TOLERANCE,
-) -> ExportResult:
-    """Exports a run's network to ONNX and writes its settings (JSON) beside it.
+def onnx_graph(
+    predictor: Predictor, opset: int = OPSET, tolerance: float = TOLERANCE, where: str = "model"
+) -> tuple[bytes, bool, float, list[list[int]]]:
+    """The float32 ONNX graph of a predictor's (first) network, checked by ONNX Runtime.
 
-    The input ``image`` is ``(batch, C, height, width)`` float32, already preprocessed; the output
-    ``logits`` is ``(batch, K, height, width)``. Batch is always dynamic; height and width are dynamic
-    when ONNX Runtime reproduces PyTorch at a second size (fully convolutional networks), else fixed
-    at ``data.image_size``. Nothing is written unless ONNX Runtime's logits match PyTorch's within
-    ``tolerance`` (max absolute difference) on random inputs at the training size (batch 2) and,
-    for dynamic models, at another size.
+    Height and width are dynamic when ONNX Runtime reproduces PyTorch at a second size, else fixed at
+    ``data.image_size``.
 
-    Args:
-        run_dir: a training run directory (one model; export cross-validation folds one by one).
-        out: the ``.onnx`` file; default ``RUN_DIR/model.onnx``. The settings go to ``<out stem>.json``.
+    Returns:
+        The graph's bytes, whether its height and width are dynamic, the max absolute logit
+        difference and the input shapes it was checked at.
 
     Raises:
-        RunDirError: not a run directory / no such checkpoint.
-        ExportError: export failed or ONNX Runtime disagrees with PyTorch.
+        ExportError: naming ``where``: the export failed or ONNX Runtime disagrees with PyTorch.
     """
-    run_dir = Path(run_dir)
-    run = RunFolder(run_dir)
-    if not run.has_checkpoints:
-        folds = " (a cross-validation directory: export one fold_K)" if run.folds() else ""
-        raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder){folds}")
-    checkpoint_file = run.checkpoint(checkpoint)  # the rule of predict --checkpoint
-    out = Path(out) if out is not None else run.onnx
-    out, _ = plan_files(out, ".onnx", [".json"], [run_dir], datasets_of([run_dir]), known=_written_by_export)
-    predictor = Predictor.from_run(run_dir, checkpoint, device="cpu")
     model, config = predictor.models[0], predictor.config
     channels = config.data.channels
     size = [int(s) for s in config.data.image_size]
@@ -150,11 +136,71 @@ def export_onnx(
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds for unsupported operators
-        raise ExportError(f"{run_dir}: ONNX export of {config.model.name!r} failed ({exc})") from None
+        raise ExportError(f"{where}: ONNX export of {config.model.name!r} failed ({exc})") from None
     if not diff <= tolerance:
         raise ExportError(
-            f"{run_dir}: ONNX Runtime logits differ from PyTorch by {diff:.3g} (> {tolerance:g}); nothing written"
+            f"{where}: ONNX Runtime logits differ from PyTorch by {diff:.3g} (> {tolerance:g}); nothing written"
         )
+    return data, dynamic, diff, shapes
+
+
+def export_onnx(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    checkpoint: str = "best",
+    opset: int = OPSET,
+    tolerance: float = TOLERANCE,
+    convert: Callable[[Predictor, bytes], tuple[bytes, dict[str, Any]]] | None = None,
+) -> ExportResult:
+    """Exports a run's network to ONNX and writes its settings (JSON) beside it.
+
+    The input ``image`` is ``(batch, C, height, width)`` float32, already preprocessed; the output
+    ``logits`` is ``(batch, K, height, width)``. Batch is always dynamic; height and width are dynamic
+    when ONNX Runtime reproduces PyTorch at a second size (fully convolutional networks), else fixed
+    at ``data.image_size``. Nothing is written unless ONNX Runtime's logits match PyTorch's within
+    ``tolerance`` (max absolute difference) on random inputs at the training size (batch 2) and,
+    for dynamic models, at another size.
+
+    Args:
+        run_dir: a training run directory (one model; export cross-validation folds one by one), or
+            the name of a zoo model of one network (:mod:`medseg.inference.zoo`; ``out`` is then needed).
+        out: the ``.onnx`` file; default ``RUN_DIR/model.onnx``. The settings go to ``<out stem>.json``.
+        convert: given the predictor and the checked float32 graph, the graph to write instead and
+            the entries it adds to the settings (e.g. int8: :func:`medseg.experiments.precision.export_int8`);
+            it raises an :class:`ExportError` to write nothing.
+
+    Raises:
+        RunDirError: not a run directory / no such checkpoint.
+        ExportError: export failed or ONNX Runtime disagrees with PyTorch.
+    """
+    zoo = zoo_folder(str(run_dir)) if not Path(run_dir).exists() else None
+    run_dir = Path(run_dir)
+    if zoo is not None:
+        if out is None:
+            raise ExportError(f"{run_dir}: a zoo model is exported to a file you name: --out FILE.onnx")
+        out, _ = plan_files(Path(out), ".onnx", [".json"], [zoo], [], known=_written_by_export)
+        predictor = load_zoo_predictor(zoo, device="cpu")
+        if len(predictor.models) != 1:
+            raise ExportError(f"{run_dir}: an ensemble of {len(predictor.models)} networks; ONNX export takes one")
+        weights = ZooFolder(zoo).weights
+        source = {"zoo": zoo.name, "weights": str(weights), "sha256": file_sha256(weights)}
+    else:
+        run = RunFolder(run_dir)
+        if not run.has_checkpoints:
+            folds = " (a cross-validation directory: export one fold_K)" if run.folds() else ""
+            raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder){folds}")
+        checkpoint_file = run.checkpoint(checkpoint)  # the rule of predict --checkpoint
+        out = Path(out) if out is not None else run.onnx
+        out, _ = plan_files(out, ".onnx", [".json"], [run_dir], datasets_of([run_dir]), known=_written_by_export)
+        predictor = Predictor.from_run(run_dir, checkpoint, device="cpu")
+        source = {"run_dir": str(run_dir.resolve()), "checkpoint": checkpoint, "sha256": file_sha256(checkpoint_file)}
+    config = predictor.config
+    channels = config.data.channels
+    size = [int(s) for s in config.data.image_size]
+    data, dynamic, diff, shapes = onnx_graph(predictor, opset, tolerance, str(run_dir))
+    extra: dict[str, Any] = {}
+    if convert is not None:
+        data, extra = convert(predictor, data)
     settings: dict[str, Any] = {
         "format": FORMAT,
         "version": 1,
@@ -166,16 +212,17 @@ def export_onnx(
         "dynamic_spatial": dynamic,
         "sample_size": size,
         "check": {"max_abs_diff": diff, "tolerance": tolerance, "shapes": shapes},
-        "source": {"run_dir": str(run_dir.resolve()), "checkpoint": checkpoint, "sha256": file_sha256(checkpoint_file)},
+        "source": source,
         "versions": {"medseg": __version__, "torch": torch.__version__, **_runtime_versions()},
         "config": {key: value for key, value in config.to_dict().items() if key in SECTIONS},
+        **extra,
     }
     text = json.dumps(settings, indent=1)
     atomic_write_bytes(out, _with_metadata(data, text))
     json_path = settings_path(out)
     atomic_write_text(json_path, text + "\n")
     record_files([out, json_path], "export")
-    return ExportResult(out, json_path, opset, dynamic, diff, shapes)
+    return ExportResult(out, json_path, opset, dynamic, diff, shapes, extra.get("precision", "float32"))
 
 
 def _written_by_export(path: Path) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from medseg.inference.measurements import HC18_COLUMNS, image_measurements
 from medseg.inference.predictor import Predictor
 from medseg.inference.probabilities import save_image_probabilities
 from medseg.inference.qc import QCCalibration, qc_signals
+from medseg.inference.timing import Stopwatch, stage
 from medseg.io import atomic_write_text, write_table
 from medseg.logs import log
 from medseg.logs import progress as progress_lines
@@ -61,6 +63,7 @@ def predict_folder(
     qc: bool = False,
     calibration: QCCalibration | None = None,
     save_probabilities: bool = False,
+    timing: Stopwatch | None = None,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
@@ -79,6 +82,10 @@ def predict_folder(
 
     With ``qc`` each row holds the QC signals (:func:`medseg.inference.qc.qc_signals`); with a
     ``calibration`` also ``qc_score`` and ``qc_flag``, and flagged images come first in the CSV.
+
+    With ``timing``, the images' time adds to that stopwatch, stage by stage (read, preprocess, network,
+    postprocess, measure, write: :mod:`medseg.inference.timing`; the QC's flipped passes count as
+    preprocess, network and postprocess, the rest of the QC as ``other``).
 
     Returns:
         The rows of ``measurements.csv``.
@@ -108,32 +115,38 @@ def predict_folder(
     todo = [path for path in images if path.name not in done_rows]
     slid = 0  # images a native-crop model predicted window by window
     desc = f"predict ({predictor.backend})"
-    with progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar) as bar:
+    watch = timing.running() if timing is not None else nullcontext()
+    bar_lines = progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar)
+    with bar_lines as bar, watch:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
-            items = [
-                (path, item)
-                for path in chunk
-                for item in read_images(path, config, predictor.sliding_window, sizes.get(path.name))
-            ]
+            with stage("read"):
+                items = [
+                    (path, item)
+                    for path in chunk
+                    for item in read_images(path, config, predictor.sliding_window, sizes.get(path.name))
+                ]
             arrays = [item.image for _, item in items]
             slid += sum(predictor.native_crop not in (None, tuple(array.shape[:2])) for array in arrays)
             last = {path.name: index for index, (path, _) in enumerate(items)}  # a file's last image
             for index, ((path, item), prediction) in enumerate(
                 zip(items, predictor.predict_batch(arrays), strict=True)
             ):
-                write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
-                write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
+                with stage("write"):
+                    write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
+                    write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
                 known = known if is_known(known) else None
                 row = image_row(predictor, item.image, prediction, path.name, item.name, known, qc, calibration)
                 if "nodules" in config.eval.measurements:
-                    row[NODULE_ROWS] = nodule_rows(prediction.mask, path.name, item.name, known)
-                if save_probabilities:
-                    save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
-                done_rows.setdefault(path.name, []).append(row)
-                if last[path.name] == index:  # the file is done: a resumed prediction skips it
-                    atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
+                    with stage("measure"):
+                        row[NODULE_ROWS] = nodule_rows(prediction.mask, path.name, item.name, known)
+                with stage("write"):
+                    if save_probabilities:
+                        save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
+                    done_rows.setdefault(path.name, []).append(row)
+                    if last[path.name] == index:  # the file is done: a resumed prediction skips it
+                        atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
             bar.update(len(chunk))
     rows = [row for path in images for row in done_rows.get(path.name, [])]
     if predictor.native_crop is not None and slid:
@@ -147,13 +160,14 @@ def predict_folder(
     if qc and calibration is not None:
         rows.sort(key=lambda r: r["qc_flag"] != "review")  # stable: flagged first, otherwise input order
     nodules = [nodule for row in rows for nodule in row.pop(NODULE_ROWS, [])]
-    if "nodules" in config.eval.measurements:
-        if nodules:
-            write_table(out_dir / NODULES_CSV, nodules)
-        else:  # no nodule anywhere: the header alone
-            atomic_write_text(out_dir / NODULES_CSV, "filename,image,nodule\n")
-    write_table(out_dir / "measurements.csv", rows)
-    shutil.rmtree(progress, ignore_errors=True)
+    with timing.running() if timing is not None else nullcontext(), stage("write"):
+        if "nodules" in config.eval.measurements:
+            if nodules:
+                write_table(out_dir / NODULES_CSV, nodules)
+            else:  # no nodule anywhere: the header alone
+                atomic_write_text(out_dir / NODULES_CSV, "filename,image,nodule\n")
+        write_table(out_dir / "measurements.csv", rows)
+        shutil.rmtree(progress, ignore_errors=True)
     return rows
 
 
@@ -202,7 +216,8 @@ def image_row(
 ) -> dict[str, Any]:
     """The ``measurements.csv`` row of one predicted image: :func:`measurement_row`, then with ``qc``
     the QC signals (lengths in px without a pixel size) and, with a ``calibration``, ``qc_score``/``qc_flag``."""
-    row = measurement_row(filename, name, prediction, predictor.config, known)
+    with stage("measure"):
+        row = measurement_row(filename, name, prediction, predictor.config, known)
     if qc:
         signals = qc_signals(predictor, image, prediction, known or 1.0)
         row.update(signals if known is not None else lengths_in_pixels(signals))

@@ -94,7 +94,7 @@ def read_settings(folder: Path) -> dict[str, Any]:
 def load_zoo_predictor(folder: Path, tta: bool = False, **options: Any) -> Predictor:
     """A :class:`Predictor` for a zoo folder (an ensemble when it holds several members).
 
-    ``options``: ``device``, ``sliding_window``, ``batch_size`` as for :class:`Predictor`.
+    ``options``: ``device``, ``sliding_window``, ``batch_size``, ``precision`` as for :class:`Predictor`.
 
     Raises:
         RunDirError: unreadable settings or weights, or weights that do not fit the specs.
