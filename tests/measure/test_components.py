@@ -74,3 +74,21 @@ def test_labelling_inside_the_bounding_box_equals_labelling_the_whole_volume():
     (component,) = measure_components(cube, (1.0, 1.0, 1.0))
     assert component.centroid_zyx == (7.0, 11.0, 15.0)
     assert bounding_box(np.zeros((2, 2, 2), bool)) is None and not largest_component_3d(np.zeros((2, 2), bool)).any()
+
+
+def test_fill_holes_in_the_box_equals_scipy_on_random_masks():
+    from scipy import ndimage
+
+    from medseg.measure.components import fill_holes
+
+    rng = np.random.default_rng(0)
+    for density in (0.2, 0.5, 0.8):
+        mask = rng.random((40, 60)) < density
+        mask[:3], mask[:, :2] = False, False
+        np.testing.assert_array_equal(fill_holes(mask), ndimage.binary_fill_holes(mask))
+    ring = np.zeros((30, 30), bool)
+    ring[5:25, 5:25] = True
+    ring[10:20, 10:20] = False  # a hole
+    ring[0, 0] = True  # a speck far away widens the box to the border
+    np.testing.assert_array_equal(fill_holes(ring), ndimage.binary_fill_holes(ring))
+    assert fill_holes(ring)[15, 15] and not fill_holes(np.zeros((4, 4), bool)).any()

@@ -74,3 +74,21 @@ def test_trimmed_fit_ignores_a_bulge_that_pulls_the_plain_fit():
     assert abs(trimmed.perimeter - truth.perimeter) < 1.0
     with pytest.raises(ValueError, match="keep"):
         fit_ellipse_trimmed(points, keep=0.2)
+
+
+def test_rasterized_ellipse_matches_the_full_grid_formula_anywhere_in_or_out_of_the_image():
+    from medseg.measure.ellipse import Ellipse, rasterize_ellipse
+
+    def full_grid(e, shape):
+        rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+        dx, dy = cols - e.cx, rows - e.cy
+        u = dx * math.cos(e.angle) + dy * math.sin(e.angle)
+        v = -dx * math.sin(e.angle) + dy * math.cos(e.angle)
+        return (u / max(e.a, 1e-6)) ** 2 + (v / max(e.b, 1e-6)) ** 2 <= 1.0
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        centre = rng.uniform(-30, 130), rng.uniform(-30, 90)
+        e = Ellipse(*centre, rng.uniform(0, 80), rng.uniform(0, 60), rng.uniform(-4, 4))
+        np.testing.assert_array_equal(rasterize_ellipse(e, (60, 100)), full_grid(e, (60, 100)))
+    assert not rasterize_ellipse(Ellipse(500.0, 500.0, 3.0, 3.0, 0.0), (60, 100)).any()

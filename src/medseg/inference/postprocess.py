@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from medseg.config import PostprocessConfig
-from medseg.measure.components import FULL_CONNECTIVITY, label_in_box, largest_component_3d
+from medseg.measure.components import FULL_CONNECTIVITY, fill_holes, label_in_box, largest_component_3d
 from medseg.measure.ellipse import (
     Ellipse,
     fit_ellipse,
@@ -29,8 +29,10 @@ def probabilities_to_labels(probabilities: np.ndarray, cfg: PostprocessConfig) -
     Returns:
         ``(...)`` uint8 labels.
     """
-    if probabilities.shape[0] == 2 and cfg.threshold != 0.5:
-        return (probabilities[1] >= cfg.threshold).astype(np.uint8)
+    if probabilities.shape[0] == 2:
+        if cfg.threshold != 0.5:
+            return (probabilities[1] >= cfg.threshold).astype(np.uint8)
+        return (probabilities[1] > probabilities[0]).astype(np.uint8)  # the argmax (ties: 0), 10x faster
     return probabilities.argmax(0).astype(np.uint8)
 
 
@@ -54,9 +56,7 @@ def postprocess(labels: np.ndarray, cfg: PostprocessConfig, num_classes: int) ->
         if cfg.largest_component:
             region = largest_component(region, fill_holes=cfg.fill_holes)
         elif cfg.fill_holes:
-            from scipy import ndimage
-
-            region = ndimage.binary_fill_holes(region)
+            region = fill_holes(region)
         out[(out == label) & ~region] = 0
         out[region] = label
     ellipse = None

@@ -52,6 +52,22 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_fill_holes`` of an ``(H, W)`` mask, computed inside its bounding box.
+
+    The same result: everything outside the box is background connected to the border, so the box
+    with a one-pixel background rim decides every hole. A head fills a fraction of an ultrasound
+    frame, so this is several times faster.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    box = bounding_box(mask)
+    if box is None:
+        return mask.copy()
+    filled = mask.copy()
+    filled[box] = ndimage.binary_fill_holes(np.pad(mask[box], 1))[(slice(1, -1),) * mask.ndim]
+    return filled
+
+
 def label_in_box(mask: np.ndarray) -> tuple[np.ndarray, int, tuple[slice, ...] | None]:
     """26-connected components inside the mask's bounding box (a CT organ fills a fraction of the
     volume: labelling only the box is several times faster): ``(int32 labels of the box, n, box)``,

@@ -14,6 +14,8 @@ import numpy as np
 from scipy import ndimage
 from skimage import measure
 
+from medseg.measure.components import fill_holes as fill_mask_holes
+
 
 @dataclass(frozen=True)
 class Ellipse:
@@ -129,7 +131,7 @@ def largest_component(mask: np.ndarray, fill_holes: bool = True) -> np.ndarray:
         sizes[0] = 0
         mask = labels == int(np.argmax(sizes))
     if fill_holes:
-        mask = ndimage.binary_fill_holes(mask)
+        mask = fill_mask_holes(mask)
     return mask
 
 
@@ -161,13 +163,28 @@ def fit_ellipse_to_mask(mask: np.ndarray) -> Ellipse | None:
 
 
 def rasterize_ellipse(ellipse: Ellipse, shape: tuple[int, int]) -> np.ndarray:
-    """Filled ellipse as a ``(H, W)`` bool mask: pixels whose centre lies inside."""
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
-    dx, dy = cols - ellipse.cx, rows - ellipse.cy
+    """Filled ellipse as a ``(H, W)`` bool mask: pixels whose centre lies inside.
+
+    Only the ellipse's bounding box (plus a pixel) is evaluated; no pixel outside it can be inside.
+    """
+    a, b = max(ellipse.a, 1e-6), max(ellipse.b, 1e-6)
     cos, sin = math.cos(ellipse.angle), math.sin(ellipse.angle)
+    half_w, half_h = math.hypot(a * cos, b * sin), math.hypot(a * sin, b * cos)
+    window = (ellipse.cx - half_w, ellipse.cx + half_w, ellipse.cy - half_h, ellipse.cy + half_h)
+    if all(math.isfinite(v) for v in window):
+        c0, c1 = max(0, math.floor(window[0]) - 1), min(shape[1], math.ceil(window[1]) + 2)
+        r0, r1 = max(0, math.floor(window[2]) - 1), min(shape[0], math.ceil(window[3]) + 2)
+    else:
+        r0, r1, c0, c1 = 0, shape[0], 0, shape[1]
+    mask = np.zeros(shape, dtype=bool)
+    if r0 >= r1 or c0 >= c1:
+        return mask
+    rows, cols = np.mgrid[r0:r1, c0:c1].astype(np.float64)
+    dx, dy = cols - ellipse.cx, rows - ellipse.cy
     u = dx * cos + dy * sin
     v = -dx * sin + dy * cos
-    return (u / max(ellipse.a, 1e-6)) ** 2 + (v / max(ellipse.b, 1e-6)) ** 2 <= 1.0
+    mask[r0:r1, c0:c1] = (u / a) ** 2 + (v / b) ** 2 <= 1.0
+    return mask
 
 
 def ellipse_outline_points(ellipse: Ellipse, n: int = 720) -> np.ndarray:
