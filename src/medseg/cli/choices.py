@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
+from typing import Annotated
+
+import typer
 
 from medseg.data.converters.table import CONVERTER_MODULES
 from medseg.data.readers.table import READER_MODULES
@@ -12,6 +15,9 @@ from medseg.data.readers.table import READER_MODULES
 # their help shows the usual values, and the library refuses the others with a message naming them.
 CHECKPOINT = "best|last|FILE.pt"
 SPLIT = "test|val|train|all"
+
+# The --threads option of the commands that run a model (predict, serve, check-precision).
+Threads = Annotated[int | None, typer.Option(help="CPU threads of ONNX Runtime or PyTorch (default: all cores)")]
 
 
 class Backend(str, Enum):

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medseg.cli.base import check_option, console, fail
-from medseg.cli.choices import CHECKPOINT, Backend, value
+from medseg.cli.choices import CHECKPOINT, Backend, Threads, value
 from medseg.errors import MedsegError
 
 
@@ -87,9 +87,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
     checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads of ONNX Runtime or PyTorch (default: all cores)")
-    ] = None,
+    threads: Threads = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
 ) -> None:
     """Serve a web page and a JSON API (POST /api/predict, GET /api/model, GET /healthz) for one model."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from medseg.cli.base import check_option, console, fail, print_summary
-from medseg.cli.choices import CHECKPOINT, SPLIT, LowPrecision, value
+from medseg.cli.choices import CHECKPOINT, SPLIT, LowPrecision, Threads, value
 from medseg.cli.tables import qc_flag_table
 from medseg.errors import MedsegError
 from medseg.run_folder import EvaluationFolder
@@ -75,9 +75,7 @@ def check_precision(
     tolerance: Annotated[
         float | None, typer.Option(help="largest change of the mean foreground Dice allowed (default 0.002)")
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads of PyTorch and ONNX Runtime (default: all cores)")
-    ] = None,
+    threads: Threads = None,
     calibration: Annotated[int, typer.Option(help="int8: training-split images that calibrate it")] = 16,
 ) -> None:
     """Compare a lower inference precision with float32 on a split: Dice of each; fails (exit 2) above the tolerance."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from medseg.cli.base import check_option, console, fail, warn
-from medseg.cli.choices import CHECKPOINT, Backend, Precision, value
+from medseg.cli.choices import CHECKPOINT, Backend, Precision, Threads, value
 from medseg.errors import MedsegError
 
 if TYPE_CHECKING:
@@ -58,9 +58,7 @@ def predict(
     sliding_window: Annotated[
         bool | None, typer.Option(help="windows at native resolution (infer.sliding_window)")
     ] = None,
-    threads: Annotated[
-        int | None, typer.Option(help="CPU threads of ONNX Runtime or PyTorch (default: all cores)")
-    ] = None,
+    threads: Threads = None,
     qc: Annotated[
         bool | None,
         typer.Option(
