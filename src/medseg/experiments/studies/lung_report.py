@@ -17,6 +17,7 @@ from medseg.experiments.evaluate import known_spacing
 from medseg.inference import load_predictor
 from medseg.io import atomic_write_bytes, atomic_write_text, write_table
 from medseg.measure.nodules import measure_nodules, size_unit
+from medseg.metrics import confusion
 
 NAMES = {"unet": "U-Net", "attention_unet": "Attention U-Net"}
 TARGET_DICE = 0.80
@@ -161,17 +162,17 @@ def size_rows(predictions: dict[str, list[tuple[Any, np.ndarray]]]) -> list[dict
             ]
             row: dict[str, Any] = {"network": NAMES.get(network, network), "nodules": name, "crops": len(scores)}
             for index, metric in enumerate(("dice", "precision", "recall")):
-                row[metric] = float(np.mean([s[index] for s in scores])) if scores else math.nan
+                finite = [s[index] for s in scores if math.isfinite(s[index])]
+                row[metric] = float(np.mean(finite)) if finite else math.nan
             rows.append(row)
     return rows
 
 
 def _overlap(reference: np.ndarray, predicted: np.ndarray) -> tuple[float, float, float]:
-    """Dice, precision (0 when nothing is predicted) and recall of one crop."""
-    hits = float((reference & predicted).sum())
-    dice = 2 * hits / max(1.0, float(reference.sum() + predicted.sum()))
-    precision = hits / float(predicted.sum()) if predicted.any() else 0.0
-    return dice, precision, hits / max(1.0, float(reference.sum()))
+    """Dice, precision and recall of one crop, as ``medseg evaluate`` scores it (NaN where undefined,
+    e.g. the precision of an empty prediction)."""
+    counts = confusion(predicted.astype(np.uint8), reference.astype(np.uint8), 1)
+    return counts.dice, counts.precision, counts.recall
 
 
 def nodule_rows(predictions: dict[str, list[tuple[Any, np.ndarray]]]) -> list[dict]:
