@@ -22,6 +22,7 @@ from medseg.inference.predictor import Predictor
 from medseg.inference.probabilities import save_image_probabilities
 from medseg.inference.qc import QCCalibration, qc_signals
 from medseg.inference.timing import Stopwatch, stage
+from medseg.inference.writer import BackgroundWriter
 from medseg.io import atomic_write_text, write_table
 from medseg.logs import log
 from medseg.logs import progress as progress_lines
@@ -50,6 +51,13 @@ def input_images(input_dir: Path) -> list[Path]:
     if not images:
         raise DataError(folder, "no images to predict (only annotation files)")
     return images
+
+
+def _write_images(out_dir: Path, name: str, image: np.ndarray, mask: np.ndarray, binary_scale: int) -> None:
+    """``out_dir/masks/<name>.png`` (labels, or 0/255 for one foreground class) and
+    ``out_dir/overlays/<name>.png`` of one ``(H, W)`` predicted mask on its native image."""
+    write_png(out_dir / "masks" / f"{name}.png", (mask * binary_scale).astype(np.uint8))
+    write_png(out_dir / "overlays" / f"{name}.png", overlay(image, mask))
 
 
 def predict_folder(
@@ -85,7 +93,9 @@ def predict_folder(
 
     With ``timing``, the images' time adds to that stopwatch, stage by stage (read, preprocess, network,
     postprocess, measure, write: :mod:`medseg.inference.timing`; the QC's flipped passes count as
-    preprocess, network and postprocess, the rest of the QC as ``other``).
+    preprocess, network and postprocess, the rest of the QC as ``other``). The image files are encoded
+    and written on a second thread (:class:`~medseg.inference.writer.BackgroundWriter`) while the next
+    images are predicted; ``write`` is the time the loop waited for it.
 
     Returns:
         The rows of ``measurements.csv``.
@@ -117,7 +127,7 @@ def predict_folder(
     desc = f"predict ({predictor.backend})"
     watch = timing.running() if timing is not None else nullcontext()
     bar_lines = progress_lines(total=len(images), initial=len(done_rows), desc=desc, unit="file", enabled=progress_bar)
-    with bar_lines as bar, watch:
+    with bar_lines as bar, watch, BackgroundWriter() as writer:
         for start in range(0, len(todo), predictor.batch_size):
             chunk = todo[start : start + predictor.batch_size]
             with stage("read"):
@@ -132,21 +142,19 @@ def predict_folder(
             for index, ((path, item), prediction) in enumerate(
                 zip(items, predictor.predict_batch(arrays), strict=True)
             ):
-                with stage("write"):
-                    write_png(out_dir / "masks" / f"{item.name}.png", (prediction.mask * binary_scale).astype(np.uint8))
-                    write_png(out_dir / "overlays" / f"{item.name}.png", overlay(item.image, prediction.mask))
+                writer.submit(_write_images, out_dir, item.name, item.image, prediction.mask, binary_scale)
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
                 known = known if is_known(known) else None
                 row = image_row(predictor, item.image, prediction, path.name, item.name, known, qc, calibration)
                 if "nodules" in config.eval.measurements:
                     with stage("measure"):
                         row[NODULE_ROWS] = nodule_rows(prediction.mask, path.name, item.name, known)
-                with stage("write"):
-                    if save_probabilities:
-                        save_image_probabilities(out_dir, item.name, path.name, prediction.probabilities, known)
-                    done_rows.setdefault(path.name, []).append(row)
-                    if last[path.name] == index:  # the file is done: a resumed prediction skips it
-                        atomic_write_text(progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
+                if save_probabilities:
+                    probabilities = prediction.probabilities
+                    writer.submit(save_image_probabilities, out_dir, item.name, path.name, probabilities, known)
+                done_rows.setdefault(path.name, []).append(row)
+                if last[path.name] == index:  # the file is done (once its images are): a resumed prediction skips it
+                    writer.submit(atomic_write_text, progress / f"{path.name}.json", json.dumps(done_rows[path.name]))
             bar.update(len(chunk))
     rows = [row for path in images for row in done_rows.get(path.name, [])]
     if predictor.native_crop is not None and slid:
