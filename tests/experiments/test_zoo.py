@@ -284,3 +284,38 @@ def test_a_zoo_models_precision_check_makes_its_split_again(zoo, hc18_synthetic)
 
     result = check_precision("tiny", hc18_synthetic, "bfloat16", "val", limit=2, threads=1)
     assert result.cases == 2 and result.split == "val"
+
+
+def test_a_study_part_trained_on_two_datasets_is_tested_on_both_verified_and_rebuilt(tmp_path, monkeypatch):
+    from medseg.experiments.reproduce import StudyRequest
+    from medseg.experiments.studies import get_study
+    from medseg.experiments.studies.polyp import QUICK_OVERRIDES, QUICK_PARAMS, data_root
+
+    part = "kvasir_with_cvc/res_unet"
+    overrides = [*QUICK_OVERRIDES, "model.params.channels=[4,8,16]", "train.epochs=1"]
+    study = tmp_path / "study"
+    phantoms = data_root(StudyRequest(out=tmp_path / "phantom_source", quick=True))
+    get_study("polyp").run(StudyRequest(out=study, data=phantoms, only=(part,), overrides=tuple(overrides)))
+    run = study / part
+    evaluate_run(run, phantoms / "kvasir-seg", "test")
+    root = tmp_path / "zoo"
+    monkeypatch.setenv("MEDSEG_ZOO", str(root))
+    targets = {"dice_polyp": 0.99, "cvc:dice_polyp": 0.99}
+    package_run(
+        run, "polyps", "kvasir_seg_cvc", "polyp_res_unet", overrides, "cpu", targets, root=root,
+        study=f"polyp:{part}", data_root=phantoms,
+    )  # fmt: skip
+    card = json.loads((root / "polyps" / "card.json").read_text())
+    assert card["command"].startswith(f"medseg reproduce polyp --data DATA --out STUDY --only {part} --set ")
+    assert card["data_folder"] == "kvasir-seg" and card["study"] == {"name": "polyp", "part": part}
+    (cvc,) = card["other_tests"]
+    assert cvc["name"] == "cvc" and cvc["folder"] == "cvc-clinicdb"
+    assert cvc["metrics"]["dice_polyp"]["n"] == len(cvc["ids"])
+    assert not set(cvc["ids"]) & set(card["test_ids"]) and set(card["shortfalls"]) == {"dice_polyp", "cvc:dice_polyp"}
+    assert "Also held out: CVC-ClinicDB" in (root / "polyps" / "card.md").read_text()
+    report = verify("polyps", phantoms)
+    assert {"dice_polyp", "cvc:dice_polyp"} <= set(report) and all(ok for _, _, ok in report.values())
+    assert QUICK_PARAMS["res_unet"]["channels"] == [4, 8, 16]  # the overrides above are the quick study's
+    rebuilt = rebuild("polyps", phantoms, tmp_path / "again", root=root)
+    again = json.loads((rebuilt / "card.json").read_text())
+    assert again["other_tests"][0]["ids"] == cvc["ids"] and (tmp_path / "again" / part / "checkpoints").is_dir()

@@ -66,6 +66,9 @@ def zoo_table() -> None:
             scores = scores.split(", ")[0] + f" on its {card.get('evaluated_split', 'training')} data, not held out"
             expected = card.get("expected_performance", {}).get("headline")
             scores += f"; expected: {expected}" if expected else " (see its card)"
+        for test in card.get("other_tests", []):  # the same model on another dataset's held-out images
+            other = [k for k in shown if k in test.get("metrics", {})][:1]
+            scores += "".join(f"; {test['name']}: {k} {test['metrics'][k]['mean']:.3f}" for k in other)
         if card.get("training_data", {}).get("phantoms"):
             scores += " (synthetic phantoms)"
         shortfall = " (below target: see its card)" if card.get("shortfalls") else ""

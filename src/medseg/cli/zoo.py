@@ -20,7 +20,8 @@ def package(
     ],
     name: Annotated[str, typer.Argument(help="the zoo name (lower case, e.g. hc18)")],
     dataset: Annotated[
-        str, typer.Option(help="what it was trained on: hc18, kvasir_seg, ircadb, lidc or bone_phantoms")
+        str,
+        typer.Option(help="what it was trained on: hc18, kvasir_seg, kvasir_seg_cvc, ircadb, lidc or bone_phantoms"),
     ],
     recipe: Annotated[str, typer.Option(help="the recipe it was trained with (medseg train RECIPE)")],
     hardware: Annotated[str, typer.Option(help="where it was trained (CPU model and cores, or GPU)")],
@@ -37,6 +38,13 @@ def package(
     half: Annotated[bool, typer.Option(help="store the weights in float16 (half the size)")] = False,
     stage1: Annotated[
         str | None, typer.Option(help="a cascade's second stage: the zoo name of its first stage")
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(help="a run trained by a study part, STUDY:PART (e.g. polyp:kvasir_with_cvc/res_unet)"),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="with --study: the folder holding its datasets (other tests are scored)")
     ] = None,
 ) -> None:
     """Copy a run into the zoo: tensors-only weights, settings and its model card."""
@@ -58,6 +66,8 @@ def package(
             notes=note,
             half=half,
             stage1=stage1,
+            study=study,
+            data_root=data,
         )
     except MedsegError as error:
         fail(error)

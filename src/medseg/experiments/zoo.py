@@ -16,6 +16,7 @@ import json
 import math
 import platform
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ DATASETS = {
         "dataset": "Kvasir-SEG (colonoscopy polyps)",
         "source": "Jha et al., MMM 2020; datasets.simula.no/kvasir-seg",
         "licence": "research and educational use (see the publisher's terms)",
+    },
+    "kvasir_seg_cvc": {
+        "dataset": "Kvasir-SEG (colonoscopy polyps), with the training video sequences of CVC-ClinicDB",
+        "source": "Jha et al., MMM 2020 (datasets.simula.no/kvasir-seg); Bernal et al., CMIG 2015 (CVC-ClinicDB)",
+        "licence": "research and educational use (see each publisher's terms)",
     },
     "ircadb": {
         "dataset": "3D-IRCADb-01 (liver and tumour CT)",
@@ -80,6 +86,8 @@ HEADLINE = (
     "dice_bone",
     "dice_hotspot",
     "bsi_absdiff_percent",
+    "dice_polyp",
+    "iou_polyp",
     "dice_nodule",
     "precision_nodule",
     "recall_nodule",
@@ -124,6 +132,8 @@ def package_run(
     notes: list[str] | None = None,
     half: bool = False,
     stage1: str | None = None,
+    study: str | None = None,
+    data_root: str | Path | None = None,
 ) -> Path:
     """Writes zoo folder ``root/name`` from ``run_dir`` (weights, settings, card).
 
@@ -147,6 +157,11 @@ def package_run(
         half: store the weights in float16 (half the size; loaded back into float32 networks).
         stage1: for a cascade's second stage, the zoo name of its first stage (``infer.stage1``):
             predicting with this model then runs both (:mod:`medseg.inference.cascade`).
+        study: for a run trained by a study (``medseg reproduce``), ``STUDY:PART`` (e.g.
+            ``polyp:kvasir_with_cvc/res_unet``): the card's command is that study part, its test data
+            a folder inside ``data_root``, and the study's other held-out tests of the model (another
+            dataset's) are measured here and kept on the card (``other_tests``).
+        data_root: with ``study``, the folder holding the study's datasets.
 
     Raises:
         RunDirError: the run has no evaluation of ``split`` (``medseg evaluate RUN --split SPLIT``)
@@ -183,7 +198,15 @@ def package_run(
     if stage1 is not None:  # a cascade's second stage: its first stage is another zoo model
         config_dict.setdefault("infer", {})["stage1"] = stage1
     settings = {"format": FORMAT, "version": 1, "name": name, "members": members, "config": config_dict}
-    if folds:  # a cross-validation folder: its fold models are the ensemble
+    test_sets: dict[str, Any] = {}
+    if study is not None:
+        study_name, part = study_part(study)
+        if data_root is None:
+            raise ConfigError(f"packaging study part {study}: give the folder holding its datasets (--data)")
+        test_sets = STUDY_TEST_SETS[study_name](part, Path(data_root), int(state["config"]["data"]["split_seed"]))
+        sets = " ".join(f"--set {override}" for override in overrides)
+        command = f"medseg reproduce {study_name} --data DATA --out STUDY --only {part} {sets}".strip()
+    elif folds:  # a cross-validation folder: its fold models are the ensemble
         command = " ".join(["medseg cv", recipe, f"--data DATA --folds {len(folds)} --out RUN", *overrides])
     else:
         command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
@@ -203,6 +226,14 @@ def package_run(
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
     atomic_write_text(files.settings, json.dumps(settings, indent=1))
+    if study is not None:
+        card["study"] = {"name": study_part(study)[0], "part": study_part(study)[1]}
+        card["data_folder"] = test_sets["data_folder"]
+        card["other_tests"] = [
+            {**test, "metrics": _summary_stats(_measure_other(folder, card, test, Path(data_root)))}
+            for test in test_sets["other_tests"]
+        ]
+        card["shortfalls"].update(_other_shortfalls(card))
     atomic_write_text(files.card_json, json.dumps(card, indent=1))
     atomic_write_text(files.card_md, card_markdown(card))
     return folder
@@ -232,14 +263,8 @@ def _card(
             "epochs_run": [i.get("result", {}).get("epochs_run") for i in infos],
         }
     split = load_split(run.split)
-    test = {key: {k: stats[k] for k in ("mean", "std", "median", "n") if k in stats} for key, stats in metrics.items()}
-    shortfalls = {}
-    for key, target in targets.items():
-        value = test.get(key, {}).get("mean", math.nan)
-        lower_is_better = "diff" in key or "error" in key or key.startswith("hd")
-        missed = value > target if lower_is_better else value < target
-        if missed or math.isnan(value):
-            shortfalls[key] = {"target": target, "reached": value, "by": abs(value - target)}
+    test = _summary_stats(metrics)
+    shortfalls = _shortfalls({k: v for k, v in targets.items() if ":" not in k}, test)
     held_out = split_name == "test"
     ids = list(split.get(split_name, []))
     volumes = scored_volumes(run_dir, split_name)
@@ -287,6 +312,55 @@ def _card(
     }
 
 
+def _summary_stats(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {key: {k: stats[k] for k in ("mean", "std", "median", "n") if k in stats} for key, stats in metrics.items()}
+
+
+def _shortfalls(targets: dict[str, float], metrics: dict[str, dict[str, float]], prefix: str = "") -> dict:
+    """The targets ``metrics`` misses (or lacks): ``{prefix + key: {target, reached, by}}``."""
+    shortfalls = {}
+    for key, target in targets.items():
+        value = metrics.get(key, {}).get("mean", math.nan)
+        lower_is_better = "diff" in key or "error" in key or key.startswith("hd")
+        missed = value > target if lower_is_better else value < target
+        if missed or math.isnan(value):
+            shortfalls[prefix + key] = {"target": target, "reached": value, "by": abs(value - target)}
+    return shortfalls
+
+
+def _other_shortfalls(card: dict[str, Any]) -> dict[str, Any]:
+    """Shortfalls on the other test sets: targets named ``TEST:metric`` (e.g. ``cvc:dice``)."""
+    found = {}
+    for test in card.get("other_tests", []):
+        prefix = f"{test['name']}:"
+        targets = {k.removeprefix(prefix): v for k, v in card["targets"].items() if k.startswith(prefix)}
+        found.update(_shortfalls(targets, test["metrics"], prefix))
+    return found
+
+
+def study_part(study: str) -> tuple[str, str]:
+    """``STUDY:PART`` -> (study, part), for the studies whose parts the zoo can package.
+
+    Raises:
+        ConfigError: not of that form, or a study the zoo cannot package from.
+    """
+    name, _, part = study.partition(":")
+    if name not in STUDY_TEST_SETS or not part:
+        known = ", ".join(f"{key}:SPLIT/MODEL" for key in STUDY_TEST_SETS)
+        raise ConfigError(f"study part {study!r}: give one of {known}")
+    return name, part
+
+
+def _polyp_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
+    from medseg.experiments.studies.polyp import part_test_sets
+
+    return part_test_sets(part, root, seed)
+
+
+# study -> where a model trained as one of its parts is tested: (part, data root, seed) -> test sets
+STUDY_TEST_SETS = {"polyp": _polyp_test_sets}
+
+
 def verify(
     name: str, data: str | Path | None = None, root: Path | None = None, tolerance: dict[str, float] | None = None
 ) -> dict:
@@ -317,9 +391,18 @@ def verify(
             if data is None:
                 trained_on = card.get("training_data", {}).get("dataset", "the dataset it was trained on")
                 raise ConfigError(f"zoo verify {name}: give --data, the folder of {trained_on}")
-        summary = _measure(folder, card, data, ids)
+        summary = _measure(folder, card, Path(data) / card.get("data_folder", ""), ids)
+        others = {test["name"]: _measure_other(folder, card, test, Path(data)) for test in card.get("other_tests", [])}
+    report = _compare(card["test_metrics"], summary, tolerance)
+    for test in card.get("other_tests", []):
+        found = _compare(test["metrics"], others[test["name"]], tolerance)
+        report.update({f"{test['name']}:{key}": values for key, values in found.items()})
+    return report
+
+
+def _compare(card_metrics: dict, summary: dict, tolerance: dict[str, float] | None) -> dict:
     report = {}
-    for key, stats in card["test_metrics"].items():
+    for key, stats in card_metrics.items():
         allowed = tolerance_for(key, tolerance)
         if allowed is None or key not in summary:
             continue
@@ -327,6 +410,15 @@ def verify(
         both_undefined = math.isnan(measured) and math.isnan(stats["mean"])  # e.g. no HC on an empty mask
         report[key] = (stats["mean"], measured, both_undefined or abs(measured - stats["mean"]) <= allowed)
     return report
+
+
+def _measure_other(folder: Path, card: dict[str, Any], test: dict[str, Any], root: Path) -> dict:
+    """The zoo model scored on one of its card's other test sets: ``test["ids"]`` of the dataset in
+    ``root / test["folder"]``, read with ``test["layout"]``."""
+    predictor = load_zoo_predictor(folder, tta=bool(card.get("tta", False)))
+    config = replace(predictor.config, data=replace(predictor.config.data, layout=test["layout"]))
+    cases = select(load_cases(config, root / test["folder"]), list(test["ids"]))
+    return evaluate_cases(predictor, cases, None)[1]
 
 
 def _measure(folder: Path, card: dict[str, Any], data: str | Path, ids: list[str]) -> dict[str, dict[str, float]]:
@@ -365,7 +457,16 @@ def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | N
     split = str(card.get("evaluated_split", "test"))
     config = load_config(card["recipe"], card["overrides"])
     members = int(card.get("members", 1))
-    if members > 1:  # a fold ensemble: cross-validation scores its held-out test itself
+    study = card.get("study")
+    if study:  # a study part: the study assembles its training data (e.g. two datasets)
+        from medseg.experiments.reproduce import StudyRequest
+        from medseg.experiments.studies import get_study
+
+        request = StudyRequest(out=run_dir, data=Path(data), only=(study["part"],), overrides=tuple(card["overrides"]))
+        get_study(study["name"]).run(request)
+        study_root, run_dir = Path(data), run_dir / study["part"]
+        evaluate_run(run_dir, study_root / card.get("data_folder", ""), split)
+    elif members > 1:  # a fold ensemble: cross-validation scores its held-out test itself
         from medseg.experiments.cv import cross_validate
 
         cross_validate(config, data, run_dir, members, monitor=None)
@@ -387,4 +488,6 @@ def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | N
         notes=card.get("notes"),
         half=card.get("weights_dtype") == "float16",
         stage1=card.get("stage1"),
+        study=f"{study['name']}:{study['part']}" if study else None,
+        data_root=data if study else None,
     )

@@ -116,10 +116,29 @@ def card_markdown(card: dict[str, Any]) -> str:
         lines += ["", "Reaches its targets: " + ", ".join(f"{k} {v}" for k, v in card["targets"].items()) + "."]
     if card.get("per_volume"):
         lines += ["", "Per volume (3D, after the 3D post-processing):"] + [f"- {text}" for text in card["per_volume"]]
+    for test in card.get("other_tests", []):
+        lines += _other_test_markdown(test, card["shortfalls"])
     lines += _expected_markdown(card.get("expected_performance"))
     if card["failure_modes"]:
         lines += ["", "## Known failure modes"] + [f"- {text}" for text in card["failure_modes"]]
     return "\n".join(lines) + "\n"
+
+
+def _other_test_markdown(test: dict[str, Any], shortfalls: dict[str, Any]) -> list[str]:
+    """The model on another held-out test set (``other_tests`` of the card), and its misses there."""
+    lines = [
+        "",
+        f"## Also held out: {test['label']}",
+        f"The same model on {len(test['ids'])} images of `{test['folder']}` it never trained on "
+        f"(`{test['name']}:` targets refer to these).",
+        "",
+        "| metric | mean | sd | median | n |",
+        "|---|---|---|---|---|",
+    ]
+    for key, stats in test["metrics"].items():
+        if not key.startswith("qc_"):
+            lines.append(f"| {key} | {' | '.join(_fmt(stats.get(k)) for k in ('mean', 'std', 'median', 'n'))} |")
+    return lines
 
 
 def _expected_markdown(expected: dict[str, Any] | None) -> list[str]:

@@ -221,6 +221,25 @@ def study_cases(spec: SplitSpec, read: Callable[[SplitSpec], list[Case]], seed: 
     return cases + extra, {**split, "train": split["train"] + [case.id for case in extra]}
 
 
+def part_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
+    """Where a zoo model trained as study part ``part`` (``SPLIT/MODEL``) is tested, inside ``root``
+    (the folder holding the datasets).
+
+    Returns:
+        ``{"data_folder": the part's own dataset folder (its test split is the card's test),
+        "other_tests": [{"name", "label", "folder", "layout", "ids"}]}``: for a split trained on
+        another dataset's training images too (``train_also``), that dataset's own held-out test.
+    """
+    spec = split_of(part.split("/")[0])
+    others = []
+    if spec.train_also:
+        other = split_of(spec.train_also)
+        _, split = study_cases(other, dataset_reader(root), seed)
+        test = {"name": other.name, "label": other.title, "folder": other.folder, "layout": other.layout}
+        others.append({**test, "ids": split[TEST]})
+    return {"data_folder": spec.folder, "other_tests": others}
+
+
 def score_run(run_dir: Path, cases: list[Case]) -> None:
     """Scores the run's best checkpoint on its own held-out test images (``run_dir/test``)."""
     run = RunFolder(run_dir)
