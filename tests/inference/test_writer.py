@@ -27,20 +27,18 @@ def test_a_failed_job_raises_on_close_and_later_jobs_do_not_run():
     def fail() -> None:
         raise DataError("out/masks/a.png", "could not encode image as PNG")
 
-    with pytest.raises(DataError, match="a.png"):
-        with BackgroundWriter() as writer:
-            writer.submit(ran.append, 1)
-            writer.submit(fail)
-            writer.submit(ran.append, 2)
+    with pytest.raises(DataError, match="a.png"), BackgroundWriter() as writer:
+        writer.submit(ran.append, 1)
+        writer.submit(fail)
+        writer.submit(ran.append, 2)
     assert ran == [1]
 
 
 def test_the_blocks_own_error_wins_and_queued_files_are_still_written():
     ran: list[int] = []
-    with pytest.raises(ValueError, match="corrupt"):
-        with BackgroundWriter() as writer:
-            writer.submit(lambda: (time.sleep(0.05), ran.append(1)))
-            raise ValueError("corrupt input")
+    with pytest.raises(ValueError, match="corrupt"), BackgroundWriter() as writer:
+        writer.submit(lambda: (time.sleep(0.05), ran.append(1)))
+        raise ValueError("corrupt input")
     assert ran == [1]
 
 
