@@ -2,7 +2,11 @@
 
 Every ratio compares two figures measured in the same run, interleaved, on this machine.
 
-    python -m bench [--out BENCHMARKS.md] [--threads N] [--quick]
+    python -m bench [--out BENCHMARKS.md] [--threads N] [--quick] [--hc18 DATA]
+
+``--hc18 DATA`` puts first the time to an accurate fetal-head model (:mod:`bench.time_to_accuracy`):
+the ``hc18_unet`` recipe in float32 and in bfloat16, trained side by side until their validation Dice
+reaches the float32 run's, then scored on the held-out test split.
 
 ``--quick`` runs every section at toy sizes (seconds): a smoke test, not a measurement.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +69,8 @@ def _verdict(value: float, target: float) -> str:
     return f"missed by {target - value:.2f} ({value:.2f} < {target})"
 
 
-def run(settings: Settings, threads: int) -> str:
-    """Runs every section and returns the Markdown page."""
+def run(settings: Settings, threads: int, headline: list[str] | None = None) -> str:
+    """Runs every section and returns the Markdown page (``headline``: a section to put first)."""
     torch.set_num_threads(threads)
     started = time.perf_counter()
     lines = [
@@ -85,6 +90,8 @@ def run(settings: Settings, threads: int) -> str:
         "precision the work runs in (float32 unless said).",
         "",
     ]
+    if headline:
+        lines += [*headline, ""]
     targets: list[tuple[str, str]] = []
 
     lines += [
@@ -256,8 +263,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--quick", action="store_true", help="toy sizes: checks that every section runs")
+    parser.add_argument(
+        "--hc18",
+        type=Path,
+        help="the HC18 dataset: first time the fetal-head recipe to its accuracy, float32 beside bfloat16 "
+        "(bench.time_to_accuracy; about 1.5 h on 2 cores)",
+    )
     args = parser.parse_args()
-    page = run(QUICK if args.quick else Settings(), args.threads)
+    headline = None
+    if args.hc18 is not None or args.quick:
+        from bench import time_to_accuracy
+
+        work = Path(tempfile.mkdtemp(prefix="medseg-time-to-accuracy-")) / "runs"
+        recipes = ["--run", "float32=hc18_unet", "--run", "bfloat16=hc18_unet train.cpu_bf16=true"]
+        source = ["--quick"] if args.quick else ["--data", str(args.hc18), *recipes]
+        headline = time_to_accuracy.main(["--out", str(work), *source])
+    page = run(QUICK if args.quick else Settings(), args.threads, headline)
     args.out.write_text(page)
     print(page)
 

@@ -20,7 +20,15 @@ def test_bench_quick_writes_every_section(tmp_path):
         timeout=600,
     )
     page = out.read_text()
-    for heading in ("Training throughput", "Data pipeline", "Inference latency", "Roofline", "Cost growth", "Targets"):
+    for heading in (
+        "Time to an accurate model",
+        "Training throughput",
+        "Data pipeline",
+        "Inference latency",
+        "Roofline",
+        "Cost growth",
+        "Targets",
+    ):
         assert f"## {heading}" in page
     targets = page.split("## Targets")[1]
     assert targets.count("| met") + targets.count("| missed") == 5
@@ -112,3 +120,23 @@ def test_polyp_inference_ablation_scores_flips_thresholds_and_averaged_weights(t
     )
     assert int(other["flip TTA"]["images"]) == len(json.loads((cvc_run / "split.json").read_text())["val"])
     assert (run / "inference_val.csv").read_text() == kvasir_table
+
+
+def test_time_to_accuracy_reads_the_first_validation_at_the_target(tmp_path):
+    from bench.time_to_accuracy import Run, first_reaching, table, validations
+
+    history = tmp_path / "history.csv"
+    history.write_text(
+        "level,phase,epoch,iteration,loss,pixel_accuracy,dice,lr,seconds\n"
+        "iteration,train,1,1,1.0,0.5,,0.01,\n"
+        "epoch,val,1,10,0.5,0.9,0.90,0.01,60\n"
+        "epoch,val,2,20,0.4,0.9,0.95,0.01,120\n"
+        "epoch,val,3,30,0.3,0.9,0.94,0.01,180\n"
+    )
+    slow = Run("float32", "hc18_unet", [], validations=validations(history))
+    bf16 = ["train.cpu_bf16=true"]
+    fast = Run("bfloat16", "hc18_unet", bf16, bf16, validations=[(1, 40.0, 0.951)])
+    assert slow.validations[1] == (2, 120.0, 0.95) and first_reaching(slow, 0.95) == (2, 120.0)
+    assert first_reaching(slow, 0.99) is None
+    rows = [line for line in table([slow, fast], 0.95, 1, "cmd") if line.startswith(("| float32", "| bfloat16"))]
+    assert "2.0 min (epoch 2) | 1.00x" in rows[0] and "0.7 min (epoch 1) | 3.00x" in rows[1]
