@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import medseg
-from medseg.errors import ConfigError, RunDirError
+from medseg.errors import ConfigError, MedsegError, RunDirError
 from medseg.experiments.evaluate import evaluate_run
 from medseg.experiments.zoo import package_run, rebuild, verify
 from medseg.inference.backends import open_predictor
@@ -315,6 +315,16 @@ def test_a_study_part_trained_on_two_datasets_is_tested_on_both_verified_and_reb
     assert "Also held out: CVC-ClinicDB" in (root / "polyps" / "card.md").read_text()
     report = verify("polyps", phantoms)
     assert {"dice_polyp", "cvc:dice_polyp"} <= set(report) and all(ok for _, _, ok in report.values())
+    # packaging again fails half-way (no CVC data to test on): the zoo model stays as it was
+    before = {p.name: p.read_bytes() for p in (root / "polyps").iterdir()}
+    with pytest.raises(MedsegError, match="cvc-clinicdb"):
+        package_run(run, "polyps", "kvasir_seg_cvc", "polyp_res_unet", [], "cpu", root=root, study=f"polyp:{part}",
+                    data_root=phantoms / "kvasir-seg")  # fmt: skip
+    assert {p.name: p.read_bytes() for p in (root / "polyps").iterdir()} == before
+    assert sorted(p.name for p in root.iterdir()) == ["polyps"]
+    with pytest.raises(ConfigError, match="SPLIT/MODEL"):
+        package_run(run, "polyps", "kvasir_seg_cvc", "polyp_res_unet", [], "cpu", root=root, study="polyp:cvc",
+                    data_root=phantoms)  # fmt: skip
     assert QUICK_PARAMS["res_unet"]["channels"] == [4, 8, 16]  # the overrides above are the quick study's
     rebuilt = rebuild("polyps", phantoms, tmp_path / "again", root=root)
     again = json.loads((rebuilt / "card.json").read_text())

@@ -25,7 +25,7 @@ def test_the_zoo_is_tensors_only_and_within_its_size_budget():
     for name in names:
         card = read_card(ZOO_DIR / name)
         assert "not a medical device" in card["intended_use"] and card["training_data"]["licence"]
-        assert card["test_metrics"] and card["command"].startswith(("medseg train", "medseg cv"))
+        assert card["test_metrics"] and card["command"].startswith(("medseg train", "medseg cv", "medseg reproduce"))
 
 
 def test_hc18_loads_in_under_a_second_and_finds_a_head():

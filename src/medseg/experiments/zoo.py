@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from medseg.experiments.evaluate import evaluate_cases
 from medseg.experiments.evaluate_volumes import VOLUME_PREFIX, evaluate_split_volumes
 from medseg.experiments.zoo_card import card_markdown, failure_modes, scored_volumes, volume_lines
 from medseg.inference.zoo import FORMAT, load_zoo_predictor, read_card, zoo_root
-from medseg.io import atomic_write_bytes, atomic_write_text
+from medseg.io import atomic_write_bytes, atomic_write_text, current_umask
 from medseg.models.checkpoint import load_checkpoint, model_from_spec
 from medseg.models.outputs import count_parameters
 from medseg.run_folder import RunFolder, ZooFolder
@@ -172,7 +175,7 @@ def package_run(
     run_dir, folder = Path(run_dir), (root or zoo_root()) / name
     if dataset not in DATASETS:
         raise ConfigError(f"dataset {dataset!r} is not known; use one of {', '.join(DATASETS)}")
-    run, files = RunFolder(run_dir), ZooFolder(folder)
+    run = RunFolder(run_dir)
     metrics_path = run.evaluation(split).metrics
     if run.split.is_file() and not load_split(run.split).get(split):
         raise RunDirError(
@@ -223,20 +226,40 @@ def package_run(
     card["weights_dtype"] = "float16" if half else "float32"
     if stage1 is not None:
         card["stage1"] = stage1
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
-    atomic_write_text(files.settings, json.dumps(settings, indent=1))
-    if study is not None:
-        card["study"] = {"name": study_part(study)[0], "part": study_part(study)[1]}
-        card["data_folder"] = test_sets["data_folder"]
-        card["other_tests"] = [
-            {**test, "metrics": _summary_stats(_measure_other(folder, card, test, Path(data_root)))}
-            for test in test_sets["other_tests"]
-        ]
-        card["shortfalls"].update(_other_shortfalls(card))
-    atomic_write_text(files.card_json, json.dumps(card, indent=1))
-    atomic_write_text(files.card_md, card_markdown(card))
+    with _staged(folder) as staging:  # the zoo folder changes all at once, or not at all
+        files = ZooFolder(staging)
+        atomic_write_bytes(files.weights, save(tensors, metadata={"format": FORMAT, "name": name}))
+        atomic_write_text(files.settings, json.dumps(settings, indent=1))
+        if study is not None:
+            card["study"] = {"name": study_part(study)[0], "part": study_part(study)[1]}
+            card["data_folder"] = test_sets["data_folder"]
+            card["other_tests"] = [
+                {**test, "metrics": _summary_stats(_measure_other(staging, card, test, Path(data_root)))}
+                for test in test_sets["other_tests"]
+            ]
+            card["shortfalls"].update(_other_shortfalls(card))
+        atomic_write_text(files.card_json, json.dumps(card, indent=1))
+        atomic_write_text(files.card_md, card_markdown(card))
     return folder
+
+
+@contextmanager
+def _staged(folder: Path) -> Iterator[Path]:
+    """A new hidden folder beside ``folder`` to write into; on success it replaces ``folder`` (whose
+    old files are then deleted), on an error it is removed and ``folder`` stays as it was."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.new-", dir=folder.parent))
+    try:
+        staging.chmod(0o777 & ~current_umask())
+        yield staging
+        old = staging.with_name(f".{folder.name}.old-{staging.name.rsplit('-', 1)[-1]}")
+        if folder.exists():
+            folder.rename(old)
+        staging.rename(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def _card(

@@ -230,7 +230,10 @@ def part_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
         "other_tests": [{"name", "label", "folder", "layout", "ids"}]}``: for a split trained on
         another dataset's training images too (``train_also``), that dataset's own held-out test.
     """
-    spec = split_of(part.split("/")[0])
+    split_name, _, model = part.partition("/")
+    if split_name not in {spec.name for spec in SPLITS} or model not in MODELS:
+        raise ConfigError(f"polyp study part {part!r}: give SPLIT/MODEL, e.g. kvasir_with_cvc/res_unet")
+    spec = split_of(split_name)
     others = []
     if spec.train_also:
         other = split_of(spec.train_also)
