@@ -267,7 +267,7 @@ def main() -> None:
         "--hc18",
         type=Path,
         help="the HC18 dataset: first time the fetal-head recipe to its accuracy, float32 beside bfloat16 "
-        "(bench.time_to_accuracy; about 1.5 h on 2 cores)",
+        "(bench.time_to_accuracy: two full trainings side by side)",
     )
     args = parser.parse_args()
     headline = None
