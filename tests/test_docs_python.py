@@ -22,6 +22,12 @@ def doc_layout(tmp_path, tiny_run):
     write_fetal_head_dataset(tmp_path / "demo_out" / "data", n_subjects=40, shape=(96, 128), seed=0)  # as the demo
     scans = write_bone_scan_dataset(tmp_path / "bone_data", n_patients=1, seed=5) / "images"
     shutil.copytree(scans, tmp_path / "scans")
+    from medseg.data.io import encode_image
+    from medseg.data.phantoms.endoscopy import polyp_frame
+    from medseg.io import atomic_write_bytes
+
+    frame, _, _ = polyp_frame(np.random.default_rng(0), (96, 128))
+    atomic_write_bytes(tmp_path / "frames" / "frame.jpg", encode_image(frame, ".jpg"))
     hu, _ = liver_phantom(np.random.default_rng(0), (6, 32, 32))
     (tmp_path / "ct").mkdir()
     save_nifti(hu.transpose(2, 1, 0), display_affine((2.5, 0.8, 0.8), hu.shape), tmp_path / "ct" / "patient.nii.gz")
@@ -42,6 +48,7 @@ def test_every_example_of_the_python_page_runs(doc_layout, capsys):
     printed = capsys.readouterr().out
     assert "['background', 'head']" in printed and "mm head circumference" in printed and " px" in printed
     assert "pixel_size_mm=-1: give a positive size in mm" in printed and "% BSI" in printed
+    assert "px2 of polyp" in printed and namespace["frame"].mask.shape == (96, 128)
     result, ct = namespace["result"], namespace["ct"]
     assert result.mask.shape == result.probabilities.shape[1:] and result.mask.dtype == np.uint8
     assert ct.labels.shape == (6, 32, 32) and ct.volume.affine.shape == (4, 4)
