@@ -308,6 +308,10 @@ def test_a_study_part_trained_on_two_datasets_is_tested_on_both_verified_and_reb
     card = json.loads((root / "polyps" / "card.json").read_text())
     assert card["command"].startswith(f"medseg reproduce polyp --data DATA --out STUDY --only {part} --set ")
     assert card["data_folder"] == "kvasir-seg" and card["study"] == {"name": "polyp", "part": part}
+    assert (
+        card["split"]["by"].startswith("image (Kvasir-SEG")
+        and "cvc-clinicdb training images: by video" in (card["split"]["by"])
+    )
     (cvc,) = card["other_tests"]
     assert cvc["name"] == "cvc" and cvc["folder"] == "cvc-clinicdb"
     assert cvc["metrics"]["dice_polyp"]["n"] == len(cvc["ids"])

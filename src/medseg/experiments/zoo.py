@@ -233,6 +233,7 @@ def package_run(
         if study is not None:
             card["study"] = {"name": study_part(study)[0], "part": study_part(study)[1]}
             card["data_folder"] = test_sets["data_folder"]
+            card["split"]["by"] = test_sets["split_by"]
             card["other_tests"] = [
                 {**test, "metrics": _summary_stats(_measure_other(staging, card, test, Path(data_root)))}
                 for test in test_sets["other_tests"]

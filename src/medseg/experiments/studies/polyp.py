@@ -227,8 +227,9 @@ def part_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
 
     Returns:
         ``{"data_folder": the part's own dataset folder (its test split is the card's test),
-        "other_tests": [{"name", "label", "folder", "layout", "ids"}]}``: for a split trained on
-        another dataset's training images too (``train_also``), that dataset's own held-out test.
+        "other_tests": [{"name", "label", "folder", "layout", "ids"}], "split_by": how its images
+        were split, in words}``; the other tests: for a split trained on another dataset's training
+        images too (``train_also``), that dataset's own held-out test.
     """
     split_name, _, model = part.partition("/")
     if split_name not in {spec.name for spec in SPLITS} or model not in MODELS:
@@ -240,7 +241,18 @@ def part_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
         _, split = study_cases(other, dataset_reader(root), seed)
         test = {"name": other.name, "label": other.title, "folder": other.folder, "layout": other.layout}
         others.append({**test, "ids": split[TEST]})
-    return {"data_folder": spec.folder, "other_tests": others}
+    split_by = _SPLIT_BY.get(spec.layout, "image") if not spec.by_frame else "frame (leaky)"
+    if spec.train_also:
+        split_by += f"; the added {split_of(spec.train_also).folder} training images: by " + _SPLIT_BY.get(
+            split_of(spec.train_also).layout, "image"
+        )
+    return {"data_folder": spec.folder, "other_tests": others, "split_by": split_by}
+
+
+_SPLIT_BY = {
+    "kvasir": "image (Kvasir-SEG publishes no patient identifiers)",
+    "cvc_clinicdb": "video sequence (all frames of one polyp on one side)",
+}
 
 
 def score_run(run_dir: Path, cases: list[Case]) -> None:
