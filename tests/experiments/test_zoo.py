@@ -10,7 +10,8 @@ from PIL import Image
 import medseg
 from medseg.errors import ConfigError, MedsegError, RunDirError
 from medseg.experiments.evaluate import evaluate_run
-from medseg.experiments.zoo import package_run, rebuild, verify
+from medseg.experiments.zoo import package_run
+from medseg.experiments.zoo_check import rebuild, verify
 from medseg.inference.backends import open_predictor
 from medseg.inference.zoo import load_zoo_predictor, zoo_folder, zoo_names
 from medseg.run_folder import CALIBRATION

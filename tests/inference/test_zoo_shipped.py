@@ -42,7 +42,7 @@ def test_hc18_loads_in_under_a_second_and_finds_a_head():
 
 @pytest.mark.skipif(not HC18.is_dir(), reason="the HC18 data is not beside the project")
 def test_hc18_card_is_reproduced_on_its_held_out_images():
-    from medseg.experiments.zoo import verify
+    from medseg.experiments.zoo_check import verify
 
     report = verify("hc18", HC18, root=ZOO_DIR)
     assert {"dice_head", "hc_absdiff_mm"} <= set(report)
@@ -81,7 +81,7 @@ def test_bone_finds_skeleton_and_hotspots_and_measures_the_bone_scan_index():
 
 
 def test_bone_card_is_reproduced_on_phantoms_generated_again():
-    from medseg.experiments.zoo import verify
+    from medseg.experiments.zoo_check import verify
 
     report = verify("bone", root=ZOO_DIR)
     assert {"dice_bone", "dice_hotspot", "bsi_absdiff_percent"} <= set(report)
@@ -110,7 +110,7 @@ def test_liver_predicts_a_ct_volume_with_its_affine_volumes_and_tumour_list(tmp_
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_liver_card_is_reproduced_on_its_training_patients():  # ~40 s: 248 CT slices read and predicted
-    from medseg.experiments.zoo import verify
+    from medseg.experiments.zoo_check import verify
 
     data = shared_dataset("3dircadb")
     card = read_card(ZOO_DIR / "liver")
@@ -139,7 +139,7 @@ def test_lung_is_a_float16_fold_ensemble_that_segments_a_crop_and_slides_over_a_
 
 @pytest.mark.realdata
 def test_lung_card_is_reproduced_on_its_held_out_patients():  # 28 crops, a few seconds
-    from medseg.experiments.zoo import verify
+    from medseg.experiments.zoo_check import verify
 
     report = verify("lung", shared_dataset("lidc-idri"), root=ZOO_DIR)
     assert "dice_nodule" in report and all(ok for _, _, ok in report.values()), report
@@ -159,7 +159,7 @@ def test_liver_cascade_names_liver_as_its_first_stage():
 @pytest.mark.slow
 @pytest.mark.realdata
 def test_liver_cascade_card_is_reproduced_on_its_training_patients():  # ~1-3 min: 228 slices at 256x256
-    from medseg.experiments.zoo import verify
+    from medseg.experiments.zoo_check import verify
 
     report = verify("liver_cascade", shared_dataset("3dircadb"), root=ZOO_DIR)
     assert "volume_dice_tumour" in report and all(ok for _, _, ok in report.values()), report
@@ -192,7 +192,7 @@ def test_polyp_segments_held_out_kvasir_frames_by_name():
 
 @pytest.mark.realdata
 def test_polyp_card_is_reproduced_on_kvasir_and_cvc():  # 197 frames, about 30 s
-    from medseg.experiments.zoo import verify
+    from medseg.experiments.zoo_check import verify
 
     report = verify("polyp", shared_dataset("kvasir-seg").parent, root=ZOO_DIR)
     assert {"dice_polyp", "cvc:dice_polyp"} <= set(report) and all(ok for _, _, ok in report.values()), report

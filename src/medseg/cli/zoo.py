@@ -82,7 +82,8 @@ def verify(
     ] = None,
 ) -> None:
     """Score a zoo model again on its card's images; fails when a number moved beyond its tolerance."""
-    from medseg.experiments.zoo import TOLERANCE, verify
+    from medseg.experiments.zoo import TOLERANCE
+    from medseg.experiments.zoo_check import verify
     from medseg.inference.zoo import read_card, zoo_root
 
     try:
@@ -112,7 +113,7 @@ def rebuild(
     ] = None,
 ) -> None:
     """Train a zoo model again with the recipe on its card, and replace it with the result."""
-    from medseg.experiments.zoo import rebuild
+    from medseg.experiments.zoo_check import rebuild
 
     try:
         folder = rebuild(name, data, work)

@@ -1,13 +1,12 @@
-"""Making and checking the zoo's models: a trained run becomes a zoo folder with its card, and
-the card's held-out numbers can be measured again.
+"""Making the zoo's models: a trained run becomes a zoo folder with its card
+(:mod:`medseg.experiments.zoo_check` measures a card again and remakes a model).
 
 ``package_run`` writes ``medseg/zoo/<name>/`` (see :mod:`medseg.inference.zoo` for the files) from
 a run folder that was evaluated on its test split (``medseg evaluate RUN --split test``), or, for a
 model trained on every subject there is, on its training split (the card then says the numbers are
-not held out and may carry the recipe's held-out results measured elsewhere, ``expected``);
-``verify`` evaluates the zoo model on the same cases and compares with its card. Volume datasets
-are scored per volume too (``volume_*`` metrics); phantom datasets are generated again when no
-data is given.
+not held out and may carry the recipe's held-out results measured elsewhere, ``expected``).
+Volume datasets are scored per volume too (``volume_*`` metrics); phantom datasets are generated
+again from their ``DATASETS`` entry when no data is given.
 """
 
 from __future__ import annotations
@@ -19,20 +18,18 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from medseg.config import config_from_dict
-from medseg.data.loading import load_cases
-from medseg.data.splits import load_split, select
+from medseg.data.splits import load_split
 from medseg.errors import ConfigError, RunDirError
-from medseg.experiments.evaluate import evaluate_cases
-from medseg.experiments.evaluate_volumes import VOLUME_PREFIX, evaluate_split_volumes
+from medseg.experiments.evaluate_volumes import VOLUME_PREFIX
 from medseg.experiments.zoo_card import card_markdown, failure_modes, scored_volumes, volume_lines
-from medseg.inference.zoo import FORMAT, load_zoo_predictor, read_card, zoo_root
+from medseg.experiments.zoo_measure import measure_other
+from medseg.inference.zoo import FORMAT, zoo_root
 from medseg.io import atomic_write_bytes, atomic_write_text, current_umask
 from medseg.models.checkpoint import load_checkpoint, model_from_spec
 from medseg.models.outputs import count_parameters
@@ -235,7 +232,7 @@ def package_run(
             card["data_folder"] = test_sets["data_folder"]
             card["split"]["by"] = test_sets["split_by"]
             card["other_tests"] = [
-                {**test, "metrics": _summary_stats(_measure_other(staging, card, test, Path(data_root)))}
+                {**test, "metrics": _summary_stats(measure_other(staging, card, test, Path(data_root)))}
                 for test in test_sets["other_tests"]
             ]
             card["shortfalls"].update(_other_shortfalls(card))
@@ -383,135 +380,3 @@ def _polyp_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
 
 # study -> where a model trained as one of its parts is tested: (part, data root, seed) -> test sets
 STUDY_TEST_SETS = {"polyp": _polyp_test_sets}
-
-
-def verify(
-    name: str, data: str | Path | None = None, root: Path | None = None, tolerance: dict[str, float] | None = None
-) -> dict:
-    """Evaluates zoo model ``name`` on its card's cases from ``data`` and compares with the card.
-
-    The cases are the run's saved split that the card was measured on (``test_ids`` in ``card.json``);
-    volumes are scored in 3D too when the card has per-volume metrics. ``data`` may be left out
-    for a model trained on phantoms: they are generated again (same seed, same files).
-
-    Returns:
-        ``{metric: (card value, measured value, within tolerance)}`` for the metrics with a tolerance.
-
-    Raises:
-        RunDirError: not a zoo model, or a card without its test ids; ConfigError: no ``data`` for
-            a model trained on real data.
-    """
-    folder = (root or zoo_root()) / name
-    files = ZooFolder(folder)
-    if not files.settings.is_file():
-        raise RunDirError(f"{folder}: not a zoo model (no {files.settings.name})")
-    card = read_card(folder)
-    ids = card.get("test_ids")
-    if not isinstance(ids, list) or not ids:
-        raise RunDirError(f"{files.card_json}: no test_ids to verify against")
-    with tempfile.TemporaryDirectory(prefix="medseg-zoo-") as scratch:
-        if data is None:
-            data = phantom_data(str(card.get("dataset_key", "")), Path(scratch) / "phantoms")
-            if data is None:
-                trained_on = card.get("training_data", {}).get("dataset", "the dataset it was trained on")
-                raise ConfigError(f"zoo verify {name}: give --data, the folder of {trained_on}")
-        summary = _measure(folder, card, Path(data) / card.get("data_folder", ""), ids)
-        others = {test["name"]: _measure_other(folder, card, test, Path(data)) for test in card.get("other_tests", [])}
-    report = _compare(card["test_metrics"], summary, tolerance)
-    for test in card.get("other_tests", []):
-        found = _compare(test["metrics"], others[test["name"]], tolerance)
-        report.update({f"{test['name']}:{key}": values for key, values in found.items()})
-    return report
-
-
-def _compare(card_metrics: dict, summary: dict, tolerance: dict[str, float] | None) -> dict:
-    report = {}
-    for key, stats in card_metrics.items():
-        allowed = tolerance_for(key, tolerance)
-        if allowed is None or key not in summary:
-            continue
-        measured = summary[key]["mean"]
-        both_undefined = math.isnan(measured) and math.isnan(stats["mean"])  # e.g. no HC on an empty mask
-        report[key] = (stats["mean"], measured, both_undefined or abs(measured - stats["mean"]) <= allowed)
-    return report
-
-
-def _measure_other(folder: Path, card: dict[str, Any], test: dict[str, Any], root: Path) -> dict:
-    """The zoo model scored on one of its card's other test sets: ``test["ids"]`` of the dataset in
-    ``root / test["folder"]``, read with ``test["layout"]``."""
-    predictor = load_zoo_predictor(folder, tta=bool(card.get("tta", False)))
-    config = replace(predictor.config, data=replace(predictor.config.data, layout=test["layout"]))
-    cases = select(load_cases(config, root / test["folder"]), list(test["ids"]))
-    return evaluate_cases(predictor, cases, None)[1]
-
-
-def _measure(folder: Path, card: dict[str, Any], data: str | Path, ids: list[str]) -> dict[str, dict[str, float]]:
-    predictor = load_zoo_predictor(folder, tta=bool(card.get("tta", False)))
-    cases = select(load_cases(predictor.config, data), ids)
-    masks: dict[str, Any] = {}
-    _, summary = evaluate_cases(predictor, cases, None, masks=masks)
-    if any(key.startswith(VOLUME_PREFIX) for key in card["test_metrics"]):
-        summary.update(evaluate_split_volumes(predictor, cases, data, masks)[1])
-    return summary
-
-
-def rebuild(name: str, data: str | Path | None, work: str | Path, root: Path | None = None) -> Path:
-    """Trains zoo model ``name`` again from ``data`` with the recipe and overrides on its card,
-    evaluates it on the split its card was measured on and writes it over the zoo folder (its card
-    re-measured). ``data`` may be None for a model trained on phantoms (generated into ``work``).
-
-    ``work`` receives the training run (a new folder).
-
-    Raises:
-        RunDirError: not a zoo model, or a card without its recipe.
-    """
-    from medseg.config import load_config
-    from medseg.experiments.evaluate import evaluate_run
-    from medseg.experiments.train import train_run
-
-    folder = (root or zoo_root()) / name
-    card = read_card(folder)
-    if not card.get("recipe") or not isinstance(card.get("overrides"), list):
-        raise RunDirError(f"{ZooFolder(folder).card_json}: no recipe to rebuild from")
-    run_dir = Path(work)
-    if data is None:
-        data = phantom_data(str(card.get("dataset_key", "")), run_dir.parent / f"{run_dir.name}_phantoms")
-        if data is None:
-            raise ConfigError(f"zoo rebuild {name}: give --data, the dataset it was trained on")
-    split = str(card.get("evaluated_split", "test"))
-    config = load_config(card["recipe"], card["overrides"])
-    members = int(card.get("members", 1))
-    study = card.get("study")
-    if study:  # a study part: the study assembles its training data (e.g. two datasets)
-        from medseg.experiments.reproduce import StudyRequest
-        from medseg.experiments.studies import get_study
-
-        request = StudyRequest(out=run_dir, data=Path(data), only=(study["part"],), overrides=tuple(card["overrides"]))
-        get_study(study["name"]).run(request)
-        study_root, run_dir = Path(data), run_dir / study["part"]
-        evaluate_run(run_dir, study_root / card.get("data_folder", ""), split)
-    elif members > 1:  # a fold ensemble: cross-validation scores its held-out test itself
-        from medseg.experiments.cv import cross_validate
-
-        cross_validate(config, data, run_dir, members, monitor=None)
-    else:
-        train_run(config, data, run_dir)
-        evaluate_run(run_dir, data, split)
-    hardware = card.get("training", {}).get("hardware", "")
-    return package_run(
-        run_dir,
-        name,
-        card["dataset_key"],
-        card["recipe"],
-        card["overrides"],
-        hardware,
-        card.get("targets"),
-        root,
-        split=split,
-        expected=card.get("expected_performance"),
-        notes=card.get("notes"),
-        half=card.get("weights_dtype") == "float16",
-        stage1=card.get("stage1"),
-        study=f"{study['name']}:{study['part']}" if study else None,
-        data_root=data if study else None,
-    )
