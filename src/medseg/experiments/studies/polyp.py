@@ -236,16 +236,13 @@ def part_test_sets(part: str, root: Path, seed: int) -> dict[str, Any]:
         raise ConfigError(f"polyp study part {part!r}: give SPLIT/MODEL, e.g. kvasir_with_cvc/res_unet")
     spec = split_of(split_name)
     others = []
+    split_by = _SPLIT_BY.get(spec.layout, "image") if not spec.by_frame else "frame (leaky)"
     if spec.train_also:
         other = split_of(spec.train_also)
         _, split = study_cases(other, dataset_reader(root), seed)
         test = {"name": other.name, "label": other.title, "folder": other.folder, "layout": other.layout}
         others.append({**test, "ids": split[TEST]})
-    split_by = _SPLIT_BY.get(spec.layout, "image") if not spec.by_frame else "frame (leaky)"
-    if spec.train_also:
-        split_by += f"; the added {split_of(spec.train_also).folder} training images: by " + _SPLIT_BY.get(
-            split_of(spec.train_also).layout, "image"
-        )
+        split_by += f"; the added {other.folder} training images: by {_SPLIT_BY.get(other.layout, 'image')}"
     return {"data_folder": spec.folder, "other_tests": others, "split_by": split_by}
 
 
