@@ -29,8 +29,8 @@ VARIANTS = {
     "raw argmax": PostprocessConfig(largest_component=False, fill_holes=False, fit_ellipse=False),
     "largest component + fill": PostprocessConfig(largest_component=True, fill_holes=True, fit_ellipse=False),
     "ellipse fit": PostprocessConfig(largest_component=True, fill_holes=True, fit_ellipse=True),
-    "ellipse fit, trimmed 90%": PostprocessConfig(True, True, True, ellipse_keep=0.9),
-    "ellipse fit, trimmed 80%": PostprocessConfig(True, True, True, ellipse_keep=0.8),
+    "ellipse fit, trimmed 90%": PostprocessConfig(fit_ellipse=True, ellipse_keep=0.9),
+    "ellipse fit, trimmed 80%": PostprocessConfig(fit_ellipse=True, ellipse_keep=0.8),
 }
 
 

@@ -2,7 +2,7 @@
 reaches a target, then scored once on the held-out test split.
 
     python -m bench.time_to_accuracy --data ../shared/data/hc18 --out runs/tta \\
-        --run "float32=hc18_unet" --run "bfloat16=hc18_unet train.cpu_bf16=true" \\
+        --run "today=hc18_unet" --run "fast=hc18_unet_fast" --evaluate="--tta --scales 0.9,1,1.1" \\
         [--target 0.974] [--threads-each 1] [--write BENCHMARKS.md]
     python -m bench.time_to_accuracy --quick --out /tmp/tta     # phantoms, tiny sizes: a smoke test
 
@@ -13,8 +13,9 @@ ratio of their times is the measurement, the absolute times are those of a machi
 by side. From each run's ``history.csv``: the training clock at each validation, the first epoch whose
 validation Dice reaches ``--target`` (default: the first run's best, less 0.002: the time to the
 baseline's accuracy), the best validation Dice, and the process's CPU seconds. ``medseg evaluate RUN
---split test`` then scores each run's best checkpoint on the held-out test split (Dice, HC error and
-HD where the recipe measures them).
+--split test`` (plus ``--evaluate``'s options, e.g. the test-time flips and scales a recipe names) then
+scores each run's best checkpoint on the held-out test split (Dice, HC error and HD where the recipe
+measures them).
 
 The epoch count, not the clock, ends each training, so every run can be repeated exactly.
 """
@@ -111,10 +112,10 @@ def train_side_by_side(runs: list[Run], data: Path, out: Path, threads: int) -> 
         run.validations = validations(out / run.name / "history.csv")
 
 
-def score_test(run: Run, data: Path, out: Path) -> None:
-    """``medseg evaluate`` of the run's best checkpoint on its held-out test split."""
+def score_test(run: Run, data: Path, out: Path, options: list[str]) -> None:
+    """``medseg evaluate`` of the run's best checkpoint on its held-out test split, with ``options``."""
     subprocess.run(
-        medseg_command("evaluate", str(out / run.name), "--data", str(data), "--split", "test"),
+        medseg_command("evaluate", str(out / run.name), "--data", str(data), "--split", "test", *options),
         check=True,
         capture_output=True,
         env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
@@ -123,7 +124,7 @@ def score_test(run: Run, data: Path, out: Path) -> None:
     run.test = {key: metrics[key]["mean"] for key in TEST_KEYS if key in metrics}
 
 
-def table(runs: list[Run], target: float, threads: int, command: str) -> list[str]:
+def table(runs: list[Run], target: float, threads: int, command: str, evaluate: str = "") -> list[str]:
     """The Markdown section: one row per run, the first run as the baseline of the ratios."""
     keys = [key for key in TEST_KEYS if any(key in run.test for run in runs)]
     lines = [
@@ -131,7 +132,8 @@ def table(runs: list[Run], target: float, threads: int, command: str) -> list[st
         "",
         f"`{command}` ({time.strftime('%Y-%m-%d')}): {len(runs)} trainings started together, "
         f"{threads} torch thread(s) each, on {os.cpu_count()} CPU cores. Time to target: the training clock "
-        f"when validation Dice first reached **{target:.4f}**; test: best checkpoint, held-out test split.",
+        f"when validation Dice first reached **{target:.4f}**; test: best checkpoint, held-out test split"
+        f"{f' (evaluated with {evaluate})' if evaluate else ''}.",
         "",
         "| run | recipe | overrides | epochs | time to target | vs first | best val Dice | training time | CPU s | "
         + " | ".join(f"test {key}" for key in keys)
@@ -166,6 +168,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--run", action="append", default=[], help="NAME=RECIPE [KEY=VALUE ...] (repeatable)")
     parser.add_argument("--target", type=float, help="validation Dice to reach (default: first run's best - 0.002)")
     parser.add_argument("--threads-each", type=int, default=1)
+    parser.add_argument("--evaluate", default="", help='test evaluation options: "--tta --scales 0.9,1,1.1"')
     parser.add_argument("--quick", action="store_true", help="phantoms and tiny networks: a smoke test")
     parser.add_argument("--write", type=Path, help="replace this section of that Markdown page")
     args = parser.parse_args(argv)
@@ -181,12 +184,12 @@ def main(argv: list[str] | None = None) -> list[str]:
         raise SystemExit("give --data and at least two --run (or --quick)")
     train_side_by_side(runs, args.data, args.out, args.threads_each)
     for run in runs:
-        score_test(run, args.data, args.out)
+        score_test(run, args.data, args.out, args.evaluate.split())
     target = args.target
     if target is None:
         target = max(dice for _, _, dice in runs[0].validations) - 0.002
     command = "python -m bench.time_to_accuracy " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = table(runs, target, args.threads_each, command)
+    lines = table(runs, target, args.threads_each, command, args.evaluate)
     print("\n".join(lines))
     if args.write is not None:
         from bench.roofline import replace_section

@@ -140,3 +140,5 @@ def test_time_to_accuracy_reads_the_first_validation_at_the_target(tmp_path):
     assert first_reaching(slow, 0.99) is None
     rows = [line for line in table([slow, fast], 0.95, 1, "cmd") if line.startswith(("| float32", "| bfloat16"))]
     assert "2.0 min (epoch 2) | 1.00x" in rows[0] and "0.7 min (epoch 1) | 3.00x" in rows[1]
+    heading = table([slow, fast], 0.95, 1, "cmd", "--tta --scales 0.9,1,1.1")[2]
+    assert "(evaluated with --tta --scales 0.9,1,1.1)" in heading

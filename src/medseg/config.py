@@ -107,6 +107,7 @@ class TrainConfig:
     amp: bool = True  # mixed precision (autocast + GradScaler) when training on CUDA; ignored on CPU
     cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (faster where it has AVX512-BF16 or AMX)
     channels_last: bool = False  # model and batches in channels-last memory format (faster convolutions on CPU)
+    compile: bool = False  # torch.compile the training forward pass (Inductor; needs a C++ compiler on a CPU)
     deep_supervision: str = "equal"  # equal | halving: weights of a deeply supervised model's outputs
     deep_supervision_weights: list[float] | None = None  # explicit weights, one per output
     sync_batchnorm: bool = False  # under torchrun: batch norm statistics over the global batch

@@ -134,3 +134,12 @@ def test_every_packaged_name_resolves_to_the_one_recipes_folder(name):
 def test_the_demo_and_hc18_configs_are_packaged_recipes():
     assert {"demo", "hc18_unet", "hc18_unet_paper"} <= set(PACKAGED)
     assert PACKAGED_RECIPES == RECIPES and not (RECIPES.parent / "configs").exists()
+
+
+def test_the_fast_fetal_head_recipe_changes_only_how_fast_it_trains():
+    today, fast = load_config("hc18_unet"), load_config("hc18_unet_fast")
+    for part in ("data", "augment", "model", "postprocess", "eval", "infer"):
+        assert getattr(fast, part) == getattr(today, part), part
+    changed = {key for key, value in vars(fast.train).items() if value != getattr(today.train, key)}
+    assert changed == {"epochs", "cpu_bf16", "channels_last", "compile"}
+    assert fast.train.epochs < today.train.epochs and fast.train.cpu_bf16 and fast.train.compile

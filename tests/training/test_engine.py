@@ -211,3 +211,19 @@ def test_cpu_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_float32_weights(fe
     state = load_checkpoint(tmp_path / "true" / "checkpoints" / "best.pt")["state_dict"]
     assert all(v.dtype == torch.float32 for v in state.values() if v.is_floating_point())
     assert "mixed precision (bfloat16)" in capsys.readouterr().err
+
+
+def test_compile_trains_like_eager_and_writes_plain_checkpoints(fetal_data, tmp_path):
+    overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=2", "train.tensorboard=false"]
+    runs = {}
+    for compiled in ("false", "true"):
+        recorder = Recorder()
+        config = load_config("demo", overrides + [f"train.compile={compiled}"])
+        runs[compiled] = (recorder, train_run(config, fetal_data, tmp_path / compiled, callbacks=[recorder]))
+    (eager, eager_result), (compiled, compiled_result) = runs["false"], runs["true"]
+    assert compiled.losses == pytest.approx(eager.losses, rel=1e-3)
+    assert compiled_result.best_score == pytest.approx(eager_result.best_score, abs=1e-3)
+    saved = load_checkpoint(tmp_path / "true" / "checkpoints" / "best.pt")["state_dict"]
+    assert saved.keys() == eager.end.keys()  # no "_orig_mod." prefix: any medseg command loads it
+    for key, value in saved.items():
+        assert torch.allclose(value.float(), eager.end[key].float(), atol=1e-3), key

@@ -15,7 +15,7 @@ from medseg.models.checkpoint import load_checkpoint
 from ..conftest import DETERMINISTIC, TINY
 
 
-@pytest.mark.parametrize("name", ["hc18_unet", "hc18_unet_paper", "demo"])
+@pytest.mark.parametrize("name", ["hc18_unet", "hc18_unet_fast", "hc18_unet_paper", "demo"])
 def test_fetal_configs_do_not_depend_on_wall_clock_or_thread_count(name):
     config = load_config(name)
     assert config.train.scheduler != "cosine_time"  # a time-based schedule changes what each epoch does
