@@ -6,8 +6,8 @@ user waits. The split of the time is the command's own: the ``profile:`` line of
 (``--profile``), the per-volume line of a volume.
 
 - a 3D-IRCADb patient's ``PATIENT_DICOM.zip`` with the ``liver`` model and with ``liver_cascade``;
-- the 28 held-out LIDC-IDRI crops of the ``lung`` card with its 4-fold ensemble (linked into a
-  temporary folder, not copied).
+- the 28 held-out LIDC-IDRI crops of the ``lung`` card (64x64, cut by the ``lidc`` reader into a
+  temporary folder) with its 4-fold ensemble.
 
 The throughput of a folder of 2D images (HC18) is :mod:`bench.hc18_inference`'s section.
 
@@ -57,13 +57,19 @@ def environment(threads: int) -> dict[str, str]:
 
 
 def lidc_test_folder(data: Path, work: Path) -> Path:
-    """The ``lung`` card's held-out crops, linked into one folder."""
-    card = json.loads((ZOO / "lung" / "card.json").read_text())
+    """The ``lung`` card's 28 held-out 64x64 crops, cut by the ``lidc`` reader, as ``.npy`` files in ``work``."""
+    import numpy as np
+
+    from medseg.data.readers.lidc import read_lidc
+
+    wanted = set(json.loads((ZOO / "lung" / "card.json").read_text())["test_ids"])
     folder = work / "lidc_test"
     folder.mkdir()
-    for crop in card["test_ids"]:
-        patient = f"LIDC-IDRI-{crop.split('_')[0]}"
-        (folder / f"{crop}.npy").symlink_to((data / "lidc-idri" / "Image" / patient / f"{crop}.npy").resolve())
+    for case in read_lidc(data / "lidc-idri"):
+        if case.id in wanted:
+            np.save(folder / f"{case.id}.npy", np.asarray(case.image, dtype=np.float32))
+    if len(list(folder.iterdir())) != len(wanted):
+        raise SystemExit(f"found {len(list(folder.iterdir()))} of the lung card's {len(wanted)} held-out crops")
     return folder
 
 
