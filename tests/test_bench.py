@@ -142,3 +142,17 @@ def test_time_to_accuracy_reads_the_first_validation_at_the_target(tmp_path):
     assert "2.0 min (epoch 2) | 1.00x" in rows[0] and "0.7 min (epoch 1) | 3.00x" in rows[1]
     heading = table([slow, fast], 0.95, 1, "cmd", "--tta --scales 0.9,1,1.1")[2]
     assert "(evaluated with --tta --scales 0.9,1,1.1)" in heading
+
+
+def test_predict_seconds_reads_the_commands_own_time_split():
+    from bench.predict_seconds import Job, section, split_of
+
+    folder = "28 images -> out/masks\nprofile: 28 images in 0.9 s (31.1 images/s): read 14 ms, network 762 ms\n"
+    volume = "  volume 1/1: p.zip\n  3Dircadb1.1: 129 slices in 5.4 s: read 957 ms, network 2.4 s\n1 volume(s) -> out\n"
+    assert split_of(folder) == "28 images in 0.9 s (31.1 images/s): read 14 ms, network 762 ms"
+    assert split_of(volume) == "129 slices in 5.4 s: read 957 ms, network 2.4 s"
+    assert split_of("nothing timed") == ""
+    jobs = [Job("zip", 15.0, [], [9.0, 8.4], "129 slices in 5.4 s"), Job("crops", 3.0, [], [4.5, 4.3])]
+    rows = section(jobs, 2, 2, "cmd", (0.1, 0.2))[-2:]
+    assert rows[0] == "| zip | 9.0 / 8.4 | 8.7 | 15 s: met | 129 slices in 5.4 s |"
+    assert rows[1] == "| crops | 4.5 / 4.3 | 4.4 | 3 s: missed | - |"
