@@ -141,12 +141,9 @@ def main(argv: list[str] | None = None) -> list[str]:
                 run_job(job, work / f"out_{index}_{round_}", args.threads)
     command = "python -m bench.predict_seconds " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = section(measured, args.threads, args.rounds, command, (before, os.getloadavg()[0]))
-    print("\n".join(lines))
-    if args.write is not None:
-        from bench.roofline import replace_section
+    from bench.roofline import print_and_write
 
-        args.write.write_text(replace_section(args.write.read_text(), lines, HEADING))
-    return lines
+    return print_and_write(lines, args.write, HEADING)
 
 
 if __name__ == "__main__":

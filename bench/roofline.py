@@ -252,6 +252,14 @@ def replace_section(page: str, lines: list[str], heading: str = HEADING, before:
     return page[:start] + new + (page[end:] if end >= 0 else "")
 
 
+def print_and_write(lines: list[str], page: Path | None, heading: str) -> list[str]:
+    """Prints a section and, when ``page`` is given, replaces that section of the Markdown page."""
+    print("\n".join(lines))
+    if page is not None:
+        page.write_text(replace_section(page.read_text(), lines, heading))
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())

@@ -190,12 +190,9 @@ def main(argv: list[str] | None = None) -> list[str]:
         target = max(dice for _, _, dice in runs[0].validations) - 0.002
     command = "python -m bench.time_to_accuracy " + " ".join(argv if argv is not None else sys.argv[1:])
     lines = table(runs, target, args.threads_each, command, args.evaluate)
-    print("\n".join(lines))
-    if args.write is not None:
-        from bench.roofline import replace_section
+    from bench.roofline import print_and_write
 
-        args.write.write_text(replace_section(args.write.read_text(), lines, HEADING))
-    return lines
+    return print_and_write(lines, args.write, HEADING)
 
 
 if __name__ == "__main__":
