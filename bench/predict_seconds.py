@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> list[str]:
         for round_ in range(args.rounds):
             for index, job in enumerate(measured):
                 run_job(job, work / f"out_{index}_{round_}", args.threads)
-    command = "python -m bench.predict_seconds " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.predict_seconds " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = section(measured, args.threads, args.rounds, command, (before, os.getloadavg()[0]))
     from bench.roofline import print_and_write
 

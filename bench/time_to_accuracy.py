@@ -26,6 +26,7 @@ import argparse
 import csv
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     target = args.target
     if target is None:
         target = max(dice for _, _, dice in runs[0].validations) - 0.002
-    command = "python -m bench.time_to_accuracy " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench.time_to_accuracy " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = table(runs, target, args.threads_each, command, args.evaluate)
     from bench.roofline import print_and_write
 
