@@ -167,15 +167,21 @@ def test_init_weights_refuses_another_model_or_a_missing_file(fetal_data, tmp_pa
         train_run(missing, fetal_data, tmp_path / "third")
 
 
-def test_channels_last_trains_like_the_default_layout(fetal_data, tmp_path):
-    overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=3", "train.tensorboard=false"]
-    runs = {}
-    for layout in ("false", "true"):
+def _train_off_and_on(option: str, fetal_data, tmp_path, iterations: int):
+    """Trains the tiny demo twice, ``option=false`` then ``true`` (run folders ``tmp_path/false``, ``/true``).
+
+    Returns ``[(recorder, result) off, (recorder, result) on]``."""
+    overrides = TINY + DETERMINISTIC + ["train.epochs=1", f"train.iterations_per_epoch={iterations}"]
+    runs = []
+    for value in ("false", "true"):
         recorder = Recorder()
-        config = load_config("demo", overrides + [f"train.channels_last={layout}"])
-        result = train_run(config, fetal_data, tmp_path / layout, callbacks=[recorder])
-        runs[layout] = (recorder, result)
-    (plain, plain_result), (last, last_result) = runs["false"], runs["true"]
+        config = load_config("demo", [*overrides, "train.tensorboard=false", f"{option}={value}"])
+        runs.append((recorder, train_run(config, fetal_data, tmp_path / value, callbacks=[recorder])))
+    return runs
+
+
+def test_channels_last_trains_like_the_default_layout(fetal_data, tmp_path):
+    (plain, plain_result), (last, last_result) = _train_off_and_on("train.channels_last", fetal_data, tmp_path, 3)
     assert last.losses == pytest.approx(plain.losses, rel=1e-4)
     assert last_result.best_score == pytest.approx(plain_result.best_score, abs=1e-4)
     assert any(
@@ -214,13 +220,7 @@ def test_cpu_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_float32_weights(fe
 
 
 def test_compile_trains_like_eager_and_writes_plain_checkpoints(fetal_data, tmp_path):
-    overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=2", "train.tensorboard=false"]
-    runs = {}
-    for compiled in ("false", "true"):
-        recorder = Recorder()
-        config = load_config("demo", overrides + [f"train.compile={compiled}"])
-        runs[compiled] = (recorder, train_run(config, fetal_data, tmp_path / compiled, callbacks=[recorder]))
-    (eager, eager_result), (compiled, compiled_result) = runs["false"], runs["true"]
+    (eager, eager_result), (compiled, compiled_result) = _train_off_and_on("train.compile", fetal_data, tmp_path, 2)
     assert compiled.losses == pytest.approx(eager.losses, rel=1e-3)
     assert compiled_result.best_score == pytest.approx(eager_result.best_score, abs=1e-3)
     saved = load_checkpoint(tmp_path / "true" / "checkpoints" / "best.pt")["state_dict"]
