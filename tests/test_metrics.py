@@ -2,8 +2,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from medseg.metrics import case_metrics, confusion, hausdorff_mm, summarize
+from medseg.metrics import case_metrics, confusion, hausdorff_mm, summarize, to_labels
 
 
 def test_confusion_derived_scores():
@@ -51,3 +52,17 @@ def test_hausdorff_column_names_its_unit():
     assert in_px["hd_px_polyp"] == pytest.approx(3.0) and "hd_mm_polyp" not in in_px
     summary = summarize([{"x": 1.0}, {"x": 3.0}, {"x": math.nan}])
     assert summary["x"]["mean"] == 2.0 and summary["x"]["n"] == 2
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_to_labels_is_the_argmax_with_ties_to_the_lower_class(channels_last):
+    scores = torch.randn(3, 4, 9, 7)
+    scores[0, :, 0, 0] = 1.0  # a four-way tie
+    scores[1, 2:, 1, 1] = 5.0  # a tie between classes 2 and 3
+    if channels_last:
+        scores = scores.contiguous(memory_format=torch.channels_last)
+    labels = to_labels(scores)
+    assert labels.shape == (3, 9, 7) and labels.dtype == torch.int64
+    assert torch.equal(labels, scores.argmax(1))
+    assert labels[0, 0, 0] == 0 and labels[1, 1, 1] == 2
+    assert torch.equal(to_labels(scores, keepdim=True), scores.argmax(1, keepdim=True))

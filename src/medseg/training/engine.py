@@ -23,7 +23,7 @@ from medseg.config import Config
 from medseg.data.case import Case
 from medseg.logs import progress
 from medseg.losses import main_output
-from medseg.metrics import batch_dice
+from medseg.metrics import batch_dice, to_labels
 from medseg.models import count_parameters, to_probabilities
 from medseg.models.checkpoint import load_checkpoint
 from medseg.run_folder import RunFolder
@@ -224,7 +224,7 @@ def train_step(state: TrainState, images: torch.Tensor, masks: torch.Tensor) -> 
         optimizer.step()
     with torch.no_grad():
         logits = main_output(outputs)
-        correct = (to_probabilities(logits.float()).argmax(1, keepdim=True) == masks).sum().item()
+        correct = (to_labels(to_probabilities(logits.float()), keepdim=True) == masks).sum().item()
     value = loss.item()
     return np.array([value * len(images), correct, masks.numel(), len(images)], dtype=np.float64), value
 
@@ -283,7 +283,7 @@ def evaluate_loader(
         probabilities = to_probabilities(main_output(outputs).float())
         sums[0] += loss.item() * len(images)
         sums[1] += len(images)
-        sums[2] += (probabilities.argmax(1, keepdim=True) == masks).sum().item()
+        sums[2] += (to_labels(probabilities, keepdim=True) == masks).sum().item()
         sums[3] += masks.numel()
         sums[4:] += batch_dice(probabilities.cpu(), masks.cpu())
     distributed.all_reduce_sum(sums)
