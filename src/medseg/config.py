@@ -106,6 +106,7 @@ class TrainConfig:
     grad_clip_norm: float | None = None  # clip the gradients' global L2 norm
     amp: bool = True  # mixed precision (autocast + GradScaler) when training on CUDA; ignored on CPU
     cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (faster where it has AVX512-BF16 or AMX)
+    cpu_bf16_epochs: int | None = None  # with cpu_bf16: only the first N epochs in bfloat16, float32 after; None: all
     channels_last: bool = False  # model and batches in channels-last memory format (faster convolutions on CPU)
     compile: bool = False  # torch.compile the training forward pass (Inductor; needs a C++ compiler on a CPU)
     deep_supervision: str = "equal"  # equal | halving: weights of a deeply supervised model's outputs

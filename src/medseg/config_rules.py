@@ -90,6 +90,7 @@ RULES: list[tuple[str, Any, str]] = [
     ),
     ("train.num_workers", _optional(lambda v: v >= 0), "null or at least 0"),
     ("train.threads", _optional(lambda v: v >= 1), "null or at least 1"),
+    ("train.cpu_bf16_epochs", _optional(lambda v: v >= 0), "null or at least 0"),
     ("train.init_weights", _optional(lambda v: bool(v.strip())), "null or the path of a checkpoint or run folder"),
     ("train.max_minutes", _optional(_finite(0, low_open=True)), "null or a finite value > 0"),
     ("train.iterations_per_epoch", _optional(lambda v: v >= 1), "null or at least 1"),

@@ -219,6 +219,30 @@ def test_cpu_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_float32_weights(fe
     assert "mixed precision (bfloat16)" in capsys.readouterr().err
 
 
+class EpochDtypes(Callback):
+    """The dtypes of the model's outputs seen during each epoch (training and validation)."""
+
+    def __init__(self):
+        self.by_epoch, self.current = [], set()
+
+    def on_fit_start(self, model, start_epoch, iteration):
+        model.register_forward_hook(lambda module, inputs, output: self.current.add(output.dtype))
+
+    def on_epoch_end(self, epoch, iteration, scores):
+        self.by_epoch.append(self.current)
+        self.current = set()
+        return False
+
+
+def test_cpu_bf16_epochs_trains_the_first_epochs_in_bfloat16_then_float32(fetal_data, tmp_path, capsys):
+    overrides = TINY + DETERMINISTIC + ["train.epochs=3", "train.iterations_per_epoch=2", "train.tensorboard=false"]
+    config = load_config("demo", overrides + ["train.cpu_bf16=true", "train.cpu_bf16_epochs=2"])
+    dtypes = EpochDtypes()
+    train_run(config, fetal_data, tmp_path / "run", callbacks=[dtypes])
+    assert dtypes.by_epoch == [{torch.bfloat16}, {torch.bfloat16}, {torch.float32}]
+    assert "mixed precision (bfloat16 up to epoch 2, float32 after)" in capsys.readouterr().err
+
+
 def test_compile_trains_like_eager_and_writes_plain_checkpoints(fetal_data, tmp_path):
     (eager, eager_result), (compiled, compiled_result) = _train_off_and_on("train.compile", fetal_data, tmp_path, 2)
     assert compiled.losses == pytest.approx(eager.losses, rel=1e-3)

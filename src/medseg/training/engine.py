@@ -72,8 +72,11 @@ def _as_float(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list
     return [output.float() for output in outputs]
 
 
-def _precision_note(dtype: torch.dtype | None) -> str:
-    return {torch.float16: "; mixed precision (float16)", torch.bfloat16: "; mixed precision (bfloat16)"}.get(dtype, "")
+def _precision_note(dtype: torch.dtype | None, until_epoch: int | None = None) -> str:
+    note = {torch.float16: "; mixed precision (float16)", torch.bfloat16: "; mixed precision (bfloat16)"}.get(dtype, "")
+    if note and dtype == torch.bfloat16 and until_epoch is not None:
+        note = note[:-1] + f" up to epoch {until_epoch}, float32 after)"
+    return note
 
 
 def default_callbacks(config: Config, state: TrainState) -> list[Callback]:
@@ -243,7 +246,8 @@ def _log_start(state: TrainState) -> None:
     val_images = len(state.val_loader.dataset) if state.val_loader is not None else 0  # type: ignore[arg-type]
     distributed.log_main(
         f"model {cfg.model.name}: {count_parameters(state.net):,} parameters; {len(state.train_set)} train, "
-        f"{val_images} val images; device {state.device}{processes}" + _precision_note(state.autocast_dtype)
+        f"{val_images} val images; device {state.device}{processes}"
+        + _precision_note(state.autocast_dtype, cfg.train.cpu_bf16_epochs)
     )
 
 

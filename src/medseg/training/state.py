@@ -69,12 +69,15 @@ class TrainState:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        """The dtype forward passes run in: float16 under ``train.amp`` on CUDA, bfloat16 under
-        ``train.cpu_bf16`` on a CPU, else None (float32)."""
+        """The dtype this epoch's forward passes run in: float16 under ``train.amp`` on CUDA, bfloat16
+        under ``train.cpu_bf16`` on a CPU (up to epoch ``train.cpu_bf16_epochs`` when set), else None
+        (float32)."""
         if self.amp:
             return torch.float16
-        if self.config.train.cpu_bf16 and self.device.type == "cpu":
-            return torch.bfloat16
+        train_cfg = self.config.train
+        if train_cfg.cpu_bf16 and self.device.type == "cpu":
+            last = train_cfg.cpu_bf16_epochs
+            return torch.bfloat16 if last is None or self.epoch <= last else None
         return None
 
     @property
