@@ -42,6 +42,9 @@ def main() -> None:
     parser.add_argument("--tta", action="store_true")
     parser.add_argument("--scales", default="1", help="comma-separated input scales, e.g. 0.9,1,1.1")
     parser.add_argument("--thresholds", default="", help="comma-separated head-probability thresholds")
+    parser.add_argument(
+        "--ensemble-with", nargs="*", default=[], help="more runs (same split): their probabilities averaged with RUN's"
+    )
     args = parser.parse_args()
     thresholds = [float(v) for v in args.thresholds.split(",") if v]
     variants = dict(VARIANTS)
@@ -49,6 +52,10 @@ def main() -> None:
 
     scales = tuple(float(v) for v in args.scales.split(","))
     predictor = Predictor.from_run(args.run_dir, tta=args.tta, scales=scales)
+    for other in args.ensemble_with:
+        if load_split(f"{other}/split.json") != load_split(f"{args.run_dir}/split.json"):
+            raise SystemExit(f"{other}: another split than {args.run_dir}'s")
+        predictor.models += Predictor.from_run(other).models
     config = predictor.config
     cases = select(load_cases(config, args.data), load_split(f"{args.run_dir}/split.json")[args.split])
     rows: dict[str, list[dict]] = {name: [] for name in variants}
@@ -65,7 +72,8 @@ def main() -> None:
             row.update(measurement_row(case, Prediction(mask, np.empty(0), ellipse), variant_config))
             rows[name].append(row)
     seconds = time.perf_counter() - started
-    print(f"{len(cases)} {args.split} images of {args.run_dir}, tta={args.tta}, scales={scales}, {seconds:.0f} s")
+    runs = " + ".join([args.run_dir, *args.ensemble_with])
+    print(f"{len(cases)} {args.split} images of {runs}, tta={args.tta}, scales={scales}, {seconds:.0f} s")
     columns = [
         "post-processing",
         "Dice head",

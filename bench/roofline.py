@@ -20,6 +20,8 @@ from pathlib import Path
 
 import torch
 
+from medseg.device import cpu_flags
+
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # the CPU flags whose kernels each precision's products run on (oneDNN picks the best one present)
 PRECISION_FLAGS = {
@@ -28,21 +30,6 @@ PRECISION_FLAGS = {
 }
 PEAK_SIZES = (2048, 3072, 4096)
 HEADING = "## Roofline"
-
-
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags: the ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo`` text); empty
-    where there is none (not Linux, or not x86)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
 
 
 def precision_flags(precision: str, flags: set[str]) -> list[str]:

@@ -1,9 +1,11 @@
-"""The roofline's share computation, CPU flag detection and section rewriting (no timing)."""
+"""The roofline's share computation, precision flags and section rewriting (no timing)."""
 
 from __future__ import annotations
 
 import pytest
 from bench import roofline
+
+from medseg.device import cpu_flags
 
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -15,15 +17,8 @@ flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 amx_bf16 amx_tile amx_int8
 """
 
 
-def test_cpu_flags_read_the_flags_line():
-    flags = roofline.cpu_flags(CPUINFO)
-    assert {"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"} <= flags
-    assert "spectre_v1" not in flags  # the bugs line is not a flag
-    assert roofline.cpu_flags("processor : 0\nmodel name : an ARM core\n") == set()
-
-
 def test_precision_flags_and_bfloat16_kernels_follow_the_cpu():
-    amx = roofline.cpu_flags(CPUINFO)
+    amx = cpu_flags(CPUINFO)
     assert roofline.precision_flags("bfloat16", amx) == ["avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]
     assert roofline.precision_flags("float32", amx) == ["avx2", "fma", "avx512f"]
     assert roofline.bfloat16_kernels(amx).startswith("AMX")
@@ -52,7 +47,7 @@ def _measured(float32_seconds: float, bfloat16_seconds: float) -> dict:
 
 def test_section_puts_each_workload_against_its_precisions_peak():
     measured = _measured(0.2, 0.05)  # 50 GFLOP/s float32, 200 GFLOP/s bfloat16
-    lines = roofline.section(measured, 2, roofline.cpu_flags(CPUINFO))
+    lines = roofline.section(measured, 2, cpu_flags(CPUINFO))
     rows = [line for line in lines if line.startswith(("| inference", "| training"))]
     assert len(rows) == 2
     assert "| 200 | 50.0 (50%) | 50 | 200.0 (50%) | 4.00 |" in rows[0]

@@ -154,7 +154,7 @@ class InferConfig:
     # A cascade's second stage: the stage-1 model (run folder, relative to this run or absolute; or a zoo
     # name) whose organ box this model segments in (medseg.inference.cascade); None: a single model.
     stage1: str | None = None
-    precision: str = "float32"  # PyTorch: float32, or bfloat16 autocast (check it: medseg check-precision)
+    precision: str = "float32"  # PyTorch: float32, bfloat16 autocast, or auto (check it: medseg check-precision)
 
 
 @dataclass

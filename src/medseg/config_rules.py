@@ -18,7 +18,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULE_NAMES = ("none", "cosine", "cosine_time", "step", "multistep", "polyp_step", "poly", "plateau")
 MONITORS = ("train_loss", "val_loss", "val_dice", "val_pixel_accuracy")
 DEEP_SUPERVISION = ("equal", "halving")
-INFER_PRECISIONS = ("float32", "bfloat16")
+INFER_PRECISIONS = ("float32", "bfloat16", "auto")  # auto: bfloat16 where the CPU has it natively
 
 
 def _finite(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = True) -> Any:

@@ -1,8 +1,43 @@
-"""Choosing the torch device."""
+"""Choosing the torch device, and what its CPU runs natively."""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
 import torch
+
+BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # either gives native bfloat16 products
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags: the ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo`` text); empty
+    where there is none (not Linux, or not x86)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return set()
+
+
+@cache
+def native_bfloat16_cpu() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bfloat16 is converted
+    to float32 and runs slower than float32 itself."""
+    return any(flag in cpu_flags() for flag in BFLOAT16_FLAGS)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``infer.precision`` as it runs on ``device``: ``"auto"`` is ``"bfloat16"`` on a CPU with native
+    bfloat16 (:func:`native_bfloat16_cpu`) and ``"float32"`` elsewhere; other names are returned as they are."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if device.type == "cpu" and native_bfloat16_cpu() else "float32"
 
 
 def resolve_device(name: str) -> torch.device:

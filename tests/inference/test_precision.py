@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medseg import device
 from medseg.config import load_config
 from medseg.errors import ConfigError
 from medseg.inference.backends import open_predictor
@@ -33,3 +34,15 @@ def test_infer_precision_is_a_checked_config_key():
     assert load_config("demo", ["infer.precision=bfloat16"]).infer.precision == "bfloat16"
     with pytest.raises(ConfigError, match="infer.precision"):
         load_config("demo", ["infer.precision=int4"])
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "bfloat16"), (False, "float32")])
+def test_auto_precision_runs_bfloat16_only_where_the_cpu_has_it(tiny_run, monkeypatch, native, expected):
+    monkeypatch.setattr(device, "native_bfloat16_cpu", lambda: native)
+    assert open_predictor(tiny_run, "torch", threads=1, precision="auto").precision == expected
+    assert load_config("demo", ["infer.precision=auto"]).infer.precision == "auto"
+
+
+def test_auto_precision_keeps_an_onnx_export(exported_run, monkeypatch):
+    monkeypatch.setattr(device, "native_bfloat16_cpu", lambda: True)
+    assert open_predictor(exported_run, "auto", precision="auto").backend == "onnx"  # ONNX Runtime runs float32

@@ -29,10 +29,11 @@ class Backend(str, Enum):
 
 
 class Precision(str, Enum):
-    """Inference precision (PyTorch): float32, or bfloat16 autocast."""
+    """Inference precision (PyTorch): float32, bfloat16 autocast, or auto (bfloat16 on a CPU with native bfloat16)."""
 
     float32 = "float32"
     bfloat16 = "bfloat16"
+    auto = "auto"
 
 
 class LowPrecision(str, Enum):

@@ -91,7 +91,8 @@ def predict(
         Precision | None,
         typer.Option(
             help="PyTorch: float32, or bfloat16 autocast (faster with AMX or AVX512-BF16; medseg check-precision "
-            "measures its Dice on a validation split); default: the model's infer.precision"
+            "measures its Dice on a validation split), or auto (bfloat16 where the CPU has either, else float32); "
+            "default: the model's infer.precision"
         ),
     ] = None,
     profile: Annotated[

@@ -48,7 +48,7 @@ def open_predictor(
         raise ConfigError(f"unknown backend {backend!r}; use {', '.join(BACKENDS)}")
     if precision is not None and precision not in INFER_PRECISIONS:
         raise ConfigError(f"precision {precision!r}: use one of {', '.join(INFER_PRECISIONS)}")
-    low = precision is not None and precision != "float32"
+    low = precision == "bfloat16"  # auto falls back to float32 where it cannot run
     if low and (backend == "onnx" or Path(source).suffix == ".onnx"):
         raise ConfigError(
             f"{source}: {precision} runs on PyTorch; give a run directory or zoo model with --backend torch"

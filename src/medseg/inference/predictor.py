@@ -22,7 +22,7 @@ from medseg.config import Config, config_from_dict
 from medseg.config_rules import INFER_PRECISIONS
 from medseg.data.preprocessing import prepare_image
 from medseg.data.transforms import Letterbox, crop_region, unletterbox
-from medseg.device import resolve_device
+from medseg.device import resolve_device, resolve_precision
 from medseg.errors import ConfigError, DataError, RunDirError
 from medseg.inference.input_scale import input_problem, training_crop, window_zoom
 from medseg.inference.postprocess import postprocess, probabilities_to_labels
@@ -59,7 +59,8 @@ class Predictor:
             ``config.data.image_size`` times each scale, and the probabilities, mapped back to the
             image's own size, are averaged.
         batch_size: override ``config.infer.batch_size`` (images, or windows, per forward pass).
-        precision: override ``config.infer.precision``: ``"float32"``, or ``"bfloat16"`` (PyTorch
+        precision: override ``config.infer.precision``: ``"float32"``, ``"bfloat16"``, or ``"auto"``
+            (bfloat16 on a CPU with native bfloat16, :func:`medseg.device.resolve_precision`; PyTorch
             networks under ``torch.autocast``; faster on CPUs with AMX or AVX512-BF16; other networks,
             such as ONNX Runtime sessions, run as they are). ``medseg check-precision`` measures what it
             changes on a validation split.
@@ -84,6 +85,7 @@ class Predictor:
         self.models = list(models) if isinstance(models, list) else [models]
         self.config = config
         self.device = resolve_device(device)
+        self.precision = resolve_precision(self.precision, self.device)
         self.tta = tta
         self.sliding_window = config.infer.sliding_window if sliding_window is None else sliding_window
         self.batch_size = max(1, int(batch_size or config.infer.batch_size))
