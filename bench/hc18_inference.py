@@ -47,7 +47,7 @@ def held_out_folder(data: Path, folder: Path, count: int) -> list[str]:
             if image.size != SIZE:
                 continue
         if not (folder / source.name).exists():
-            (folder / source.name).symlink_to(source)
+            (folder / source.name).symlink_to(source.resolve())  # a relative --data would dangle from folder
         names.append(source.name)
         if len(names) == count:
             break
@@ -169,7 +169,13 @@ def main() -> None:
     parser.add_argument("--only", choices=("precision", "speed"), help="one of the two sections")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="medseg-hc18-bench-"))
-    stamp = f"Measured on {time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} CPU cores."
+    from bench.roofline import bfloat16_kernels
+    from medseg.device import cpu_flags, cpu_name
+
+    stamp = (
+        f"Measured on {time.strftime('%Y-%m-%d %H:%M %Z')}, {cpu_name()}, {os.cpu_count()} CPU cores "
+        f"(bfloat16 by {bfloat16_kernels(cpu_flags())})."
+    )
     sections = []
     int8 = work / "hc18_int8.onnx" if (work / "hc18_int8.onnx").is_file() else None
     if args.only != "speed":

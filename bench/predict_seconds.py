@@ -108,10 +108,14 @@ def jobs(data: Path, work: Path) -> list[Job]:
 
 
 def section(measured: list[Job], threads: int, rounds: int, command: str, load: tuple[float, float]) -> list[str]:
+    from bench.roofline import bfloat16_kernels
+    from medseg.device import cpu_flags, cpu_name
+
     lines = [
         HEADING,
         "",
-        f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPU cores, "
+        f"`{command}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu_name()}: {os.cpu_count()} "
+        f"cores, bfloat16 by {bfloat16_kernels(cpu_flags())}, "
         f"`--threads {threads}`, load average {load[0]:.1f} before and {load[1]:.1f} after): each command "
         f"{rounds} times in turn, in a new process, Python start and imports included.",
         "",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from medseg.device import cpu_flags
+from medseg.device import cpu_flags, cpu_name
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 # the CPU flags whose kernels each precision's products run on (oneDNN picks the best one present)
@@ -181,7 +181,8 @@ def section(measured: dict, threads: int, flags: set[str]) -> list[str]:
     lines = [
         HEADING,
         "",
-        f"Peaks: the best `torch.mm` rate of square matrices (sizes {', '.join(map(str, PEAK_SIZES))} in a full run, "
+        f"CPU: {cpu_name()}. Peaks: the best `torch.mm` rate of square matrices "
+        f"(sizes {', '.join(map(str, PEAK_SIZES))} in a full run, "
         f"best of 5 each; the table gives the size that reached it) in each precision, {threads} torch "
         "thread(s). A workload's share is of the peak of the precision it runs in. CPU flags present: "
         + (", ".join(f"`{f}`" for f in sorted(set().union(*PRECISION_FLAGS.values()) & flags)) or "none read")

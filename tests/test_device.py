@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from medseg import device as device_module
-from medseg.device import cpu_flags, resolve_precision
+from medseg.device import cpu_flags, cpu_name, resolve_precision
 
 CPUINFO = """processor\t: 0
 vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 9R14 96-Core Processor
 flags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16
 bugs\t\t: spectre_v1
 """
@@ -20,6 +21,8 @@ def test_cpu_flags_read_the_flags_line():
     assert {"avx2", "avx512f", "avx512_bf16"} <= flags
     assert "spectre_v1" not in flags  # the bugs line is not a flag
     assert cpu_flags("processor : 0\nmodel name : an ARM core\n") == set()
+    assert cpu_name(CPUINFO) == "AMD EPYC 9R14 96-Core Processor"
+    assert cpu_name("processor : 0\n")  # no model name line: the platform's answer, never empty
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,22 @@ def cpu_flags(cpuinfo: str | None = None) -> set[str]:
     return set()
 
 
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (``model name`` of ``/proc/cpuinfo``), or ``platform.processor()``'s answer."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    import platform
+
+    return platform.processor() or "unknown CPU"
+
+
 @cache
 def native_bfloat16_cpu() -> bool:
     """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); elsewhere bfloat16 is converted

@@ -89,3 +89,15 @@ def test_planar_dicom_and_npy_folders_are_not_volumes(tmp_path):
     series = tmp_path / "ct"
     write_dicom_series(series, np.zeros((3, 16, 16), np.int16), (2.0, 0.7, 0.7))
     assert not holds_planar_inputs(list(series.iterdir())) and is_volume_input(series)  # a CT series
+
+
+def test_a_folder_with_dangling_links_names_the_link_not_a_missing_dicom_series(tmp_path):
+    from medseg.inference.volume import is_volume_input
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "001_HC.png").symlink_to(tmp_path / "elsewhere" / "001_HC.png")  # e.g. a relative link moved
+    with pytest.raises(DataError, match=r"001_HC.png: a link to .*elsewhere.*, which does not exist \(1 such"):
+        is_volume_input(folder)
+    with pytest.raises(DataError, match="001_HC.png: a link to"):
+        list_inputs(folder)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,12 @@ def list_inputs(folder: str | Path) -> list[Path]:
 
 
 def check_unread_formats(folder: Path) -> None:
-    """Raises a :class:`DataError` when ``folder`` holds images of a format medseg does not read (WebP, GIF...)."""
+    """Raises a :class:`DataError` when ``folder`` holds images of a format medseg does not read (WebP, GIF...),
+    or a link to a file that is not there (naming it)."""
+    dangling = sorted(p for p in folder.iterdir() if p.is_symlink() and not p.exists())
+    if dangling:
+        target = os.readlink(dangling[0])
+        raise DataError(dangling[0], f"a link to {target}, which does not exist ({len(dangling)} such links here)")
     other = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in UNREAD_SUFFIXES)
     if other:
         raise DataError(
