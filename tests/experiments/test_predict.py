@@ -65,3 +65,39 @@ def test_output_files_follow_the_umask(tiny_run, hc18_synthetic, tmp_path):
         os.umask(old)
     for path in (tmp_path / "pred" / "measurements.csv", next((tmp_path / "pred" / "masks").iterdir())):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_qc_flipped_passes_run_when_asked_or_when_the_calibrated_flag_needs_them(
+    tiny_run, hc18_synthetic, tmp_path, monkeypatch
+):
+    import csv
+    import math
+    import shutil
+
+    import medseg.inference.qc as qc_module
+    from medseg.inference.qc import QCCalibration
+    from medseg.run_folder import RunFolder
+
+    flips = []
+    real = qc_module._flipped_prediction
+    monkeypatch.setattr(qc_module, "_flipped_prediction", lambda *a: flips.append(1) or real(*a))
+    n_images = len(list((hc18_synthetic / "test_set").glob("*.png")))
+
+    def tta_values(out):
+        with (out / "measurements.csv").open(newline="") as handle:
+            return [float(row["qc_tta_dice_min"] or "nan") for row in csv.DictReader(handle)]
+
+    predict_run(tiny_run, hc18_synthetic, tmp_path / "default")  # eval.qc of the demo config: on
+    assert flips == [] and all(math.isnan(v) for v in tta_values(tmp_path / "default"))
+    predict_run(tiny_run, hc18_synthetic, tmp_path / "asked", qc=True)
+    assert len(flips) == 2 * n_images and not any(math.isnan(v) for v in tta_values(tmp_path / "asked"))
+
+    run = tmp_path / "calibrated"
+    shutil.copytree(tiny_run, run)
+    validation = [{"qc_tta_dice_min": 0.9 + 0.01 * k} for k in range(5)]
+    QCCalibration(share=0.2, threshold=0.8, signals=["qc_tta_dice_min"], validation=validation).save(
+        RunFolder(run).calibration
+    )
+    flips.clear()
+    rows = predict_run(run, hc18_synthetic, tmp_path / "flagged")  # the flag uses a flipped-pass signal
+    assert len(flips) == 2 * n_images and {row["qc_flag"] for row in rows} <= {"ok", "review"}

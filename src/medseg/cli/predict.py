@@ -62,7 +62,9 @@ def predict(
     qc: Annotated[
         bool | None,
         typer.Option(
-            help="QC signals and the run's qc_flag; volumes: the flip QC spreads (two more passes; default: eval.qc)"
+            help="QC signals and the run's qc_flag, with the flipped passes' signals (two more network passes per "
+            "image); volumes: the flip QC spreads. Default: eval.qc, and the flipped passes only where the run's "
+            "qc_flag uses them"
         ),
     ] = None,
     output_format: Annotated[

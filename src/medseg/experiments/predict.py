@@ -16,7 +16,7 @@ from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.probabilities import save_probability_config
-from medseg.inference.qc import load_calibration
+from medseg.inference.qc import load_calibration, needs_extra_passes
 from medseg.inference.timing import Stopwatch
 from medseg.inference.volume import predict_volumes
 from medseg.inference.volume_inputs import check_dicom_inputs, is_volume_input, volume_inputs
@@ -58,6 +58,8 @@ def predict_run(
     inputs); with ``overwrite`` an earlier prediction is replaced once the new one is complete.
     With ``qc`` (default ``eval.qc``) 2D predictions carry the QC signals and, when the run has a
     calibration (``medseg evaluate RUN --split val``), the ``qc_flag``; volumes the flip QC spreads.
+    The 2D signals of the flipped (and single-fold) passes are computed when ``qc`` is True, or when
+    the calibrated flag uses them; with ``qc`` None (the config's ``eval.qc``) they are left empty.
     ``min_lesion_volume_mm3`` replaces the run's ``eval.min_lesion_volume_mm3`` (volumes: smaller
     lesions are counted, not listed), ``remove_small_lesions`` its ``postprocess.remove_small_lesions``
     (volumes: those lesions also taken out of the label files).
@@ -138,8 +140,11 @@ def predict_run(
                     save_probabilities,
                     qc,
                 )
+        asked = qc is True
         qc = predictor.config.eval.qc if qc is None else qc
         calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None
+        # the flipped passes (2-3x an image's network time) run when asked, or when the calibrated flag needs them
+        passes = asked or (calibration is not None and needs_extra_passes(calibration.signals))
         return predict_folder(
             predictor,
             input_dir,
@@ -151,6 +156,7 @@ def predict_run(
             calibration=calibration,
             save_probabilities=save_probabilities,
             timing=timing,
+            qc_passes=passes,
         )
 
 

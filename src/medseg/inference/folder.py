@@ -72,6 +72,7 @@ def predict_folder(
     calibration: QCCalibration | None = None,
     save_probabilities: bool = False,
     timing: Stopwatch | None = None,
+    qc_passes: bool = True,
 ) -> list[dict[str, Any]]:
     """Writes ``out_dir/masks/<name>.png`` (at the input size), ``out_dir/overlays/<name>.png`` and
     ``out_dir/measurements.csv``; images go through the network ``predictor.batch_size`` at a time.
@@ -88,8 +89,9 @@ def predict_folder(
     Each finished image leaves its row in ``out_dir/.progress/<name>.json`` until the CSV is
     written; with ``resume``, images with such a row are not predicted again.
 
-    With ``qc`` each row holds the QC signals (:func:`medseg.inference.qc.qc_signals`); with a
-    ``calibration`` also ``qc_score`` and ``qc_flag``, and flagged images come first in the CSV.
+    With ``qc`` each row holds the QC signals (:func:`medseg.inference.qc.qc_signals`; those of the
+    flipped and single-fold passes only with ``qc_passes``); with a ``calibration`` also ``qc_score``
+    and ``qc_flag``, and flagged images come first in the CSV.
 
     With ``timing``, the images' time adds to that stopwatch, stage by stage (read, preprocess, network,
     postprocess, measure, write: :mod:`medseg.inference.timing`; the QC's flipped passes count as
@@ -145,7 +147,9 @@ def predict_folder(
                 writer.submit(_write_images, out_dir, item.name, item.image, prediction.mask, binary_scale)
                 known = sizes.get(path.name) if sizes else (item.spacing_mm[1] if item.spacing_mm else None)
                 known = known if is_known(known) else None
-                row = image_row(predictor, item.image, prediction, path.name, item.name, known, qc, calibration)
+                row = image_row(
+                    predictor, item.image, prediction, path.name, item.name, known, qc, calibration, qc_passes
+                )
                 if "nodules" in config.eval.measurements:
                     with stage("measure"):
                         row[NODULE_ROWS] = nodule_rows(prediction.mask, path.name, item.name, known)
@@ -221,13 +225,15 @@ def image_row(
     known: float | None,
     qc: bool,
     calibration: QCCalibration | None = None,
+    qc_passes: bool = True,
 ) -> dict[str, Any]:
     """The ``measurements.csv`` row of one predicted image: :func:`measurement_row`, then with ``qc``
-    the QC signals (lengths in px without a pixel size) and, with a ``calibration``, ``qc_score``/``qc_flag``."""
+    the QC signals (lengths in px without a pixel size; the flipped and single-fold passes' only with
+    ``qc_passes``) and, with a ``calibration``, ``qc_score``/``qc_flag``."""
     with stage("measure"):
         row = measurement_row(filename, name, prediction, predictor.config, known)
     if qc:
-        signals = qc_signals(predictor, image, prediction, known or 1.0)
+        signals = qc_signals(predictor, image, prediction, known or 1.0, qc_passes)
         row.update(signals if known is not None else lengths_in_pixels(signals))
         if calibration is not None:
             row["qc_score"], row["qc_flag"] = calibration.score(row), calibration.flag(row)

@@ -51,8 +51,16 @@ def _flipped_prediction(predictor: Predictor, image: np.ndarray, axis: int) -> t
     return mask, ellipse
 
 
+PASS_PREFIXES = ("qc_tta_", "qc_fold_")  # signals that cost more network passes: flipped copies, single folds
+
+
+def needs_extra_passes(signals: list[str]) -> bool:
+    """Whether any of ``signals`` comes from the flipped or single-fold passes of :func:`qc_signals`."""
+    return any(name.startswith(PASS_PREFIXES) for name in signals)
+
+
 def qc_signals(
-    predictor: Predictor, image: np.ndarray, prediction: Prediction, pixel_size_mm: float
+    predictor: Predictor, image: np.ndarray, prediction: Prediction, pixel_size_mm: float, extra_passes: bool = True
 ) -> dict[str, float]:
     """Every QC signal of one predicted image (see :data:`medseg.measure.qc.SIGNALS`).
 
@@ -61,9 +69,11 @@ def qc_signals(
         image: ``(H, W)`` or ``(H, W, C)`` native image.
         prediction: ``predictor.predict(image)``.
         pixel_size_mm: isotropic pixel size (1.0 gives pixels).
+        extra_passes: also the signals of the flipped copies' and single folds' predictions
+            (:data:`PASS_PREFIXES`: two or more network passes per image); False leaves them NaN.
 
     Returns:
-        Signal name -> value (NaN where a signal does not apply).
+        Signal name -> value (NaN where a signal does not apply or was not computed).
     """
     config = predictor.config
     measures_hc = "head_circumference" in config.eval.measurements
@@ -73,6 +83,8 @@ def qc_signals(
         signals.update(ellipse_fit_residual(largest_component(raw), prediction.ellipse, pixel_size_mm))
     signals.update(boundary_entropy(prediction.probabilities, prediction.mask > 0))
 
+    if not extra_passes:
+        return {**signals, **{name: math.nan for name in SIGNALS if name.startswith(PASS_PREFIXES)}}
     plain = copy.copy(predictor)
     plain.tta = False
     masks, hcs = [prediction.mask > 0], [_hc_mm(prediction.mask, prediction.ellipse, pixel_size_mm)]
