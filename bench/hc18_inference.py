@@ -111,6 +111,9 @@ def precision_section(data: Path, work: Path, threads: int, limit: int | None) -
     return lines, int8_path if int8_path.is_file() else None
 
 
+QC_MODES = {"--no-qc": "off", "": "default", "--qc": "`--qc`"}
+
+
 def speed_section(data: Path, work: Path, threads: int, count: int, int8: Path | None) -> tuple[list[str], float]:
     """Times ``medseg predict --profile`` per backend; the section and the best ONNX Runtime images/s without QC."""
     folder = work / "images"
@@ -123,12 +126,12 @@ def speed_section(data: Path, work: Path, threads: int, count: int, int8: Path |
         models.append(("ONNX Runtime int8", [str(int8)]))
     csv = data / "training_set_pixel_size_and_HC.csv"
     rows, best_onnx = [], 0.0
-    for qc in ("--no-qc", "--qc"):
+    for qc, qc_label in QC_MODES.items():
         for label, model in models:
             out = work / f"out_{len(rows)}"
             args = [model[0], str(folder), "--out", str(out), "--pixel-size", str(csv), "--threads", str(threads)]
             args.append("--overwrite")
-            output, wall, load, _ = medseg("predict", *args, *model[1:], "--profile", qc)
+            output, wall, load, _ = medseg("predict", *args, *model[1:], "--profile", *([qc] if qc else []))
             profile = _line(output, "profile:")
             match = re.search(r"\(([\d.]+) images/s\)", profile)
             rate = float(match.group(1)) if match else float("nan")
@@ -136,7 +139,7 @@ def speed_section(data: Path, work: Path, threads: int, count: int, int8: Path |
                 best_onnx = max(best_onnx, rate)
             split = profile.split("images/s): ", 1)[-1]
             rows.append(
-                f"| {label} | {'on' if qc == '--qc' else 'off'} | {rate:.1f} | {len(names) / wall:.1f} "
+                f"| {label} | {qc_label} | {rate:.1f} | {len(names) / wall:.1f} "
                 f"({wall:.1f} s) | {split} | {load[0]:.2f} / {load[1]:.2f} |"
             )
     lines = [
@@ -145,8 +148,10 @@ def speed_section(data: Path, work: Path, threads: int, count: int, int8: Path |
         f"`medseg predict MODEL FOLDER --profile --threads {threads}` over {len(names)} of the card's held-out "
         f"HC18 images at {SIZE[0]}x{SIZE[1]} (masks, overlays and `measurements.csv` with HC in mm written), one "
         "process per row, one after the other. Loop images/s: the prediction loop (the `--profile` total); "
-        "command: the whole process (Python start-up, imports, model loading). QC on: the QC signals' "
-        "flipped passes (`eval.qc`, on for `hc18` by default). ONNX models from "
+        "command: the whole process (Python start-up, imports, model loading). QC: `--no-qc` (off), no flag "
+        "(the config's `eval.qc`, on for `hc18`: the QC signals without the flipped passes, as the "
+        "zoo's `hc18` has no calibrated flag that needs them) and `--qc` (every signal, two more network passes per image). "
+        "ONNX models from "
         f"`medseg export hc18 --out hc18.onnx` ({_line(export, str(float_onnx)).split(';')[-1].strip()}) and "
         "`medseg export hc18 --int8 ...` above.",
         "",
