@@ -150,8 +150,8 @@ def speed_section(data: Path, work: Path, threads: int, count: int, int8: Path |
         "process per row, one after the other. Loop images/s: the prediction loop (the `--profile` total); "
         "command: the whole process (Python start-up, imports, model loading). QC: `--no-qc` (off), no flag "
         "(the config's `eval.qc`, on for `hc18`: the QC signals without the flipped passes, as the "
-        "zoo's `hc18` has no calibrated flag that needs them) and `--qc` (every signal, two more network passes per image). "
-        "ONNX models from "
+        "zoo's `hc18` has no calibrated flag that needs them) and `--qc` (every signal, two more network "
+        "passes per image). ONNX models from "
         f"`medseg export hc18 --out hc18.onnx` ({_line(export, str(float_onnx)).split(';')[-1].strip()}) and "
         "`medseg export hc18 --int8 ...` above.",
         "",
