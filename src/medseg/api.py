@@ -30,7 +30,7 @@ from medseg.inference.backends import open_predictor
 from medseg.inference.folder import image_row, read_images
 from medseg.inference.input_scale import input_problem
 from medseg.inference.predictor import Prediction, Predictor
-from medseg.inference.qc import load_calibration
+from medseg.inference.qc import extra_passes_wanted, load_calibration
 from medseg.inference.volume import VolumeResult, is_volume_input, segment_and_measure
 from medseg.measure.units import is_known
 
@@ -95,7 +95,8 @@ class Model:
                 when it has one, else unknown (lengths in pixels). Not used for volumes, whose
                 voxel size comes from their header.
             qc: add the QC signals of :mod:`medseg.inference.qc` to an image's measurements (and
-                ``qc_score``/``qc_flag`` when the run was calibrated); None: the model's ``eval.qc``.
+                ``qc_score``/``qc_flag`` when the run was calibrated); None: the model's ``eval.qc``,
+                without the flipped passes' signals unless the calibrated flag uses them (as ``medseg predict``).
 
         Returns:
             An :class:`ImageResult`, or for a volume a :class:`medseg.inference.volume.VolumeResult`
@@ -159,8 +160,9 @@ class Model:
         self, prediction: Prediction, image: np.ndarray, name: str, pixel_size_mm: float | None, qc: bool | None
     ) -> ImageResult:
         size = float(pixel_size_mm) if pixel_size_mm is not None else None
+        passes = extra_passes_wanted(qc, self.calibration)
         qc = self.config.eval.qc if qc is None else qc  # as medseg predict decides
-        row = image_row(self.predictor, image, prediction, name, name, size, qc, self.calibration)
+        row = image_row(self.predictor, image, prediction, name, name, size, qc, self.calibration, passes)
         measurements = {k: v for k, v in row.items() if k not in ("filename", "image")}
         return ImageResult(prediction.mask, prediction.probabilities, measurements, size, name, prediction)
 

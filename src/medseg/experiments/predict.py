@@ -16,7 +16,7 @@ from medseg.experiments.rundir import OutputDir, check_output_dir
 from medseg.inference.backends import open_predictor
 from medseg.inference.folder import input_images, predict_folder
 from medseg.inference.probabilities import save_probability_config
-from medseg.inference.qc import load_calibration, needs_extra_passes
+from medseg.inference.qc import extra_passes_wanted, load_calibration
 from medseg.inference.timing import Stopwatch
 from medseg.inference.volume import predict_volumes
 from medseg.inference.volume_inputs import check_dicom_inputs, is_volume_input, volume_inputs
@@ -140,11 +140,9 @@ def predict_run(
                     save_probabilities,
                     qc,
                 )
-        asked = qc is True
+        asked = qc
         qc = predictor.config.eval.qc if qc is None else qc
         calibration = load_calibration(run_dir) if qc and run_dir.is_dir() else None
-        # the flipped passes (2-3x an image's network time) run when asked, or when the calibrated flag needs them
-        passes = asked or (calibration is not None and needs_extra_passes(calibration.signals))
         return predict_folder(
             predictor,
             input_dir,
@@ -156,7 +154,7 @@ def predict_run(
             calibration=calibration,
             save_probabilities=save_probabilities,
             timing=timing,
-            qc_passes=passes,
+            qc_passes=extra_passes_wanted(asked, calibration),
         )
 
 

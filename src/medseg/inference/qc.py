@@ -59,6 +59,12 @@ def needs_extra_passes(signals: list[str]) -> bool:
     return any(name.startswith(PASS_PREFIXES) for name in signals)
 
 
+def extra_passes_wanted(qc: bool | None, calibration: QCCalibration | None) -> bool:
+    """Whether a prediction runs the QC's flipped and single-fold passes: when asked (``qc`` True) or
+    when the calibrated flag uses their signals; not for the config's ``eval.qc`` alone (``qc`` None)."""
+    return qc is True or (calibration is not None and needs_extra_passes(calibration.signals))
+
+
 def qc_signals(
     predictor: Predictor, image: np.ndarray, prediction: Prediction, pixel_size_mm: float, extra_passes: bool = True
 ) -> dict[str, float]:
