@@ -50,13 +50,15 @@ def test_every_registered_model_has_a_legacy_fixture() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(LEGACY))
-def test_state_dict_with_old_key_names_loads_with_identical_output(name: str) -> None:
+def test_state_dict_with_old_key_names_loads_with_the_same_output(name: str) -> None:
     model = legacy_model(name)
     model.load_state_dict(legacy_state(name))  # strict: every old key finds its place
     with torch.no_grad():
         output = model.eval()(legacy_image())
     expected = torch.tensor(LEGACY[name]["output"]).reshape(LEGACY[name]["output_shape"])
-    torch.testing.assert_close(output, expected, atol=1e-5, rtol=1e-5)
+    # float32 kernels differ between CPUs (seen: 2.2e-5 on an AMD EPYC against the recorded Intel output);
+    # a key loaded into the wrong place changes the output by orders of magnitude more
+    torch.testing.assert_close(output, expected, atol=1e-4, rtol=1e-4)
     # the new names round-trip into a fresh model, untouched by the renaming
     again = legacy_model(name)
     again.load_state_dict(model.state_dict())
