@@ -243,6 +243,15 @@ def test_cpu_bf16_epochs_trains_the_first_epochs_in_bfloat16_then_float32(fetal_
     assert "mixed precision (bfloat16 up to epoch 2, float32 after)" in capsys.readouterr().err
 
 
+def test_cpu_bf16_epochs_zero_trains_and_logs_float32_throughout(fetal_data, tmp_path, capsys):
+    overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=2", "train.tensorboard=false"]
+    config = load_config("demo", overrides + ["train.cpu_bf16=true", "train.cpu_bf16_epochs=0"])
+    dtypes = EpochDtypes()
+    train_run(config, fetal_data, tmp_path / "run", callbacks=[dtypes])
+    assert dtypes.by_epoch == [{torch.float32}]
+    assert "mixed precision" not in capsys.readouterr().err
+
+
 def test_compile_trains_like_eager_and_writes_plain_checkpoints(fetal_data, tmp_path):
     (eager, eager_result), (compiled, compiled_result) = _train_off_and_on("train.compile", fetal_data, tmp_path, 2)
     assert compiled.losses == pytest.approx(eager.losses, rel=1e-3)

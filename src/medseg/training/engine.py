@@ -72,11 +72,15 @@ def _as_float(outputs: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list
     return [output.float() for output in outputs]
 
 
-def _precision_note(dtype: torch.dtype | None, until_epoch: int | None = None) -> str:
-    note = {torch.float16: "; mixed precision (float16)", torch.bfloat16: "; mixed precision (bfloat16)"}.get(dtype, "")
-    if note and dtype == torch.bfloat16 and until_epoch is not None:
-        note = note[:-1] + f" up to epoch {until_epoch}, float32 after)"
-    return note
+def _precision_note(state: TrainState) -> str:
+    """The start line's note on the precision of the forward passes from the first epoch this run trains."""
+    dtype = state.autocast_dtype_at(state.start_epoch)
+    if dtype is None:
+        return ""
+    last = state.config.train.cpu_bf16_epochs
+    if dtype == torch.bfloat16 and last is not None:
+        return f"; mixed precision (bfloat16 up to epoch {last}, float32 after)"
+    return f"; mixed precision ({'float16' if dtype == torch.float16 else 'bfloat16'})"
 
 
 def default_callbacks(config: Config, state: TrainState) -> list[Callback]:
@@ -246,8 +250,7 @@ def _log_start(state: TrainState) -> None:
     val_images = len(state.val_loader.dataset) if state.val_loader is not None else 0  # type: ignore[arg-type]
     distributed.log_main(
         f"model {cfg.model.name}: {count_parameters(state.net):,} parameters; {len(state.train_set)} train, "
-        f"{val_images} val images; device {state.device}{processes}"
-        + _precision_note(state.autocast_dtype, cfg.train.cpu_bf16_epochs)
+        f"{val_images} val images; device {state.device}{processes}" + _precision_note(state)
     )
 
 

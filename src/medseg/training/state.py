@@ -69,7 +69,11 @@ class TrainState:
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
-        """The dtype this epoch's forward passes run in: float16 under ``train.amp`` on CUDA, bfloat16
+        """The dtype this epoch's forward passes run in (:meth:`autocast_dtype_at`)."""
+        return self.autocast_dtype_at(self.epoch)
+
+    def autocast_dtype_at(self, epoch: int) -> torch.dtype | None:
+        """The dtype the forward passes of ``epoch`` run in: float16 under ``train.amp`` on CUDA, bfloat16
         under ``train.cpu_bf16`` on a CPU (up to epoch ``train.cpu_bf16_epochs`` when set), else None
         (float32)."""
         if self.amp:
@@ -77,7 +81,7 @@ class TrainState:
         train_cfg = self.config.train
         if train_cfg.cpu_bf16 and self.device.type == "cpu":
             last = train_cfg.cpu_bf16_epochs
-            return torch.bfloat16 if last is None or self.epoch <= last else None
+            return torch.bfloat16 if last is None or epoch <= last else None
         return None
 
     @property
