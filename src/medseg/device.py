@@ -10,35 +10,31 @@ import torch
 BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")  # either gives native bfloat16 products
 
 
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags: the ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo`` text); empty
-    where there is none (not Linux, or not x86)."""
+def _cpuinfo_field(key: str, cpuinfo: str | None) -> str | None:
+    """The first non-empty ``key`` line of ``/proc/cpuinfo`` (or of ``cpuinfo`` text); None where there is none."""
     if cpuinfo is None:
         try:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:
-            return set()
+            return None
     for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return set(value.split())
-    return set()
+        name, _, value = line.partition(":")
+        if name.strip() == key and value.strip():
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's feature flags: the ``flags`` line of ``/proc/cpuinfo`` (or of ``cpuinfo`` text); empty
+    where there is none (not Linux, or not x86)."""
+    return set((_cpuinfo_field("flags", cpuinfo) or "").split())
 
 
 def cpu_name(cpuinfo: str | None = None) -> str:
     """The CPU's model name (``model name`` of ``/proc/cpuinfo``), or ``platform.processor()``'s answer."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and value.strip():
-            return value.strip()
     import platform
 
-    return platform.processor() or "unknown CPU"
+    return _cpuinfo_field("model name", cpuinfo) or platform.processor() or "unknown CPU"
 
 
 @cache
