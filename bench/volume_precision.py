@@ -2,8 +2,8 @@
 
 For models that ``medseg check-precision`` cannot score on a held-out split (the ``liver_cascade``
 zoo model is trained on every 3D-IRCADb patient there is), this compares what a user gets: each
-volume predicted in float32 and in bfloat16 (``medseg predict MODEL VOLUME --precision ...``), the
-Dice of each class between the two label maps, the two class volumes, and the time of each; for
+volume predicted in float32 (``--precision float32``) and as the model runs by default (its
+``infer.precision``, e.g. ``auto``; ``--low bfloat16``: every stage in bfloat16), the Dice of each class between the two label maps, the two class volumes, and the time of each; for
 3D-IRCADb patients (a zip inside a patient folder with ``MASKS_DICOM.zip``), each one's Dice against
 the reference masks too.
 
@@ -22,16 +22,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
+
+from medseg.data.volumes.nifti import load_nifti
+from medseg.measure.qc import dice
 
 ROOT = Path(__file__).resolve().parents[1]
 PRECISIONS = ("float32", "low")
 
 
 def predict(model: str, volume: Path, precision: str | None, out: Path, threads: int) -> tuple[np.ndarray, str]:
-    """The label map ``medseg predict`` writes for ``volume`` (precision None: the model's own), and its
-    time line."""
+    """The ``(Z, Y, X)`` label map ``medseg predict`` writes for ``volume`` (precision None: the model's
+    own), and its time line."""
     done = subprocess.run(
         [sys.executable, "-m", "medseg", "predict", model, str(volume), "--out", str(out), "--threads", str(threads)]
         + (["--precision", precision] if precision else []),
@@ -43,26 +45,19 @@ def predict(model: str, volume: Path, precision: str | None, out: Path, threads:
         raise SystemExit(f"{volume} ({precision}) failed:\n{done.stdout}\n{done.stderr}")
     timing = re.search(r"\d+ slices in .*", done.stdout + done.stderr)
     (labels,) = sorted((out / "labels").glob("*.nii.gz"))
-    return np.asarray(nib.load(labels).dataobj), timing.group(0) if timing else ""
+    return load_nifti(labels, labels=True).array, timing.group(0) if timing else ""
 
 
 def reference_labels(volume: Path, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The 3D-IRCADb reference labels of ``volume``'s patient, in the written label map's axis order."""
+    """The ``(Z, Y, X)`` 3D-IRCADb reference labels of ``volume``'s patient (None: not such a patient)."""
     from medseg.data.readers.ircadb import read_ircadb_patient
 
     if not (volume.parent / "MASKS_DICOM.zip").is_file():
         return None
-    _, labels, _ = read_ircadb_patient(volume.parent)  # (Z, Y, X)
-    if labels.shape != shape:
-        labels = labels.transpose(2, 1, 0)  # NIfTI's (X, Y, Z)
+    _, labels, _ = read_ircadb_patient(volume.parent)
     if labels.shape != shape:
         raise SystemExit(f"{volume}: reference {labels.shape} against prediction {shape}")
     return labels
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
 
 
 def main() -> None:
@@ -82,10 +77,10 @@ def main() -> None:
     print(f"| volume | class | Dice {low} vs float32 | voxels float32 | voxels {low} | Dice float32 | Dice {low} |")
     print("|---|---|---|---|---|---|---|")
     timings = []
+    flags = ("float32", None if args.low == "model" else "bfloat16")
     with tempfile.TemporaryDirectory() as work:
         for volume in args.volumes:
             labels = {}
-            flags = ("float32", None if args.low == "model" else "bfloat16")
             for precision, flag in zip(PRECISIONS, flags, strict=True):
                 labels[precision], timing = predict(
                     args.model, volume, flag, Path(work) / f"{volume.parent.name}_{precision}", args.threads
