@@ -3,7 +3,8 @@
 For models that ``medseg check-precision`` cannot score on a held-out split (the ``liver_cascade``
 zoo model is trained on every 3D-IRCADb patient there is), this compares what a user gets: each
 volume predicted in float32 (``--precision float32``) and as the model runs by default (its
-``infer.precision``, e.g. ``auto``; ``--low bfloat16``: every stage in bfloat16), the Dice of each class between the two label maps, the two class volumes, and the time of each; for
+``infer.precision``, e.g. ``auto``; ``--low bfloat16``: every stage in bfloat16), the Dice of each
+class between the two label maps, the two class volumes, and the time of each; for
 3D-IRCADb patients (a zip inside a patient folder with ``MASKS_DICOM.zip``), each one's Dice against
 the reference masks too.
 
