@@ -276,7 +276,7 @@ def main() -> None:
         from bench import time_to_accuracy
 
         work = Path(tempfile.mkdtemp(prefix="medseg-time-to-accuracy-")) / "runs"
-        recipes = ["--run", "today=hc18_unet", "--run", "fast=hc18_unet_fast", "--evaluate=--tta --scales 0.9,1,1.1"]
+        recipes = ["--run", "today=hc18_unet", "--run", "fast=hc18_unet_fast", "--evaluate=--tta --scales 1,1.1,1.2"]
         source = ["--quick"] if args.quick else ["--data", str(args.hc18), *recipes]
         headline = time_to_accuracy.main(["--out", str(work), *source])
     page = run(QUICK if args.quick else Settings(), args.threads, headline)

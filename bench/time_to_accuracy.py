@@ -2,7 +2,7 @@
 reaches a target, then scored once on the held-out test split.
 
     python -m bench.time_to_accuracy --data ../shared/data/hc18 --out runs/tta \\
-        --run "today=hc18_unet" --run "fast=hc18_unet_fast" --evaluate="--tta --scales 0.9,1,1.1" \\
+        --run "today=hc18_unet" --run "fast=hc18_unet_fast" --evaluate="--tta --scales 1,1.1,1.2" \\
         [--target 0.974] [--threads-each 1] [--write BENCHMARKS.md]
     python -m bench.time_to_accuracy --quick --out /tmp/tta     # phantoms, tiny sizes: a smoke test
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> list[str]:
     parser.add_argument("--run", action="append", default=[], help="NAME=RECIPE [KEY=VALUE ...] (repeatable)")
     parser.add_argument("--target", type=float, help="validation Dice to reach (default: first run's best - 0.002)")
     parser.add_argument("--threads-each", type=int, default=1)
-    parser.add_argument("--evaluate", default="", help='test evaluation options: "--tta --scales 0.9,1,1.1"')
+    parser.add_argument("--evaluate", default="", help='test evaluation options: "--tta --scales 1,1.1,1.2"')
     parser.add_argument("--quick", action="store_true", help="phantoms and tiny networks: a smoke test")
     parser.add_argument("--write", type=Path, help="replace this section of that Markdown page")
     args = parser.parse_args(argv)
