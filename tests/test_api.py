@@ -18,8 +18,11 @@ def model(tiny_run):
     return medseg.load(tiny_run)
 
 
-def test_predict_gives_the_row_that_the_cli_writes(model, tiny_run, hc18_synthetic, tmp_path):
+@pytest.mark.parametrize("scales", ["1", "1,1.2"])
+def test_predict_gives_the_row_that_the_cli_writes(model, tiny_run, hc18_synthetic, tmp_path, scales):
     image = sorted((hc18_synthetic / "test_set").glob("*.png"))[0]
+    if scales != "1":
+        model = medseg.load(tiny_run, scales=[float(s) for s in scales.split(",")])
     result = model.predict(image, pixel_size_mm=0.15)
     sizes = tmp_path / "sizes.csv"
     sizes.write_text(f"filename,pixel size(mm)\n{image.name},0.15\n")
@@ -27,7 +30,7 @@ def test_predict_gives_the_row_that_the_cli_writes(model, tiny_run, hc18_synthet
     folder.mkdir()
     (folder / image.name).write_bytes(image.read_bytes())
     out = tmp_path / "out"
-    args = ["predict", str(tiny_run), str(folder), "--out", str(out), "--pixel-size", str(sizes)]
+    args = ["predict", str(tiny_run), str(folder), "--out", str(out), "--pixel-size", str(sizes), "--scales", scales]
     cli = CliRunner().invoke(app, args)
     assert cli.exit_code == 0, cli.output
     (row,) = list(csv.DictReader((out / "measurements.csv").open()))

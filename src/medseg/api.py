@@ -16,6 +16,7 @@ names and size limits; nothing is written to disk.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,7 @@ def load(
     checkpoint: str = "best",
     threads: int | None = None,
     tta: bool = False,
+    scales: Sequence[float] = (1.0,),
 ) -> Model:
     """Loads a model for prediction.
 
@@ -190,8 +192,11 @@ def load(
         checkpoint: ``"best"`` or ``"last"`` (run folders).
         threads: ONNX Runtime threads (None: its default).
         tta: average over flips (test-time augmentation).
+        scales: input scales whose probabilities are averaged (multi-scale inference of whole
+            images, on PyTorch), e.g. ``(1, 1.1, 1.2)`` as the fetal-head recipes name.
 
     Raises:
         RunDirError, ExportError: not a model medseg can load (the message names the file).
+        ConfigError: multi-scale asked of an ONNX model, or of a sliding-window model.
     """
-    return Model(open_predictor(source, backend, checkpoint, tta=tta, threads=threads), source)
+    return Model(open_predictor(source, backend, checkpoint, tta=tta, threads=threads, scales=scales), source)

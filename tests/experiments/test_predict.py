@@ -101,3 +101,36 @@ def test_qc_flipped_passes_run_when_asked_or_when_the_calibrated_flag_needs_them
     flips.clear()
     rows = predict_run(run, hc18_synthetic, tmp_path / "flagged")  # the flag uses a flipped-pass signal
     assert len(flips) == 2 * n_images and {row["qc_flag"] for row in rows} <= {"ok", "review"}
+
+
+def test_multi_scale_prediction_writes_what_the_predictor_gives_and_resumes_only_alike(
+    tiny_run, hc18_synthetic, tmp_path
+):
+    import numpy as np
+    from PIL import Image
+
+    from medseg.data.io import read_image
+    from medseg.inference import Predictor
+
+    out = tmp_path / "pred"
+    rows = predict_run(tiny_run, hc18_synthetic, out, scales=(1, 1.2))
+    assert read_marker(out)["info"]["scales"] == [1.0, 1.2]
+    first = sorted((hc18_synthetic / "test_set").glob("*.png"))[0]
+    expected = Predictor.from_run(tiny_run, device="cpu", scales=(1, 1.2)).predict(read_image(first)).mask
+    written = np.asarray(Image.open(out / "masks" / first.name))
+    assert len(rows) > 1 and np.array_equal(written > 0, expected > 0)
+    with pytest.raises(RunDirError, match="another scales"):
+        predict_run(tiny_run, hc18_synthetic, out, resume=True)
+
+
+def test_multi_scale_is_for_2d_images(tiny_run, tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from medseg.errors import ConfigError
+
+    volume = tmp_path / "ct.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 3), np.int16), np.eye(4)), volume)
+    with pytest.raises(ConfigError, match="2D images"):
+        predict_run(tiny_run, volume, tmp_path / "pred", scales=(1, 1.1))
+    assert not (tmp_path / "pred").exists()

@@ -57,3 +57,12 @@ def test_threads_set_pytorch_threads_for_a_run_directory(tiny_run):
         assert predictor.backend == "torch" and torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+
+
+def test_multi_scale_runs_on_pytorch_and_is_refused_of_onnx_runtime(exported_run):
+    predictor = open_predictor(exported_run, scales=(1, 1.1))  # auto passes over the export, as bfloat16 does
+    assert predictor.backend == "torch" and predictor.scales == (1.0, 1.1)
+    assert open_predictor(exported_run, scales=(1,)).backend == "onnx"
+    for source, backend in ((exported_run, "onnx"), (exported_run / "model.onnx", "auto")):
+        with pytest.raises(ConfigError, match="multi-scale inference .*runs on PyTorch"):
+            open_predictor(source, backend, scales=(1, 1.1))

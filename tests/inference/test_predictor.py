@@ -8,6 +8,7 @@ import torch
 
 from medseg.config import Config
 from medseg.data.phantoms.fetal_head import fetal_head_image
+from medseg.errors import ConfigError
 from medseg.inference import Predictor
 from medseg.inference.onnx_backend import load_onnx_predictor
 from medseg.models import create_model
@@ -76,3 +77,9 @@ def test_multi_scale_probabilities_are_the_mean_of_each_scale():
 def test_scales_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         _predictor(scales=(1.0, 0.0))
+
+
+def test_multi_scale_is_refused_with_the_sliding_window_rather_than_ignored():
+    with pytest.raises(ConfigError, match="sliding window"):
+        _predictor(sliding_window=True, scales=(1.0, 1.2))
+    assert _predictor(sliding_window=True, scales=(1.0,)).sliding_window

@@ -47,6 +47,23 @@ def check_option(name: str, given: float | None, ok: bool, allowed: str) -> None
         raise ConfigError(f"{name} {given!r}: must be {allowed}")
 
 
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"1,1.1,1.2"`` -> ``(1.0, 1.1, 1.2)``.
+
+    Raises:
+        ConfigError: not a comma-separated list of positive numbers.
+    """
+    from medseg.errors import ConfigError
+
+    try:
+        scales = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or any(not s > 0 or s == float("inf") for s in scales):
+        raise ConfigError(f"--scales {text!r}: give positive numbers separated by commas, e.g. 1,1.1,1.2")
+    return scales
+
+
 def print_summary(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> None:
     """Prints the headline metrics of an evaluation summary (:func:`medseg.cli.tables.summary_table`)."""
     console.print(summary_table(title, summary, prefix))

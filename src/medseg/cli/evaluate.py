@@ -7,28 +7,11 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli.base import check_option, console, fail, print_summary
+from medseg.cli.base import check_option, console, fail, parse_scales, print_summary
 from medseg.cli.choices import CHECKPOINT, SPLIT, LowPrecision, Threads, value
 from medseg.cli.tables import qc_flag_table
 from medseg.errors import MedsegError
 from medseg.run_folder import EvaluationFolder
-
-
-def parse_scales(text: str) -> tuple[float, ...]:
-    """``"0.9,1,1.1"`` -> ``(0.9, 1.0, 1.1)``.
-
-    Raises:
-        ConfigError: not a comma-separated list of positive numbers.
-    """
-    from medseg.errors import ConfigError
-
-    try:
-        scales = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        scales = ()
-    if not scales or any(not s > 0 or s == float("inf") for s in scales):
-        raise ConfigError(f"--scales {text!r}: give positive numbers separated by commas, e.g. 0.9,1,1.1")
-    return scales
 
 
 def evaluate(
@@ -39,7 +22,7 @@ def evaluate(
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
     qc: Annotated[bool | None, typer.Option(help="QC signals, qc_flag (default: eval.qc); val calibrates")] = None,
     qc_share: Annotated[float | None, typer.Option(help="share of val cases to flag (default: eval.qc_share)")] = None,
-    scales: Annotated[str, typer.Option(help="input scales averaged, e.g. 0.9,1,1.1 (multi-scale)")] = "1",
+    scales: Annotated[str, typer.Option(help="input scales averaged, e.g. 1,1.1,1.2 (multi-scale)")] = "1",
 ) -> None:
     """Evaluate a run on a split of its data; writes RUN_DIR/evaluation/<split>/."""
     from medseg.experiments.evaluate import evaluate_run

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from medseg.cli.base import check_option, console, fail, warn
+from medseg.cli.base import check_option, console, fail, parse_scales, warn
 from medseg.cli.choices import CHECKPOINT, Backend, Precision, Threads, value
 from medseg.errors import MedsegError
 
@@ -41,6 +41,10 @@ def predict(
     ] = None,
     checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
     tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    scales: Annotated[
+        str,
+        typer.Option(help="2D images: input scales averaged, e.g. 1,1.1,1.2 (multi-scale, on PyTorch)"),
+    ] = "1",
     postprocess_3d: Annotated[
         bool | None,
         typer.Option(
@@ -144,6 +148,7 @@ def predict(
             remove_small_lesions,
             timing=watch,
             precision=value(precision),
+            scales=parse_scales(scales),
         )
     except MedsegError as error:
         fail(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def predict_run(
     remove_small_lesions: bool | None = None,
     timing: Stopwatch | None = None,
     precision: str | None = None,
+    scales: Sequence[float] = (1.0,),
 ) -> list[dict[str, Any]]:
     """Predicts every image of ``input_dir`` into ``out`` (see :func:`medseg.inference.folder.predict_folder`).
 
@@ -67,14 +69,16 @@ def predict_run(
     the label NIfTI; ``save_probabilities`` keeps the class probabilities (``probabilities/``,
     :mod:`medseg.inference.probabilities`) for ``medseg ensemble``. With ``timing``, 2D images' time
     adds to that stopwatch stage by stage (volumes log theirs per volume). ``precision``: ``float32`` or
-    ``bfloat16`` (PyTorch autocast; None: the model's ``infer.precision``).
+    ``bfloat16`` (PyTorch autocast; None: the model's ``infer.precision``). ``scales``: multi-scale
+    inference of 2D images (the probabilities at each input scale, averaged; on PyTorch), as
+    ``medseg evaluate --scales``.
 
     Returns:
         The rows of ``measurements.csv``.
 
     Raises:
         RunDirError: the run or ``out`` is refused; DataError: unreadable inputs; ConfigError: an
-        unknown ``output_format``, or ``dicom-seg`` for 2D images.
+        unknown ``output_format``, ``dicom-seg`` for 2D images, or ``scales`` for volumes.
     """
     run_dir, input_dir, out = Path(run_dir), Path(input_dir), Path(out)
     zoo = zoo_folder(str(run_dir)) if not run_dir.exists() else None  # a zoo model's name
@@ -90,6 +94,9 @@ def predict_run(
     volumes = is_volume_input(input_dir)
     if output_format == "dicom-seg" and not volumes:
         raise ConfigError(f"--format dicom-seg: {input_dir} holds 2D images; it needs a DICOM series (folder or zip)")
+    scales = tuple(float(s) for s in scales)
+    if volumes and scales != (1.0,):
+        raise ConfigError(f"--scales: multi-scale inference is for 2D images; {input_dir} holds volumes")
     if volumes and size_mm is not None:
         raise ConfigError(f"--pixel-size {size_mm:g}: volumes are measured with the voxel size of their own header")
     if volumes:
@@ -108,6 +115,7 @@ def predict_run(
         "tta": tta,
         "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else (f"{size_mm} mm" if size_mm else None),
         "precision": precision,
+        "scales": list(scales),
     }
     if resume and marker is not None:
         changed = [k for k, v in info.items() if marker.get("info", {}).get(k, v) != v]
@@ -117,7 +125,9 @@ def predict_run(
             with (out / "measurements.csv").open(newline="") as handle:
                 return list(csv.DictReader(handle))
     # backend, threads, sliding_window, batch_size: see medseg.inference.backends.open_predictor
-    predictor = open_predictor(run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size, precision)
+    predictor = open_predictor(
+        run_dir, backend, checkpoint, tta, threads, sliding_window, batch_size, precision, scales
+    )
     if min_lesion_volume_mm3 is not None:
         predictor.config.eval.min_lesion_volume_mm3 = float(min_lesion_volume_mm3)
     if remove_small_lesions is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from medseg.config_rules import INFER_PRECISIONS
@@ -25,6 +26,7 @@ def open_predictor(
     sliding_window: bool | None = None,
     batch_size: int | None = None,
     precision: str | None = None,
+    scales: Sequence[float] = (1.0,),
 ) -> Predictor:
     """A predictor for ``source``: a run directory, a cross-validation directory, an exported ``.onnx``,
     or the name of a model of the zoo (:mod:`medseg.inference.zoo`; ``medseg models`` lists them).
@@ -37,10 +39,12 @@ def open_predictor(
             the whole process); None: the library's default (all cores).
         precision: ``"float32"`` or ``"bfloat16"`` (PyTorch autocast; None: the model's
             ``infer.precision``). ``bfloat16`` runs on PyTorch: ``auto`` then skips an ONNX export.
+        scales: multi-scale inference (:class:`Predictor`); other than ``(1.0,)`` it runs on PyTorch,
+            as ``bfloat16`` does (an export may have a fixed input size).
 
     Raises:
         ConfigError: unknown backend or precision, ``torch`` asked of an ``.onnx`` file, or ``bfloat16``
-            asked of ONNX Runtime.
+            or multi-scale asked of ONNX Runtime.
         ExportError: ``onnx`` asked of a run directory without an up-to-date export.
         RunDirError: not a run directory.
     """
@@ -49,14 +53,15 @@ def open_predictor(
     if precision is not None and precision not in INFER_PRECISIONS:
         raise ConfigError(f"precision {precision!r}: use one of {', '.join(INFER_PRECISIONS)}")
     low = precision == "bfloat16"  # auto falls back to float32 where it cannot run
-    if low and (backend == "onnx" or Path(source).suffix == ".onnx"):
-        raise ConfigError(
-            f"{source}: {precision} runs on PyTorch; give a run directory or zoo model with --backend torch"
-        )
-    if low:
+    scales = tuple(float(s) for s in scales)
+    multi_scale = scales != (1.0,)
+    if (low or multi_scale) and (backend == "onnx" or Path(source).suffix == ".onnx"):
+        what = precision if low else f"multi-scale inference (scales {','.join(f'{s:g}' for s in scales)})"
+        raise ConfigError(f"{source}: {what} runs on PyTorch; give a run directory or zoo model with --backend torch")
+    if low or multi_scale:
         backend = "torch"
     options = {"tta": tta, "sliding_window": sliding_window, "batch_size": batch_size}
-    torch_options = {**options, "precision": precision}
+    torch_options = {**options, "precision": precision, "scales": scales}
     zoo = zoo_folder(str(source)) if not Path(source).exists() else None
     if zoo is not None:
         if backend == "onnx":

@@ -92,6 +92,11 @@ class Predictor:
         if not scales or any(s <= 0 for s in scales):
             raise ValueError(f"scales must be positive, got {tuple(scales)}")
         self.scales = tuple(float(s) for s in scales)
+        if self.sliding_window and self.scales != (1.0,):
+            raise ConfigError(
+                f"scales {self.scales}: multi-scale inference resizes whole images; this model runs a sliding "
+                "window at the image's own resolution (infer.sliding_window)"
+            )
         self.native_crop = training_crop(config)  # None: trained on whole images
         self.zoom = window_zoom(config)
         for model in self.models:
