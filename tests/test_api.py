@@ -82,3 +82,14 @@ def test_bad_sources_name_the_problem(model, tmp_path):
     (tmp_path / "x.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="x.png"):
         model.predict(tmp_path / "x.png")
+
+
+def test_multi_scale_is_refused_for_a_volume(tiny_run, tmp_path):
+    import nibabel as nib
+
+    from medseg.errors import ConfigError
+
+    volume = tmp_path / "ct.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 3), np.int16), np.eye(4)), volume)
+    with pytest.raises(ConfigError, match="2D images"):
+        medseg.load(tiny_run, scales=(1, 1.1)).predict(volume)

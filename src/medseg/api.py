@@ -26,7 +26,7 @@ import numpy as np
 from medseg.data.io import pixel_limit
 from medseg.data.transforms import crop_problem
 from medseg.data.volumes.base import voxel_limit
-from medseg.errors import DataError
+from medseg.errors import ConfigError, DataError
 from medseg.inference.backends import open_predictor
 from medseg.inference.folder import image_row, read_images
 from medseg.inference.input_scale import input_problem
@@ -152,7 +152,13 @@ class Model:
         return self._result(prediction, image, name, pixel_size_mm, qc)
 
     def predict_volume(self, path: str | Path) -> VolumeResult:
-        """Predicts a NIfTI file or a DICOM series (folder or zip) slice by slice, then measures it."""
+        """Predicts a NIfTI file or a DICOM series (folder or zip) slice by slice, then measures it.
+
+        Raises:
+            ConfigError: the model was loaded with multi-scale inference, which is for 2D images.
+        """
+        if self.predictor.scales != (1.0,):
+            raise ConfigError(f"scales {self.predictor.scales}: multi-scale inference is for 2D images, not {path}")
         config = self.config
         with voxel_limit(config.data.max_voxels), pixel_limit(config.data.max_pixels):
             return segment_and_measure(self.predictor, Path(path))
