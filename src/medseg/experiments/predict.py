@@ -94,8 +94,7 @@ def predict_run(
     volumes = is_volume_input(input_dir)
     if output_format == "dicom-seg" and not volumes:
         raise ConfigError(f"--format dicom-seg: {input_dir} holds 2D images; it needs a DICOM series (folder or zip)")
-    scales = tuple(float(s) for s in scales)
-    if volumes and scales != (1.0,):
+    if volumes and tuple(scales) != (1.0,):
         raise ConfigError(f"--scales: multi-scale inference is for 2D images; {input_dir} holds volumes")
     if volumes and size_mm is not None:
         raise ConfigError(f"--pixel-size {size_mm:g}: volumes are measured with the voxel size of their own header")
@@ -115,7 +114,7 @@ def predict_run(
         "tta": tta,
         "pixel_size": str(Path(pixel_size).resolve()) if pixel_size else (f"{size_mm} mm" if size_mm else None),
         "precision": precision,
-        "scales": list(scales),
+        "scales": [float(s) for s in scales],
     }
     if resume and marker is not None:
         changed = [k for k, v in info.items() if marker.get("info", {}).get(k, v) != v]

@@ -53,15 +53,14 @@ def open_predictor(
     if precision is not None and precision not in INFER_PRECISIONS:
         raise ConfigError(f"precision {precision!r}: use one of {', '.join(INFER_PRECISIONS)}")
     low = precision == "bfloat16"  # auto falls back to float32 where it cannot run
-    scales = tuple(float(s) for s in scales)
-    multi_scale = scales != (1.0,)
+    multi_scale = tuple(scales) != (1.0,)  # the Predictor checks and converts the values
     if (low or multi_scale) and (backend == "onnx" or Path(source).suffix == ".onnx"):
         what = precision if low else f"multi-scale inference (scales {','.join(f'{s:g}' for s in scales)})"
         raise ConfigError(f"{source}: {what} runs on PyTorch; give a run directory or zoo model with --backend torch")
     if low or multi_scale:
         backend = "torch"
     options = {"tta": tta, "sliding_window": sliding_window, "batch_size": batch_size}
-    torch_options = {**options, "precision": precision, "scales": scales}
+    torch_options = {**options, "precision": precision, "scales": tuple(scales)}
     zoo = zoo_folder(str(source)) if not Path(source).exists() else None
     if zoo is not None:
         if backend == "onnx":
