@@ -108,6 +108,8 @@ class TrainConfig:
     cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (faster where it has AVX512-BF16 or AMX)
     cpu_bf16_epochs: int | None = None  # with cpu_bf16: only the first N epochs in bfloat16, float32 after; None: all
     channels_last: bool = False  # model and batches in channels-last memory format (faster convolutions on CPU)
+    # [[last_epoch, [H, W]], ...]: training batches resized to [H, W] up to last_epoch, data.image_size after
+    progressive_resize: list[list[Any]] = field(default_factory=list)
     compile: bool = False  # torch.compile the training forward pass (Inductor; needs a C++ compiler on a CPU)
     deep_supervision: str = "equal"  # equal | halving: weights of a deeply supervised model's outputs
     deep_supervision_weights: list[float] | None = None  # explicit weights, one per output

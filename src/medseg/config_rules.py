@@ -122,6 +122,21 @@ def _plain_name(name: Any) -> bool:
     )
 
 
+def progressive_resize_problem(schedule: list[Any]) -> str:
+    """Why ``schedule`` is not a valid ``train.progressive_resize`` (``[[last_epoch, [H, W]], ...]``), or ``""``."""
+    last = 0
+    for step in schedule:
+        if not (isinstance(step, (list, tuple)) and len(step) == 2 and isinstance(step[1], (list, tuple))):
+            return f"each step is [last_epoch, [H, W]], got {step!r}"
+        epoch, size = step
+        if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch <= last:
+            return f"the last epochs must be whole numbers >= 1 in increasing order, got {epoch!r} after {last}"
+        if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size):
+            return f"each size is [H, W] with whole numbers >= 1, got {size!r}"
+        last = epoch
+    return ""
+
+
 def validate_config(config: Config, source: str = "config") -> None:
     """Checks ranges and enumerations (:data:`RULES`) and how values fit together; the message names
     the key, its value and what is allowed.
@@ -141,6 +156,9 @@ def validate_config(config: Config, source: str = "config") -> None:
         value = getattr(getattr(config, section), name)
         if not check(value):
             fail(key, value, allowed)
+    schedule_problem = progressive_resize_problem(config.train.progressive_resize)
+    if schedule_problem:
+        fail("train.progressive_resize", config.train.progressive_resize, schedule_problem)
     d = config.data
     if len(d.class_names) != d.num_classes:
         fail("data.class_names", d.class_names, f"one name per class (data.num_classes = {d.num_classes})")

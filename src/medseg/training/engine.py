@@ -27,7 +27,7 @@ from medseg.metrics import batch_dice, to_labels
 from medseg.models import count_parameters, to_probabilities
 from medseg.models.checkpoint import load_checkpoint
 from medseg.run_folder import RunFolder
-from medseg.training import distributed
+from medseg.training import distributed, progressive
 from medseg.training.callbacks import (
     Callback,
     EarlyStopping,
@@ -181,6 +181,7 @@ def train_epoch(state: TrainState, hooks: list[Callback]) -> None:
     train_cfg, ctx = state.config.train, state.place.ctx
     state.train_set.set_random_state(train_cfg.seed * 100003 + state.epoch + AUGMENT_RANK_STRIDE * ctx.rank)
     started = time.perf_counter()
+    size = state.train_size_at(state.epoch)
     state.model.train()
     totals = np.zeros(4)  # loss sum, correct pixels, pixels, images
     desc = f"epoch {state.epoch}/{train_cfg.epochs}"
@@ -192,7 +193,10 @@ def train_epoch(state: TrainState, hooks: list[Callback]) -> None:
                 elapsed = distributed.all_reduce_sum(elapsed) / ctx.world_size
             state.scheduler.update(float(elapsed[0]))
         images = batch["image"].to(state.device, memory_format=state.memory_format)
-        step, loss = train_step(state, images, batch["mask"].to(state.device))
+        masks = batch["mask"].to(state.device)
+        if size is not None:
+            images, masks = progressive.resize_batch(images, masks, size)
+        step, loss = train_step(state, images, masks)
         if ctx.distributed:
             step = distributed.all_reduce_sum(torch.from_numpy(step)).numpy()
             loss = step[0] / step[3]  # the global batch's loss
@@ -250,8 +254,17 @@ def _log_start(state: TrainState) -> None:
     val_images = len(state.val_loader.dataset) if state.val_loader is not None else 0  # type: ignore[arg-type]
     distributed.log_main(
         f"model {cfg.model.name}: {count_parameters(state.net):,} parameters; {len(state.train_set)} train, "
-        f"{val_images} val images; device {state.device}{processes}" + _precision_note(state)
+        f"{val_images} val images; device {state.device}{processes}" + _precision_note(state) + _resize_note(state)
     )
+
+
+def _resize_note(state: TrainState) -> str:
+    """The start line's note on progressive resizing, when the run has it."""
+    schedule = state.config.train.progressive_resize
+    if not schedule:
+        return ""
+    height, width = state.config.data.image_size
+    return f"; training batches at {progressive.describe(schedule)}, {height}x{width} after"
 
 
 def _log_replicas(state: TrainState) -> None:

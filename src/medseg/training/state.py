@@ -24,7 +24,7 @@ from medseg.losses import DeepSupervisionLoss, create_loss
 from medseg.models import output_channels
 from medseg.models.checkpoint import load_initial_weights, model_from_spec
 from medseg.run_folder import RunFolder
-from medseg.training import distributed
+from medseg.training import distributed, progressive
 from medseg.training.history import History
 from medseg.training.optim import build_optimizer, build_scheduler, effective_monitor, higher_is_better
 
@@ -83,6 +83,11 @@ class TrainState:
             last = train_cfg.cpu_bf16_epochs
             return torch.bfloat16 if last is None or epoch <= last else None
         return None
+
+    def train_size_at(self, epoch: int) -> tuple[int, int] | None:
+        """The ``(H, W)`` the training batches of ``epoch`` are resized to (``train.progressive_resize``), or
+        None: the data's size."""
+        return progressive.size_at(self.config.train.progressive_resize, epoch)
 
     @property
     def device(self) -> torch.device:
