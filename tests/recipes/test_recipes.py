@@ -141,5 +141,5 @@ def test_the_fast_fetal_head_recipe_changes_only_how_fast_it_trains():
     for part in ("data", "augment", "model", "postprocess", "eval", "infer"):
         assert getattr(fast, part) == getattr(today, part), part
     changed = {key for key, value in vars(fast.train).items() if value != getattr(today.train, key)}
-    assert changed == {"epochs", "cpu_bf16", "channels_last", "compile"}
+    assert changed == {"epochs", "cpu_bf16", "channels_last", "compile", "progressive_resize"}
     assert fast.train.epochs < today.train.epochs and fast.train.cpu_bf16 and fast.train.compile
