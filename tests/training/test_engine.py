@@ -16,6 +16,7 @@ from medseg.models.checkpoint import load_checkpoint
 from medseg.training.callbacks import Callback, EarlyStopping
 
 from ..conftest import DETERMINISTIC, TINY
+from .forward_recorder import ForwardsPerEpoch
 
 
 class Recorder(Callback):
@@ -219,25 +220,15 @@ def test_cpu_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_float32_weights(fe
     assert "mixed precision (bfloat16)" in capsys.readouterr().err
 
 
-class EpochDtypes(Callback):
+def output_dtypes() -> ForwardsPerEpoch:
     """The dtypes of the model's outputs seen during each epoch (training and validation)."""
-
-    def __init__(self):
-        self.by_epoch, self.current = [], set()
-
-    def on_fit_start(self, model, start_epoch, iteration):
-        model.register_forward_hook(lambda module, inputs, output: self.current.add(output.dtype))
-
-    def on_epoch_end(self, epoch, iteration, scores):
-        self.by_epoch.append(self.current)
-        self.current = set()
-        return False
+    return ForwardsPerEpoch(lambda module, inputs, output: output.dtype)
 
 
 def test_cpu_bf16_epochs_trains_the_first_epochs_in_bfloat16_then_float32(fetal_data, tmp_path, capsys):
     overrides = TINY + DETERMINISTIC + ["train.epochs=3", "train.iterations_per_epoch=2", "train.tensorboard=false"]
     config = load_config("demo", overrides + ["train.cpu_bf16=true", "train.cpu_bf16_epochs=2"])
-    dtypes = EpochDtypes()
+    dtypes = output_dtypes()
     train_run(config, fetal_data, tmp_path / "run", callbacks=[dtypes])
     assert dtypes.by_epoch == [{torch.bfloat16}, {torch.bfloat16}, {torch.float32}]
     assert "mixed precision (bfloat16 up to epoch 2, float32 after)" in capsys.readouterr().err
@@ -246,7 +237,7 @@ def test_cpu_bf16_epochs_trains_the_first_epochs_in_bfloat16_then_float32(fetal_
 def test_cpu_bf16_epochs_zero_trains_and_logs_float32_throughout(fetal_data, tmp_path, capsys):
     overrides = TINY + DETERMINISTIC + ["train.epochs=1", "train.iterations_per_epoch=2", "train.tensorboard=false"]
     config = load_config("demo", overrides + ["train.cpu_bf16=true", "train.cpu_bf16_epochs=0"])
-    dtypes = EpochDtypes()
+    dtypes = output_dtypes()
     train_run(config, fetal_data, tmp_path / "run", callbacks=[dtypes])
     assert dtypes.by_epoch == [{torch.float32}]
     assert "mixed precision" not in capsys.readouterr().err

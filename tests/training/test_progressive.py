@@ -8,10 +8,10 @@ import torch
 from medseg.config import load_config
 from medseg.errors import ConfigError
 from medseg.experiments.train import train_run
-from medseg.training.callbacks import Callback
 from medseg.training.progressive import describe, resize_batch, size_at
 
 from ..conftest import DETERMINISTIC, TINY
+from .forward_recorder import ForwardsPerEpoch
 
 SCHEDULE = [[2, [16, 24]], [3, [24, 32]]]
 
@@ -53,28 +53,15 @@ def test_a_bad_schedule_is_refused_with_the_key_and_the_reason(value, problem):
     assert problem in str(error.value)
 
 
-class BatchSizes(Callback):
+def training_batch_sizes() -> ForwardsPerEpoch:
     """The (H, W) of the batches the network saw in training, per epoch (validation excluded)."""
-
-    def __init__(self) -> None:
-        self.by_epoch: list[set[tuple[int, int]]] = []
-        self.current: set[tuple[int, int]] = set()
-
-    def on_fit_start(self, model, start_epoch, iteration):
-        model.register_forward_hook(
-            lambda module, inputs, output: self.current.add(tuple(inputs[0].shape[-2:])) if module.training else None
-        )
-
-    def on_epoch_end(self, epoch, iteration, scores):
-        self.by_epoch.append(self.current)
-        self.current = set()
-        return False
+    return ForwardsPerEpoch(lambda module, inputs, output: tuple(inputs[0].shape[-2:]) if module.training else None)
 
 
 def test_a_run_trains_its_first_epochs_at_the_scheduled_sizes(fetal_data, tmp_path, capsys):
     overrides = TINY + DETERMINISTIC + ["train.epochs=4", "train.iterations_per_epoch=2", "train.tensorboard=false"]
     config = load_config("demo", overrides + ["train.progressive_resize=[[2,[16,24]],[3,[24,32]]]"])
-    sizes = BatchSizes()
+    sizes = training_batch_sizes()
     result = train_run(config, fetal_data, tmp_path / "run", callbacks=[sizes])
     assert sizes.by_epoch == [{(16, 24)}, {(16, 24)}, {(24, 32)}, {(32, 48)}]
     assert result.epochs_run == 4
