@@ -874,6 +874,14 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
             ExportError,
             ["model.json", "3 classes"],
         )
+    if onnx_ok:
+        add(
+            "serve an ONNX model with --scales",
+            "ONNX",
+            ["serve", str(exported / "model.onnx"), "--scales", "1,1.2"],
+            ConfigError,
+            ["multi-scale", "PyTorch"],
+        )
     add(
         "--backend onnx for a run never exported",
         "ONNX",
@@ -973,6 +981,7 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
             ["--max-upload-mb"],
         )
     add("serve --threads 0", "CLI", ["serve", str(run), "--threads", "0"], ConfigError, ["--threads"])
+    add("serve --scales 0,1", "CLI", ["serve", str(run), "--scales", "0,1"], ConfigError, ["--scales"])
     for value in ("nan", "1.5", "0"):
         add(
             f"evaluate --qc-share {value}",

@@ -190,3 +190,28 @@ def _dicom(image, meta, syntax, uid):
     dataset.PixelSpacing = [0.2, 0.2]
     dataset.PixelData = image.astype(np.uint8).tobytes()
     return dataset
+
+
+def test_flips_and_scales_are_served_and_shown(served_run):
+    from medseg.inference.backends import open_predictor
+
+    predictor = open_predictor(served_run, "auto", tta=True, threads=1, scales=(1.0, 1.2))
+    with TestClient(create_app(predictor, name="fetal")) as tta_client:
+        model = tta_client.get("/api/model").json()
+        assert model["tta"] is True and model["scales"] == [1.0, 1.2] and "PyTorch" in model["backend"]
+        assert "averaging the flipped view and input scales 1, 1.2" in tta_client.get("/").text
+        image, _ = phantom_png(3)
+        result = _post(tta_client, image).json()
+    expected = predictor.predict(cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE))
+    mask = cv2.imdecode(np.frombuffer(base64.b64decode(result["mask_png"]), np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(mask, expected.mask * 255)
+    plain = predictor.__class__(predictor.models, predictor.config, "cpu").predict(
+        cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
+    )
+    assert not np.array_equal(plain.probabilities, expected.probabilities)
+
+
+def test_the_plain_model_says_it_runs_one_view(client):
+    model = client.get("/api/model").json()
+    assert model["tta"] is False and model["scales"] == [1.0]
+    assert "averaging" not in client.get("/").text

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medseg.cli.base import check_option, console, fail
+from medseg.cli.base import check_option, console, fail, parse_scales
 from medseg.cli.choices import CHECKPOINT, Backend, Threads, value
 from medseg.errors import MedsegError
 
@@ -87,6 +87,11 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     backend: Annotated[Backend, typer.Option(help="auto: ONNX Runtime when exported, else PyTorch")] = Backend.auto,
     checkpoint: Annotated[str, typer.Option(metavar=CHECKPOINT, help="the checkpoint to use")] = "best",
+    tta: Annotated[bool, typer.Option(help="average with the horizontally flipped prediction")] = False,
+    scales: Annotated[
+        str,
+        typer.Option(help="input scales averaged, e.g. 1,1.1,1.2 (multi-scale, on PyTorch)"),
+    ] = "1",
     threads: Threads = None,
     max_upload_mb: Annotated[float, typer.Option(help="largest upload accepted (MB)")] = 64.0,
 ) -> None:
@@ -96,7 +101,8 @@ def serve(
 
     try:
         check_serve_options(port, max_upload_mb, threads)
+        input_scales = parse_scales(scales)
         console.print(f"medseg serve: http://{host}:{port}/ (API docs: /docs)", highlight=False)
-        run_server(source, host, port, backend, checkpoint, threads, max_upload_mb)
+        run_server(source, host, port, backend, checkpoint, threads, max_upload_mb, tta, input_scales)
     except MedsegError as error:
         fail(error)

@@ -111,6 +111,8 @@ def model_info(predictor: Predictor, max_upload_mb: float, name: str) -> dict[st
         "channels": config.data.channels,
         "image_size": config.data.image_size,
         "sliding_window": predictor.sliding_window,
+        "tta": predictor.tta,
+        "scales": list(predictor.scales),
         "measurements": config.eval.measurements,
         "accepts": SUPPORTED,
         "max_upload_mb": max_upload_mb,

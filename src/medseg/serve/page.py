@@ -58,6 +58,15 @@ def _value(value: Any) -> str:
     return escape(str(value))
 
 
+def views_note(model: dict[str, Any]) -> str:
+    """``", averaging the flipped view and input scales 1, 1.1, 1.2"``, or ``""`` for one plain pass."""
+    views = ["the flipped view"] if model.get("tta") else []
+    scales = model.get("scales") or [1.0]
+    if list(scales) != [1.0]:
+        views.append("input scales " + ", ".join(f"{s:g}" for s in scales))
+    return f", averaging {' and '.join(views)}" if views else ""
+
+
 def render_page(model: dict[str, Any], result: dict[str, Any] | None = None, error: str | None = None) -> str:
     """The whole page; ``result`` as returned by :func:`medseg.serve.analysis.analyze`."""
     classes = ", ".join(model["class_names"][1:])
@@ -67,7 +76,7 @@ def render_page(model: dict[str, Any], result: dict[str, Any] | None = None, err
         f"<title>medseg: {escape(model['name'])}</title><style>{STYLE}</style></head><body>",
         f"<h1>medseg: {escape(model['name'])}</h1>",
         f"<p class='note'>{escape(model['architecture'])} segmenting {escape(classes)}; measures {escape(measures)}; "
-        f"runs on {escape(model['backend'])}. Nothing you upload is stored.</p>",
+        f"runs on {escape(model['backend'])}{escape(views_note(model))}. Nothing you upload is stored.</p>",
         "<form method='post' action='/' enctype='multipart/form-data'>",
         "<label>Image: <input type='file' name='file' id='file' required "
         "accept='.png,.jpg,.jpeg,.tif,.tiff,.dcm,.nii,.nii.gz,image/png,image/jpeg,image/tiff,application/dicom'>"
