@@ -6,7 +6,7 @@ Every ratio compares two figures measured in the same run, interleaved, on this 
 
 ``--hc18 DATA`` puts first the time to an accurate fetal-head model (:mod:`bench.time_to_accuracy`):
 today's ``hc18_unet`` recipe (float32, 45 epochs) beside ``hc18_unet_fast`` (bfloat16, channels-last,
-compiled, 36 epochs, the first 14 on 224x160 batches), trained side by side until their validation Dice
+compiled, 48 epochs, the first 20 on 224x160 batches), trained side by side until their validation Dice
 reaches the first run's, then scored on the held-out test split with the test-time flips and scales
 both recipes name.
 
