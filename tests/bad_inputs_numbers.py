@@ -874,7 +874,6 @@ def build_number_cases(root: Path, hc18: Path, run: Path) -> list[Bad]:
             ExportError,
             ["model.json", "3 classes"],
         )
-    if onnx_ok:
         add(
             "serve an ONNX model with --scales",
             "ONNX",
