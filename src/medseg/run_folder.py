@@ -13,6 +13,7 @@ A training run (``medseg train``; each ``fold_K`` of a cross-validation is one t
             best.pt | last.pt                                                 RunFolder.checkpoint(name)
         evaluation/<split>/      one evaluated split                          RunFolder.evaluation(split)
             metrics.json         the summary (mean, sd, n of each metric)     EvaluationFolder.metrics
+            options.json         how it was predicted (checkpoint, flips)     EvaluationFolder.options
             per_case.csv         one row per case                             EvaluationFolder.per_case
             per_volume.csv       one row per volume (slices of volumes)       EvaluationFolder.per_volume
             qc_table.csv         the QC flag's detection table                EvaluationFolder.qc_table
@@ -60,6 +61,7 @@ CHECKPOINT_SUFFIX = ".pt"
 BEST, LAST = "best", "last"
 EVALUATION = "evaluation"
 METRICS = "metrics.json"
+EVALUATION_OPTIONS = "options.json"
 PER_CASE = "per_case.csv"
 PER_VOLUME = "per_volume.csv"
 QC_TABLE = "qc_table.csv"
@@ -92,6 +94,10 @@ class EvaluationFolder:
     @property
     def metrics(self) -> Path:
         return self.root / METRICS
+
+    @property
+    def options(self) -> Path:
+        return self.root / EVALUATION_OPTIONS
 
     @property
     def per_case(self) -> Path:

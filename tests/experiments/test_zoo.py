@@ -1,6 +1,7 @@
 """A trained run packaged as a zoo model: loaded by name, the same predictions, its card re-measured."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -65,6 +66,31 @@ def test_a_damaged_zoo_folder_is_refused(zoo):
     (root / "tiny" / "model.json").write_text('{"format": "other"}')
     with pytest.raises(RunDirError, match="not a medseg zoo model"):
         load_zoo_predictor(root / "tiny")
+
+
+@pytest.mark.parametrize(
+    ("evaluate", "problem"),
+    [
+        ({"tta": True}, "test-time flips"),
+        ({"scales": (1.0, 1.2)}, "test-time flips or scales [1.0, 1.2]"),
+        ({"checkpoint": "last"}, "the 'last' checkpoint was evaluated, 'best' is packaged"),
+    ],
+)
+def test_a_card_is_made_only_from_an_evaluation_that_predicts_as_the_packaged_model(
+    tmp_path, tiny_run, hc18_synthetic, evaluate, problem
+):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, ignore=shutil.ignore_patterns(CALIBRATION, "evaluation"))
+    evaluate_run(run, hc18_synthetic, "test", **evaluate)
+    options = run / "evaluation" / "test" / "options.json"
+    assert json.loads(options.read_text())["tta"] == evaluate.get("tta", False)
+    with pytest.raises(RunDirError, match=re.escape(problem)) as raised:
+        package_run(run, "tiny", "hc18", "demo", TINY_OVERRIDES, "test machine", root=tmp_path / "zoo")
+    assert str(options) in str(raised.value)
+    assert not (tmp_path / "zoo" / "tiny").exists()
+    options.unlink()  # an evaluation from before the options were recorded
+    with pytest.raises(RunDirError, match="how the numbers were predicted is unknown"):
+        package_run(run, "tiny", "hc18", "demo", TINY_OVERRIDES, "test machine", root=tmp_path / "zoo")
 
 
 @pytest.mark.parametrize("name", ["../tiny", "tiny/..", "/tmp", "Tiny", ""])

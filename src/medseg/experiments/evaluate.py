@@ -68,10 +68,12 @@ def evaluate_cases(
     masks: dict[str, Any] | None = None,
     qc: bool = False,
     calibration: QCCalibration | None = None,
+    checkpoint: str = "best",
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
     """Predicts every case and scores it against its mask.
 
-    Writes ``per_case.csv``, ``metrics.json`` and ``overlays/<id>.png`` into ``out_dir`` when given;
+    Writes ``per_case.csv``, ``metrics.json``, ``options.json`` (how it predicted: ``checkpoint``, the
+    predictor's flips and scales) and ``overlays/<id>.png`` into ``out_dir`` when given;
     fills ``masks`` (when given) with each case's predicted ``(H, W)`` labels by id. With ``qc``,
     each row also holds the QC signals; with a ``calibration``, ``qc_score`` and ``qc_flag``.
 
@@ -111,6 +113,9 @@ def evaluate_cases(
     if out_dir is not None:
         write_table(EvaluationFolder(out_dir).per_case, rows)
         atomic_write_text(EvaluationFolder(out_dir).metrics, json.dumps(summary, indent=1))
+        # a predictor of another backend has no flips or scales: one view
+        views = {"tta": getattr(predictor, "tta", False), "scales": list(getattr(predictor, "scales", (1.0,)))}
+        atomic_write_text(EvaluationFolder(out_dir).options, json.dumps({"checkpoint": checkpoint, **views}, indent=1))
     return rows, summary
 
 
@@ -129,6 +134,7 @@ def evaluate_with_qc(
     masks: dict[str, Any],
     qc: bool,
     qc_share: float | None = None,
+    checkpoint: str = "best",
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]], list[dict[str, Any]] | None]:
     """:func:`evaluate_cases` into ``run_dir/evaluation/<split>/``, with the QC flag when ``qc``.
 
@@ -142,7 +148,9 @@ def evaluate_with_qc(
     run = RunFolder(run_dir)
     out = run.evaluation(split)
     calibration = load_calibration(run_dir) if qc and split != "val" else None
-    rows, summary = evaluate_cases(predictor, cases, out.root, masks=masks, qc=qc, calibration=calibration)
+    rows, summary = evaluate_cases(
+        predictor, cases, out.root, masks=masks, qc=qc, calibration=calibration, checkpoint=checkpoint
+    )
     if qc and split == "val":
         calibration = calibrate(rows, predictor.config.eval.qc_share if qc_share is None else qc_share)
         calibration.save(run.calibration)
@@ -222,7 +230,7 @@ def evaluate_run(
     claim(run_dir, EVALUATION)
     masks: dict = {}
     qc = config.eval.qc if qc is None else qc
-    rows, summary, qc_table = evaluate_with_qc(predictor, cases, run_dir, split, masks, qc, qc_share)
+    rows, summary, qc_table = evaluate_with_qc(predictor, cases, run_dir, split, masks, qc, qc_share, checkpoint)
     volume_rows, volume_summary = evaluate_split_volumes(predictor, cases, data, masks, out)
     return out, rows, summary, volume_rows, volume_summary, qc_table
 

@@ -117,6 +117,26 @@ def phantom_data(dataset: str, root: Path) -> Path | None:
     return writer(root, **{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
 
 
+def _check_evaluated_as_packaged(options_path: Path, run_dir: Path, split: str, checkpoint: str) -> None:
+    """Raises RunDirError unless the evaluation predicted as the packaged model does: the same checkpoint,
+    one view at one scale (a zoo model's default), so that the card's numbers are what its users get."""
+    again = f"medseg evaluate {run_dir} --split {split}"
+    again += f" --checkpoint {checkpoint}" if checkpoint != "best" else ""
+    if not options_path.is_file():
+        raise RunDirError(f"{options_path}: missing, so how the numbers were predicted is unknown; run {again}")
+    options = json.loads(options_path.read_text())
+    if options.get("tta") or [float(v) for v in options.get("scales", [1.0])] != [1.0]:
+        raise RunDirError(
+            f"{options_path}: evaluated with test-time flips or scales {options.get('scales')}; a zoo model "
+            f"predicts one view at one scale, and its card says what it does: run {again} (no --tta, --scales)"
+        )
+    if options.get("checkpoint") != checkpoint:
+        raise RunDirError(
+            f"{options_path}: the {options.get('checkpoint')!r} checkpoint was evaluated, {checkpoint!r} is packaged; "
+            f"run {again}"
+        )
+
+
 def package_run(
     run_dir: str | Path,
     name: str,
@@ -181,6 +201,7 @@ def package_run(
         )
     if not metrics_path.is_file():
         raise RunDirError(f"{metrics_path}: missing; run medseg evaluate {run_dir} --split {split} first")
+    _check_evaluated_as_packaged(run.evaluation(split).options, run_dir, split, checkpoint)
     if expected is not None and not (isinstance(expected, dict) and isinstance(expected.get("rows"), list)):
         raise ConfigError("expected results: give {'label': ..., 'rows': [{column: value}, ...], 'commands': [...]}")
     folds = [] if run.has_checkpoints else run.folds(trained=True)
