@@ -120,20 +120,16 @@ def phantom_data(dataset: str, root: Path) -> Path | None:
 def _check_evaluated_as_packaged(options_path: Path, run_dir: Path, split: str, checkpoint: str) -> None:
     """Raises RunDirError unless the evaluation predicted as the packaged model does: the same checkpoint,
     one view at one scale (a zoo model's default), so that the card's numbers are what its users get."""
-    again = f"medseg evaluate {run_dir} --split {split}"
-    again += f" --checkpoint {checkpoint}" if checkpoint != "best" else ""
+    again = f"medseg evaluate {run_dir} --split {split}{'' if checkpoint == 'best' else ' --checkpoint ' + checkpoint}"
     if not options_path.is_file():
         raise RunDirError(f"{options_path}: missing, so how the numbers were predicted is unknown; run {again}")
-    options = json.loads(options_path.read_text())
-    if options.get("tta") or [float(v) for v in options.get("scales", [1.0])] != [1.0]:
+    used = json.loads(options_path.read_text())
+    scales = [float(v) for v in used.get("scales", [1.0])]
+    if used.get("tta") or scales != [1.0] or used.get("checkpoint") != checkpoint:
         raise RunDirError(
-            f"{options_path}: evaluated with test-time flips or scales {options.get('scales')}; a zoo model "
-            f"predicts one view at one scale, and its card says what it does: run {again} (no --tta, --scales)"
-        )
-    if options.get("checkpoint") != checkpoint:
-        raise RunDirError(
-            f"{options_path}: the {options.get('checkpoint')!r} checkpoint was evaluated, {checkpoint!r} is packaged; "
-            f"run {again}"
+            f"{options_path}: the {used.get('checkpoint')!r} checkpoint with flips {bool(used.get('tta'))} and "
+            f"scales {scales} was evaluated; the card is of {checkpoint!r}, one view at one scale, as the zoo model "
+            f"predicts: run {again} (no --tta, --scales)"
         )
 
 
