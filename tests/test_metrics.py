@@ -54,6 +54,22 @@ def test_hausdorff_column_names_its_unit():
     assert summary["x"]["mean"] == 2.0 and summary["x"]["n"] == 2
 
 
+def test_the_summary_gives_a_confidence_interval_of_each_mean():
+    rng = np.random.default_rng(0)
+    errors = rng.gamma(2.0, 0.9, size=81)  # skewed, like |HC error| in mm
+    rows = [{"hc_absdiff_mm": float(v), "same": 0.5} for v in errors] + [{"hc_absdiff_mm": math.nan, "same": 0.5}]
+    summary = summarize(rows)
+    stats = summary["hc_absdiff_mm"]
+    assert stats["ci95_low"] < stats["mean"] < stats["ci95_high"]
+    # about two standard errors either side
+    half_width = (stats["ci95_high"] - stats["ci95_low"]) / 2
+    assert half_width == pytest.approx(1.96 * errors.std() / math.sqrt(81), rel=0.25)
+    assert summarize(rows) == summary  # seeded: the same rows, the same interval
+    assert (summary["same"]["ci95_low"], summary["same"]["ci95_high"]) == (0.5, 0.5)
+    one = summarize([{"x": 1.0}])["x"]
+    assert math.isnan(one["ci95_low"]) and math.isnan(one["ci95_high"])
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_to_labels_is_the_argmax_with_ties_to_the_lower_class(channels_last):
     scores = torch.randn(3, 4, 9, 7)

@@ -52,7 +52,7 @@ def test_measurement_pairs_follow_the_column_names():
 def test_metric_table_groups_by_class():
     summary = {
         "dice_background": {"mean": 0.99, "std": 0.01, "median": 0.99, "n": 3},
-        "dice_head": {"mean": 0.9, "std": 0.05, "median": 0.91, "n": 3},
+        "dice_head": {"mean": 0.9, "std": 0.05, "median": 0.91, "n": 3, "ci95_low": 0.85, "ci95_high": 0.94},
         "hd_mm_head": {"mean": 4.0, "std": 1.0, "median": 3.5, "n": 2, "n_infinite": 1},
         "pixel_accuracy": {"mean": 0.98, "std": 0.01, "median": 0.98, "n": 3},
     }
@@ -64,6 +64,8 @@ def test_metric_table_groups_by_class():
         ("", "pixel_accuracy"),
     ]
     assert rows[2]["sd"] == 1.0 and rows[2]["infinite"] == 1
+    # a summary saved before intervals has none to show
+    assert rows[1]["95% CI of the mean"] == "0.8500-0.9400" and rows[2]["95% CI of the mean"] == ""
 
 
 def test_volume_slices_group_by_volume_and_order_by_index():

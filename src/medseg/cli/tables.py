@@ -6,16 +6,19 @@ from rich.table import Table
 
 
 def summary_table(title: str, summary: dict[str, dict[str, float]], prefix: str = "") -> Table:
-    """The headline metrics of an evaluation summary (mean, sd, median, n); ``prefix`` picks per-volume keys."""
+    """The headline metrics of an evaluation summary (mean, sd, median, n, the 95% confidence interval of the
+    mean); ``prefix`` picks per-volume keys."""
     from medseg.experiments.evaluate import HEADLINE
+    from medseg.reports.rundata import interval_text
 
     table = Table(title=title)
-    for column in ("metric", "mean", "std", "median", "n"):
+    for column in ("metric", "mean", "std", "median", "n", "mean: 95% CI"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
     for key, stats in summary.items():
         if key.startswith(headline) or (prefix and key.startswith(prefix) and key.endswith(("_ml", "_pct"))):
-            table.add_row(key, f"{stats['mean']:.4f}", f"{stats['std']:.4f}", f"{stats['median']:.4f}", str(stats["n"]))
+            numbers = [f"{stats[column]:.4f}" for column in ("mean", "std", "median")]
+            table.add_row(key, *numbers, str(stats["n"]), interval_text(stats))
     return table
 
 

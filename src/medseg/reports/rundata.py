@@ -214,8 +214,17 @@ def split_metric(key: str, class_names: list[str]) -> tuple[str, str]:
     return key, ""
 
 
+def interval_text(stats: dict[str, float]) -> str:
+    """``low-high``: a summary entry's 95% confidence interval of the mean; empty without one (a summary
+    saved before intervals, or fewer than two cases)."""
+    low, high = stats.get("ci95_low"), stats.get("ci95_high")
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return ""
+    return f"{low:.4f}-{high:.4f}"
+
+
 def metric_table(summary: dict[str, dict[str, float]], class_names: list[str]) -> list[dict[str, Any]]:
-    """Rows ``class, metric, mean, sd, median, n`` from a ``metrics.json`` summary, grouped by class."""
+    """Rows ``class, metric, mean, 95% CI, sd, median, n`` from a ``metrics.json`` summary, grouped by class."""
     rows = []
     for key, stats in summary.items():
         metric, name = split_metric(key, class_names)
@@ -224,6 +233,7 @@ def metric_table(summary: dict[str, dict[str, float]], class_names: list[str]) -
                 "class": name,
                 "metric": metric,
                 "mean": stats.get("mean"),
+                "95% CI of the mean": interval_text(stats),
                 "sd": stats.get("std", stats.get("sd")),
                 "median": stats.get("median"),
                 "n": stats.get("n"),
