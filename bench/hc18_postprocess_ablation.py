@@ -2,7 +2,9 @@
 
 Predicts each held-out image once (optionally with flip TTA) and scores post-processings of the
 same probabilities: raw argmax, largest component + holes filled, the fitted ellipse, and the
-ellipse refitted without the worst-fitting 10% / 20% of the edge points. Choose on ``--split val``.
+ellipse refitted without the worst-fitting 10% / 20% of the edge points; then other ellipses of the
+same cleaned mask: fitted to its convex hull's outline, OpenCV's AMS and direct fits, and the ellipse
+of the region's second moments. Choose on ``--split val``.
 
     python bench/hc18_postprocess_ablation.py RUN_DIR --data ../shared/data/hc18 [--split test] [--tta]
         [--scales 0.9,1,1.1]   (multi-scale inference: probabilities at each input scale, averaged)
@@ -13,9 +15,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import time
 
+import cv2
 import numpy as np
+from skimage.morphology import convex_hull_image
 
 from medseg.config import PostprocessConfig
 from medseg.data.loading import load_cases
@@ -23,6 +28,7 @@ from medseg.data.splits import load_split, select
 from medseg.experiments.evaluate import measurement_row
 from medseg.inference import Prediction, Predictor
 from medseg.inference.postprocess import postprocess
+from medseg.measure.ellipse import Ellipse, fit_ellipse, mask_contour, rasterize_ellipse
 from medseg.metrics import case_metrics, summarize
 
 VARIANTS = {
@@ -31,6 +37,33 @@ VARIANTS = {
     "ellipse fit": PostprocessConfig(largest_component=True, fill_holes=True, fit_ellipse=True),
     "ellipse fit, trimmed 90%": PostprocessConfig(fit_ellipse=True, ellipse_keep=0.9),
     "ellipse fit, trimmed 80%": PostprocessConfig(fit_ellipse=True, ellipse_keep=0.8),
+}
+
+
+def _opencv_fit(fit):
+    def fitted(region: np.ndarray) -> Ellipse:
+        (cx, cy), (width, height), angle = fit(mask_contour(region))
+        return Ellipse(cx, cy, width / 2, height / 2, math.radians(angle))
+
+    return fitted
+
+
+def _moments_ellipse(region: np.ndarray) -> Ellipse:
+    """The ellipse with the region's area centre and second moments (exact for a filled ellipse)."""
+    m = cv2.moments(region.astype(np.uint8), binaryImage=True)
+    mu20, mu02, mu11 = m["mu20"] / m["m00"], m["mu02"] / m["m00"], m["mu11"] / m["m00"]
+    spread = math.hypot((mu20 - mu02) / 2, mu11)
+    major, minor = (mu20 + mu02) / 2 + spread, (mu20 + mu02) / 2 - spread
+    centre = (m["m10"] / m["m00"], m["m01"] / m["m00"])
+    return Ellipse(*centre, 2 * math.sqrt(major), 2 * math.sqrt(minor), 0.5 * math.atan2(2 * mu11, mu20 - mu02))
+
+
+# other ellipses of the cleaned mask (largest component, holes filled), as the "ellipse fit" row's
+FITTERS = {
+    "ellipse fit to the convex hull": lambda region: fit_ellipse(mask_contour(convex_hull_image(region))),
+    "ellipse fit, OpenCV AMS": _opencv_fit(cv2.fitEllipseAMS),
+    "ellipse fit, OpenCV direct": _opencv_fit(cv2.fitEllipseDirect),
+    "ellipse of the region's moments": _moments_ellipse,
 }
 
 
@@ -58,7 +91,7 @@ def main() -> None:
         predictor.models += Predictor.from_run(other).models
     config = predictor.config
     cases = select(load_cases(config, args.data), load_split(f"{args.run_dir}/split.json")[args.split])
-    rows: dict[str, list[dict]] = {name: [] for name in variants}
+    rows: dict[str, list[dict]] = {name: [] for name in [*variants, *FITTERS]}
     started = time.perf_counter()
     for case in cases:
         probabilities = predictor.probabilities(case.image)
@@ -70,6 +103,13 @@ def main() -> None:
             row = case_metrics(mask, case.mask, config.data.class_names, case.spacing_mm)
             variant_config = dataclasses.replace(config, postprocess=post)
             row.update(measurement_row(case, Prediction(mask, np.empty(0), ellipse), variant_config))
+            rows[name].append(row)
+        region, _ = postprocess(argmax, VARIANTS["largest component + fill"], config.data.num_classes)
+        for name, fit in FITTERS.items():
+            ellipse = fit(region == 1)
+            mask = rasterize_ellipse(ellipse, region.shape).astype(np.uint8)
+            row = case_metrics(mask, case.mask, config.data.class_names, case.spacing_mm)
+            row.update(measurement_row(case, Prediction(mask, np.empty(0), ellipse), config))
             rows[name].append(row)
     seconds = time.perf_counter() - started
     runs = " + ".join([args.run_dir, *args.ensemble_with])
