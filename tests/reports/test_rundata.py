@@ -65,7 +65,7 @@ def test_metric_table_groups_by_class():
     ]
     assert rows[2]["sd"] == 1.0 and rows[2]["infinite"] == 1
     # a summary saved before intervals has none to show
-    assert rows[1]["95% CI of the mean"] == "0.8500-0.9400" and rows[2]["95% CI of the mean"] == ""
+    assert rows[1]["95% CI of the mean"] == "0.8500 to 0.9400" and rows[2]["95% CI of the mean"] == ""
 
 
 def test_volume_slices_group_by_volume_and_order_by_index():

@@ -351,7 +351,8 @@ def _card(
 
 
 def _summary_stats(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    return {key: {k: stats[k] for k in ("mean", "std", "median", "n") if k in stats} for key, stats in metrics.items()}
+    kept = ("mean", "std", "median", "n", "ci95_low", "ci95_high")
+    return {key: {k: stats[k] for k in kept if k in stats} for key, stats in metrics.items()}
 
 
 def _shortfalls(targets: dict[str, float], metrics: dict[str, dict[str, float]], prefix: str = "") -> dict:

@@ -98,14 +98,11 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Held-out test" if held_out else f"## Its {card.get('evaluated_split', 'training')} data (not held out)",
         f"Measured with {card['evaluation']}.",
         "",
-        "| metric | mean | sd | median | n |",
-        "|---|---|---|---|---|",
+        *STATS_HEADER,
     ]
     for key, stats in card["test_metrics"].items():
-        if key.startswith(("qc_", f"{VOLUME_PREFIX}qc_")):
-            continue
-        cells = [_fmt(stats.get(k)) for k in ("mean", "std", "median", "n")]
-        lines.append(f"| {key} | {' | '.join(cells)} |")
+        if not key.startswith(("qc_", f"{VOLUME_PREFIX}qc_")):
+            lines.append(_stats_row(key, stats))
     if card["shortfalls"]:
         lines += ["", "**Below its targets:**"]
         for key, miss in card["shortfalls"].items():
@@ -132,12 +129,11 @@ def _other_test_markdown(test: dict[str, Any], shortfalls: dict[str, Any]) -> li
         f"The same model on {len(test['ids'])} images of `{test['folder']}` it never trained on "
         f"(`{test['name']}:` targets refer to these).",
         "",
-        "| metric | mean | sd | median | n |",
-        "|---|---|---|---|---|",
+        *STATS_HEADER,
     ]
     for key, stats in test["metrics"].items():
         if not key.startswith("qc_"):
-            lines.append(f"| {key} | {' | '.join(_fmt(stats.get(k)) for k in ('mean', 'std', 'median', 'n'))} |")
+            lines.append(_stats_row(key, stats))
     return lines
 
 
@@ -160,6 +156,17 @@ def _expected_markdown(expected: dict[str, Any] | None) -> list[str]:
 
 def _minutes(seconds: Any) -> str:
     return f"{float(seconds) / 60:.0f} min" if number(str(seconds)) else "unknown time"
+
+
+STATS_HEADER = ("| metric | mean | 95% CI of the mean | sd | median | n |", "|---|---|---|---|---|---|")
+
+
+def _stats_row(key: str, stats: dict[str, Any]) -> str:
+    """One row of a card's metrics table; the interval is ``-`` on a card made before intervals."""
+    low, high = stats.get("ci95_low"), stats.get("ci95_high")
+    interval = f"{_fmt(low)} to {_fmt(high)}" if isinstance(low, float) and math.isfinite(low) else "-"
+    cells = [_fmt(stats.get("mean")), interval, *(_fmt(stats.get(k)) for k in ("std", "median", "n"))]
+    return f"| {key} | {' | '.join(cells)} |"
 
 
 def _fmt(value: Any) -> str:

@@ -215,12 +215,12 @@ def split_metric(key: str, class_names: list[str]) -> tuple[str, str]:
 
 
 def interval_text(stats: dict[str, float]) -> str:
-    """``low-high``: a summary entry's 95% confidence interval of the mean; empty without one (a summary
+    """``low to high``: a summary entry's 95% confidence interval of the mean; empty without one (a summary
     saved before intervals, or fewer than two cases)."""
     low, high = stats.get("ci95_low"), stats.get("ci95_high")
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return ""
-    return f"{low:.4f}-{high:.4f}"
+    return f"{low:.4f} to {high:.4f}"
 
 
 def metric_table(summary: dict[str, dict[str, float]], class_names: list[str]) -> list[dict[str, Any]]:
