@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from medseg.errors import RunDirError
@@ -10,6 +12,7 @@ from medseg.reports.rundata import (
     measurement_pairs,
     metric_table,
     primary_metric,
+    read_evaluation,
     read_run,
     volume_slices,
 )
@@ -66,6 +69,24 @@ def test_metric_table_groups_by_class():
     assert rows[2]["sd"] == 1.0 and rows[2]["infinite"] == 1
     # a summary saved before intervals has none to show
     assert rows[1]["95% CI of the mean"] == "0.8500 to 0.9400" and rows[2]["95% CI of the mean"] == ""
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"checkpoint": "best", "tta": False, "scales": [1.0]}, "the best checkpoint; one view; scale 1"),
+        (
+            {"checkpoint": "last", "tta": True, "scales": [1.0, 1.1, 1.2]},
+            "the last checkpoint; the image and its horizontal flip, averaged; input scales 1, 1.1, 1.2, averaged",
+        ),
+        (None, ""),  # an evaluation from before the options were recorded says nothing
+    ],
+)
+def test_an_evaluation_says_how_it_was_predicted(tmp_path, options, words):
+    (tmp_path / "metrics.json").write_text(json.dumps({"dice_head": {"mean": 0.9, "std": 0.1, "median": 0.9, "n": 2}}))
+    if options is not None:
+        (tmp_path / "options.json").write_text(json.dumps(options))
+    assert read_evaluation(tmp_path).predicted_with == words
 
 
 def test_volume_slices_group_by_volume_and_order_by_index():

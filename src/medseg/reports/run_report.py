@@ -172,6 +172,7 @@ def evaluation_context(run: RunFiles, split: str, overlay_for: OverlayFn | None 
     return {
         "split": split,
         "n": len(evaluation.rows),
+        "predicted_with": evaluation.predicted_with,
         "metrics": metric_table(
             {k: v for k, v in evaluation.summary.items() if not k.startswith("qc_")}, run.class_names
         ),

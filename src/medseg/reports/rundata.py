@@ -98,6 +98,17 @@ class Evaluation:
     rows: list[dict[str, str]]
     summary: dict[str, dict[str, float]]
     tables: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # other CSVs (e.g. per volume)
+    options: dict[str, Any] = field(default_factory=dict)  # options.json: checkpoint, flips, scales
+
+    @property
+    def predicted_with(self) -> str:
+        """How the numbers were predicted, in words; empty for an evaluation that did not record it."""
+        if not self.options:
+            return ""
+        scales = [float(s) for s in self.options.get("scales", [1.0])]
+        views = "the image and its horizontal flip, averaged" if self.options.get("tta") else "one view"
+        at = "scale 1" if scales == [1.0] else "input scales " + ", ".join(f"{s:g}" for s in scales) + ", averaged"
+        return f"the {self.options.get('checkpoint', 'best')!s} checkpoint; {views}; {at}"
 
     def overlay(self, case_id: str) -> list[Path]:
         """Saved overlay PNG(s) of a case: ``overlays/<id>.png`` or the slices in ``overlays/<id>/``."""
@@ -153,7 +164,8 @@ def read_evaluation(folder: Path) -> Evaluation | None:
     if not rows and not summary:
         return None
     tables = {p.stem: read_csv(p) for p in sorted(folder.glob("*.csv")) if p != files.per_case}
-    return Evaluation(folder.name, folder, rows, summary, tables)
+    options = read_json(files.options)
+    return Evaluation(folder.name, folder, rows, summary, tables, options if isinstance(options, dict) else {})
 
 
 def check_summary(data: Any, path: Path) -> dict[str, dict[str, float]]:
