@@ -71,9 +71,9 @@ def test_a_damaged_zoo_folder_is_refused(zoo):
 @pytest.mark.parametrize(
     ("evaluate", "problem"),
     [
-        ({"tta": True}, "the 'best' checkpoint with flips True and scales [1.0] was evaluated"),
-        ({"scales": (1.0, 1.2)}, "with flips False and scales [1.0, 1.2] was evaluated"),
-        ({"checkpoint": "last"}, "the 'last' checkpoint with flips False"),
+        ({"tta": True}, "evaluated with the best checkpoint; the image and its horizontal flip, averaged; scale 1"),
+        ({"scales": (1.0, 1.2)}, "evaluated with the best checkpoint; one view; input scales 1, 1.2, averaged"),
+        ({"checkpoint": "last"}, "evaluated with the last checkpoint; one view; scale 1"),
     ],
 )
 def test_a_card_is_made_only_from_an_evaluation_that_predicts_as_the_packaged_model(

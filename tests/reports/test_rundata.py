@@ -89,6 +89,14 @@ def test_an_evaluation_says_how_it_was_predicted(tmp_path, options, words):
     assert read_evaluation(tmp_path).predicted_with == words
 
 
+@pytest.mark.parametrize("damaged", ['{"tta": false}', '{"scales": ["big"]}', "[1, 2]", "{"])
+def test_a_damaged_options_file_is_named(tmp_path, damaged):
+    (tmp_path / "metrics.json").write_text(json.dumps({"dice_head": {"mean": 0.9, "std": 0.1, "median": 0.9, "n": 2}}))
+    (tmp_path / "options.json").write_text(damaged)
+    with pytest.raises(RunDirError, match="options.json"):
+        read_evaluation(tmp_path)
+
+
 def test_volume_slices_group_by_volume_and_order_by_index():
     groups = volume_slices(["pat1_z010", "pat1_z002", "pat2_z001", "001_HC", "pat2_z000", "single_z005"])
     assert groups == {"pat1": [(2, "pat1_z002"), (10, "pat1_z010")], "pat2": [(0, "pat2_z000"), (1, "pat2_z001")]}

@@ -33,6 +33,7 @@ from medseg.inference.zoo import FORMAT, zoo_root
 from medseg.io import atomic_write_bytes, atomic_write_text, current_umask
 from medseg.models.checkpoint import load_checkpoint, model_from_spec
 from medseg.models.outputs import count_parameters
+from medseg.reports.rundata import EvaluationOptions
 from medseg.run_folder import RunFolder, ZooFolder
 
 # What each dataset's publisher allows; the card repeats it next to the model trained on it.
@@ -121,15 +122,13 @@ def _check_evaluated_as_packaged(options_path: Path, run_dir: Path, split: str, 
     """Raises RunDirError unless the evaluation predicted as the packaged model does: the same checkpoint,
     one view at one scale (a zoo model's default), so that the card's numbers are what its users get."""
     again = f"medseg evaluate {run_dir} --split {split}{'' if checkpoint == 'best' else ' --checkpoint ' + checkpoint}"
-    if not options_path.is_file():
+    used = EvaluationOptions.read(options_path)
+    if used is None:
         raise RunDirError(f"{options_path}: missing, so how the numbers were predicted is unknown; run {again}")
-    used = json.loads(options_path.read_text())
-    scales = [float(v) for v in used.get("scales", [1.0])]
-    if used.get("tta") or scales != [1.0] or used.get("checkpoint") != checkpoint:
+    if not used.one_view or used.checkpoint != checkpoint:
         raise RunDirError(
-            f"{options_path}: the {used.get('checkpoint')!r} checkpoint with flips {bool(used.get('tta'))} and "
-            f"scales {scales} was evaluated; the card is of {checkpoint!r}, one view at one scale, as the zoo model "
-            f"predicts: run {again} (no --tta, --scales)"
+            f"{options_path}: evaluated with {used.describe()}; the card is of the {checkpoint} checkpoint, "
+            f"one view at one scale, as the zoo model predicts: run {again} (no --tta, --scales)"
         )
 
 

@@ -89,6 +89,42 @@ def column(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """``evaluation/<split>/options.json``: how an evaluation's numbers were predicted."""
+
+    checkpoint: str = "best"
+    tta: bool = False  # the horizontal flip averaged in
+    scales: tuple[float, ...] = (1.0,)
+
+    @classmethod
+    def read(cls, path: Path) -> EvaluationOptions | None:
+        """The options in ``path``; ``None`` when it is absent.
+
+        Raises:
+            RunDirError: unreadable, or not the shape ``medseg evaluate`` writes.
+        """
+        data = read_json(path)
+        if data is None:
+            return None
+        try:
+            return cls(str(data.get("checkpoint", "best")), bool(data.get("tta")), tuple(map(float, data["scales"])))
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise RunDirError(f"{path}: expected checkpoint, tta and scales, found {repr(data)[:60]}") from None
+
+    @property
+    def one_view(self) -> bool:
+        """One view at one scale: how a model predicts without --tta or --scales."""
+        return not self.tta and self.scales == (1.0,)
+
+    def describe(self) -> str:
+        views = "the image and its horizontal flip, averaged" if self.tta else "one view"
+        scales = ", ".join(f"{s:g}" for s in self.scales)
+        return f"the {self.checkpoint} checkpoint; {views}; " + (
+            "scale 1" if self.scales == (1.0,) else f"input scales {scales}, averaged"
+        )
+
+
 @dataclass
 class Evaluation:
     """One ``evaluation/<split>`` folder."""
@@ -98,17 +134,12 @@ class Evaluation:
     rows: list[dict[str, str]]
     summary: dict[str, dict[str, float]]
     tables: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # other CSVs (e.g. per volume)
-    options: dict[str, Any] = field(default_factory=dict)  # options.json: checkpoint, flips, scales
+    options: EvaluationOptions | None = None  # None: an evaluation that did not record them
 
     @property
     def predicted_with(self) -> str:
         """How the numbers were predicted, in words; empty for an evaluation that did not record it."""
-        if not self.options:
-            return ""
-        scales = [float(s) for s in self.options.get("scales", [1.0])]
-        views = "the image and its horizontal flip, averaged" if self.options.get("tta") else "one view"
-        at = "scale 1" if scales == [1.0] else "input scales " + ", ".join(f"{s:g}" for s in scales) + ", averaged"
-        return f"the {self.options.get('checkpoint', 'best')!s} checkpoint; {views}; {at}"
+        return self.options.describe() if self.options else ""
 
     def overlay(self, case_id: str) -> list[Path]:
         """Saved overlay PNG(s) of a case: ``overlays/<id>.png`` or the slices in ``overlays/<id>/``."""
@@ -164,8 +195,7 @@ def read_evaluation(folder: Path) -> Evaluation | None:
     if not rows and not summary:
         return None
     tables = {p.stem: read_csv(p) for p in sorted(folder.glob("*.csv")) if p != files.per_case}
-    options = read_json(files.options)
-    return Evaluation(folder.name, folder, rows, summary, tables, options if isinstance(options, dict) else {})
+    return Evaluation(folder.name, folder, rows, summary, tables, EvaluationOptions.read(files.options))
 
 
 def check_summary(data: Any, path: Path) -> dict[str, dict[str, float]]:
