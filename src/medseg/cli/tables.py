@@ -12,7 +12,7 @@ def summary_table(title: str, summary: dict[str, dict[str, float]], prefix: str 
     from medseg.reports.rundata import interval_text
 
     table = Table(title=title)
-    for column in ("metric", "mean", "std", "median", "n", "mean: 95% CI"):
+    for column in ("metric", "mean", "std", "median", "n", "95% CI of the mean"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     headline = tuple(prefix + h for h in HEADLINE + ("hd95_mm_",)) if prefix else HEADLINE
     for key, stats in summary.items():
