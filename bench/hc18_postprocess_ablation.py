@@ -3,8 +3,10 @@
 Predicts each held-out image once (optionally with flip TTA) and scores post-processings of the
 same probabilities: raw argmax, largest component + holes filled, the fitted ellipse, and the
 ellipse refitted without the worst-fitting 10% / 20% of the edge points; then other ellipses of the
-same cleaned mask: fitted to its convex hull's outline, OpenCV's AMS and direct fits, and the ellipse
-of the region's second moments. Choose on ``--split val``.
+same cleaned mask: fitted to its convex hull's outline, OpenCV's AMS and direct fits, the ellipse
+of the region's second moments, and least-squares fits that weight each outline point by how sharp
+the head probability's edge is there (its gradient, to the power 1 or 2), so that a blurred stretch
+of skull counts less. Choose on ``--split val``.
 
     python bench/hc18_postprocess_ablation.py RUN_DIR --data ../shared/data/hc18 [--split test] [--tta]
         [--scales 0.9,1,1.1]   (multi-scale inference: probabilities at each input scale, averaged)
@@ -20,6 +22,7 @@ import time
 
 import cv2
 import numpy as np
+from scipy import ndimage, optimize
 from skimage.morphology import convex_hull_image
 
 from medseg.config import PostprocessConfig
@@ -28,7 +31,7 @@ from medseg.data.splits import load_split, select
 from medseg.experiments.evaluate import measurement_row
 from medseg.inference import Prediction, Predictor
 from medseg.inference.postprocess import postprocess
-from medseg.measure.ellipse import Ellipse, fit_ellipse, mask_contour, rasterize_ellipse
+from medseg.measure.ellipse import Ellipse, fit_ellipse, mask_contour, point_distances, rasterize_ellipse
 from medseg.metrics import case_metrics, summarize
 
 VARIANTS = {
@@ -41,14 +44,14 @@ VARIANTS = {
 
 
 def _opencv_fit(fit):
-    def fitted(region: np.ndarray) -> Ellipse:
+    def fitted(region: np.ndarray, head_probability: np.ndarray) -> Ellipse:
         (cx, cy), (width, height), angle = fit(mask_contour(region))
         return Ellipse(cx, cy, width / 2, height / 2, math.radians(angle))
 
     return fitted
 
 
-def _moments_ellipse(region: np.ndarray) -> Ellipse:
+def _moments_ellipse(region: np.ndarray, head_probability: np.ndarray) -> Ellipse:
     """The ellipse with the region's area centre and second moments (exact for a filled ellipse)."""
     m = cv2.moments(region.astype(np.uint8), binaryImage=True)
     mu20, mu02, mu11 = m["mu20"] / m["m00"], m["mu02"] / m["m00"], m["mu11"] / m["m00"]
@@ -58,12 +61,34 @@ def _moments_ellipse(region: np.ndarray) -> Ellipse:
     return Ellipse(*centre, 2 * math.sqrt(major), 2 * math.sqrt(minor), 0.5 * math.atan2(2 * mu11, mu20 - mu02))
 
 
+def _sharpness_weighted_fit(power: float):
+    """Least squares of Sampson distances, each outline point weighted by |grad p|**power there."""
+
+    def fitted(region: np.ndarray, head_probability: np.ndarray) -> Ellipse:
+        points = mask_contour(region).astype(np.float64)
+        start = fit_ellipse(points)
+        rows, cols = np.gradient(head_probability)
+        sharpness = ndimage.map_coordinates(np.hypot(rows, cols), [points[:, 1], points[:, 0]], order=1)
+        weight = np.sqrt(sharpness**power + 1e-6)
+
+        def residuals(params: np.ndarray) -> np.ndarray:
+            return weight * point_distances(Ellipse(*params), points)
+
+        found = optimize.least_squares(residuals, [start.cx, start.cy, start.a, start.b, start.angle], method="lm")
+        cx, cy, a, b, angle = found.x
+        return Ellipse(cx, cy, abs(a), abs(b), angle)
+
+    return fitted
+
+
 # other ellipses of the cleaned mask (largest component, holes filled), as the "ellipse fit" row's
 FITTERS = {
-    "ellipse fit to the convex hull": lambda region: fit_ellipse(mask_contour(convex_hull_image(region))),
+    "ellipse fit to the convex hull": lambda region, _: fit_ellipse(mask_contour(convex_hull_image(region))),
     "ellipse fit, OpenCV AMS": _opencv_fit(cv2.fitEllipseAMS),
     "ellipse fit, OpenCV direct": _opencv_fit(cv2.fitEllipseDirect),
     "ellipse of the region's moments": _moments_ellipse,
+    "ellipse fit weighted by edge sharpness": _sharpness_weighted_fit(1.0),
+    "ellipse fit weighted by edge sharpness squared": _sharpness_weighted_fit(2.0),
 }
 
 
@@ -106,7 +131,7 @@ def main() -> None:
             rows[name].append(row)
         region, _ = postprocess(argmax, VARIANTS["largest component + fill"], config.data.num_classes)
         for name, fit in FITTERS.items():
-            ellipse = fit(region == 1)
+            ellipse = fit(region == 1, probabilities[1])
             mask = rasterize_ellipse(ellipse, region.shape).astype(np.uint8)
             row = case_metrics(mask, case.mask, config.data.class_names, case.spacing_mm)
             row.update(measurement_row(case, Prediction(mask, np.empty(0), ellipse), config))

@@ -66,8 +66,8 @@ def test_the_summary_gives_a_confidence_interval_of_each_mean():
     assert half_width == pytest.approx(1.96 * errors.std() / math.sqrt(81), rel=0.25)
     assert summarize(rows) == summary  # seeded: the same rows, the same interval
     assert (summary["same"]["ci95_low"], summary["same"]["ci95_high"]) == (0.5, 0.5)
-    one = summarize([{"x": 1.0}])["x"]
-    assert math.isnan(one["ci95_low"]) and math.isnan(one["ci95_high"])
+    few = summarize([{"x": float(v)} for v in errors[:9]])["x"]  # two volumes, nine crops: no interval
+    assert math.isnan(few["ci95_low"]) and math.isnan(few["ci95_high"]) and not math.isnan(few["mean"])
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -82,3 +82,19 @@ def test_to_labels_is_the_argmax_with_ties_to_the_lower_class(channels_last):
     assert torch.equal(labels, scores.argmax(1))
     assert labels[0, 0, 0] == 0 and labels[1, 1, 1] == 2
     assert torch.equal(to_labels(scores, keepdim=True), scores.argmax(1, keepdim=True))
+
+
+def test_the_interval_resamples_whole_subjects():
+    rng = np.random.default_rng(1)
+    subjects = rng.normal(0.9, 0.05, size=12)  # 12 volumes, 10 near-identical slices each
+    rows = [{"dice": float(v + rng.normal(0, 0.001))} for v in subjects for _ in range(10)]
+    groups = [f"volume{i}" for i in range(12) for _ in range(10)]
+    by_slice, by_volume = summarize(rows)["dice"], summarize(rows, groups)["dice"]
+    assert by_volume["mean"] == by_slice["mean"] and by_volume["n"] == 120
+    width = {name: s["ci95_high"] - s["ci95_low"] for name, s in (("slice", by_slice), ("volume", by_volume))}
+    assert width["volume"] > 2.5 * width["slice"]  # 12 subjects, not 120 independent cases
+    assert by_volume["ci95_low"] < by_volume["mean"] < by_volume["ci95_high"]
+    two_volumes = summarize(rows[:20], groups[:20])["dice"]
+    assert math.isnan(two_volumes["ci95_low"]) and two_volumes["n"] == 20
+    with pytest.raises(ValueError, match="12 group labels for 120 rows"):
+        summarize(rows, groups[::10])

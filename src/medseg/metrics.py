@@ -113,19 +113,26 @@ def case_metrics(
     return row
 
 
-def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+def summarize(rows: list[dict[str, float]], groups: list[str] | None = None) -> dict[str, dict[str, float]]:
     """Mean, standard deviation, median, count and the 95% confidence interval of the mean of each numeric
     column, NaNs ignored.
 
-    ``ci95_low``, ``ci95_high``: a bias-corrected and accelerated bootstrap of the mean over cases
-    (SciPy, 2000 resamples, seeded: the same rows give the same interval), NaN under two finite values.
-    It says how far the mean of this many cases may lie from the mean over all such cases.
+    ``ci95_low``, ``ci95_high``: a bias-corrected and accelerated bootstrap of the mean (SciPy, 2000
+    resamples, seeded: the same rows give the same interval) that resamples whole ``groups`` (one label
+    per row: the subject, patient or sequence of each case; each row its own group when None), since
+    slices of one volume or crops of one nodule are not independent cases; NaN under
+    ``MIN_INTERVAL_CASES`` groups. It says how far the mean of this many subjects may lie from the
+    mean over all such subjects.
     """
+    if groups is not None and len(groups) != len(rows):
+        raise ValueError(f"{len(groups)} group labels for {len(rows)} rows")
     summary: dict[str, dict[str, float]] = {}
     keys = [k for k in rows[0] if isinstance(rows[0][k], int | float)] if rows else []
+    labels = np.asarray(groups if groups is not None else range(len(rows)))
     for key in keys:
         values = np.array([row[key] for row in rows], dtype=np.float64)
-        finite = values[np.isfinite(values)]
+        kept = np.isfinite(values)
+        finite = values[kept]
         summary[key] = {
             "mean": float(finite.mean()) if finite.size else math.nan,
             "std": float(finite.std()) if finite.size else math.nan,
@@ -133,19 +140,36 @@ def summarize(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
             "n": int(finite.size),
             "n_infinite": int(np.isinf(values).sum()),
         }
-        summary[key]["ci95_low"], summary[key]["ci95_high"] = mean_interval(finite)
+        summary[key]["ci95_low"], summary[key]["ci95_high"] = mean_interval(finite, labels[kept])
     return summary
 
 
-def mean_interval(values: np.ndarray, confidence: float = 0.95, resamples: int = 2000) -> tuple[float, float]:
-    """``(low, high)`` bootstrap (BCa) confidence interval of the mean of ``(N,)`` finite values."""
-    if values.size < 2:
+# Resampling a handful of subjects cannot show their spread (two volumes give an interval inside their range).
+MIN_INTERVAL_CASES = 10
+
+
+def mean_interval(
+    values: np.ndarray, groups: np.ndarray | None = None, confidence: float = 0.95, resamples: int = 2000
+) -> tuple[float, float]:
+    """``(low, high)`` bootstrap (BCa) confidence interval of the mean of ``(N,)`` finite values,
+    resampling whole groups (``(N,)`` labels; each value its own group when None); NaN for fewer than
+    ``MIN_INTERVAL_CASES`` groups."""
+    if groups is None:
+        groups = np.arange(values.size)
+    _, index = np.unique(groups, return_inverse=True)
+    sums, counts = np.bincount(index, weights=values), np.bincount(index).astype(np.float64)
+    if sums.size < MIN_INTERVAL_CASES:
         return math.nan, math.nan
     if values.min() == values.max():  # every resample has the same mean
         return float(values[0]), float(values[0])
     from scipy.stats import bootstrap
 
-    result = bootstrap((values,), np.mean, n_resamples=resamples, confidence_level=confidence, rng=0)
+    def pooled_mean(group_sums: np.ndarray, group_counts: np.ndarray, axis: int = -1) -> np.ndarray:
+        return group_sums.sum(axis=axis) / group_counts.sum(axis=axis)
+
+    result = bootstrap(
+        (sums, counts), pooled_mean, paired=True, n_resamples=resamples, confidence_level=confidence, rng=0
+    )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 

@@ -58,6 +58,28 @@ def test_the_card_says_what_the_model_is_and_verify_measures_it_again(zoo, hc18_
     assert report and all(ok for _, _, ok in report.values())
 
 
+def test_verify_adds_intervals_to_an_older_card_only_when_it_reproduces(zoo, hc18_synthetic, monkeypatch):
+    root, _ = zoo
+    monkeypatch.setattr("medseg.metrics.MIN_INTERVAL_CASES", 2)  # the synthetic test split has a few subjects
+    card_json, card_md = root / "tiny" / "card.json", root / "tiny" / "card.md"
+    card = json.loads(card_json.read_text())
+    for stats in card["test_metrics"].values():  # a card packaged before intervals
+        stats.pop("ci95_low", None), stats.pop("ci95_high", None)
+    card_json.write_text(json.dumps(card))
+    moved = json.loads(json.dumps(card))
+    moved["test_metrics"]["dice_head"]["mean"] += 0.5
+    card_json.write_text(json.dumps(moved))
+    report = verify("tiny", hc18_synthetic, write_intervals=True)
+    assert not report["dice_head"][2] and json.loads(card_json.read_text()) == moved  # nothing written
+    card_json.write_text(json.dumps(card))
+    verify("tiny", hc18_synthetic, write_intervals=True)
+    written = json.loads(card_json.read_text())["test_metrics"]["dice_head"]
+    assert written["mean"] == card["test_metrics"]["dice_head"]["mean"]
+    assert written["ci95_low"] <= written["mean"] <= written["ci95_high"]
+    row = next(line for line in card_md.read_text().splitlines() if line.startswith("| dice_head |"))
+    assert f"{written['ci95_low']:.4g} to {written['ci95_high']:.4g}" in row
+
+
 def test_a_damaged_zoo_folder_is_refused(zoo):
     root, _ = zoo
     (root / "tiny" / WEIGHTS).write_bytes(b"junk")
@@ -133,8 +155,9 @@ def test_the_cli_lists_verifies_and_predicts_by_name(zoo, hc18_synthetic, tmp_pa
     runner = CliRunner()
     listed = runner.invoke(app, ["models"], env={"COLUMNS": "200"})
     assert listed.exit_code == 0 and "tiny" in listed.output and "dice_head" in listed.output
-    checked = runner.invoke(app, ["zoo", "verify", "tiny", "--data", str(hc18_synthetic)])
+    checked = runner.invoke(app, ["zoo", "verify", "tiny", "--data", str(hc18_synthetic), "--write-intervals"])
     assert checked.exit_code == 0 and "dice_head: card" in checked.output, checked.output
+    assert "95% intervals of the means written" in checked.output
     image = sorted((hc18_synthetic / "test_set").glob("*.png"))[0]
     args = ["predict", "tiny", str(image), "--out", str(tmp_path / "p"), "--pixel-size", "0.12"]
     predicted = runner.invoke(app, args)

@@ -80,6 +80,13 @@ def verify(
         Path | None,
         typer.Option(help="the dataset it was trained on (its card's images are re-scored); phantoms: not needed"),
     ] = None,
+    write_intervals: Annotated[
+        bool,
+        typer.Option(
+            "--write-intervals",
+            help="when every number reproduces, add the 95% confidence interval of each mean to the card",
+        ),
+    ] = False,
 ) -> None:
     """Score a zoo model again on its card's images; fails when a number moved beyond its tolerance."""
     from medseg.experiments.zoo import TOLERANCE
@@ -87,7 +94,7 @@ def verify(
     from medseg.inference.zoo import read_card, zoo_root
 
     try:
-        report = verify(name, data)
+        report = verify(name, data, write_intervals=write_intervals)
         card = read_card(zoo_root() / name)
     except MedsegError as error:
         fail(error)
@@ -102,7 +109,12 @@ def verify(
     if not all(ok for _, _, ok in report.values()):
         tolerances = ", ".join(f"{k} {v}" for k, v in TOLERANCE.items())
         console.print(f"verify: {name} does not reproduce its card (tolerances {tolerances})", highlight=False)
+        if write_intervals:
+            console.print(f"verify: {name}'s card left as it was", highlight=False)
         raise typer.Exit(1)
+    if write_intervals:
+        files = ZooFolder(zoo_root() / name)
+        console.print(f"95% intervals of the means written: {files.card_json}, {files.card_md}", highlight=False)
 
 
 def rebuild(

@@ -109,7 +109,7 @@ def evaluate_cases(
             print(f"  evaluated {index}/{len(cases)}", file=sys.stderr, flush=True)
     if calibration is not None:
         add_flags(rows, calibration)
-    summary = summarize(rows)
+    summary = summarize(rows, [case.group for case in cases])
     if out_dir is not None:
         write_table(EvaluationFolder(out_dir).per_case, rows)
         atomic_write_text(EvaluationFolder(out_dir).metrics, json.dumps(summary, indent=1))

@@ -1,27 +1,41 @@
 """Checking and remaking a zoo model: ``medseg zoo verify`` scores it again on its card's images and
-compares, ``medseg zoo rebuild`` trains it again with the command on its card."""
+compares (and, asked to, adds the confidence intervals of its means to an older card), ``medseg zoo
+rebuild`` trains it again with the command on its card."""
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 from pathlib import Path
 
 from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.zoo import package_run, phantom_data, tolerance_for
+from medseg.experiments.zoo_card import card_markdown
 from medseg.experiments.zoo_measure import measure_other, measure_test
 from medseg.inference.zoo import read_card, zoo_root
+from medseg.io import atomic_write_text
 from medseg.run_folder import ZooFolder
+
+INTERVAL_KEYS = ("ci95_low", "ci95_high")
 
 
 def verify(
-    name: str, data: str | Path | None = None, root: Path | None = None, tolerance: dict[str, float] | None = None
+    name: str,
+    data: str | Path | None = None,
+    root: Path | None = None,
+    tolerance: dict[str, float] | None = None,
+    write_intervals: bool = False,
 ) -> dict:
     """Evaluates zoo model ``name`` on its card's cases from ``data`` and compares with the card.
 
     The cases are the run's saved split that the card was measured on (``test_ids`` in ``card.json``);
     volumes are scored in 3D too when the card has per-volume metrics. ``data`` may be left out
     for a model trained on phantoms: they are generated again (same seed, same files).
+
+    With ``write_intervals``, a card whose every number was reproduced gets the 95% confidence
+    interval of each mean (``ci95_low``, ``ci95_high``) from the re-measured cases, in ``card.json``
+    and ``card.md``; its means stay those of the card. Nothing is written when a number differs.
 
     Returns:
         ``{metric: (card value, measured value, within tolerance)}`` for the metrics with a tolerance.
@@ -50,7 +64,19 @@ def verify(
     for test in card.get("other_tests", []):
         found = _compare(test["metrics"], others[test["name"]], tolerance)
         report.update({f"{test['name']}:{key}": values for key, values in found.items()})
+    if write_intervals and all(ok for _, _, ok in report.values()):
+        _add_intervals(card["test_metrics"], summary)
+        for test in card.get("other_tests", []):
+            _add_intervals(test["metrics"], others[test["name"]])
+        atomic_write_text(files.card_json, json.dumps(card, indent=1))
+        atomic_write_text(files.card_md, card_markdown(card))
     return report
+
+
+def _add_intervals(card_metrics: dict, summary: dict) -> None:
+    for key, stats in card_metrics.items():
+        measured = summary.get(key, {})
+        stats.update({bound: measured[bound] for bound in INTERVAL_KEYS if bound in measured})
 
 
 def _compare(card_metrics: dict, summary: dict, tolerance: dict[str, float] | None) -> dict:
