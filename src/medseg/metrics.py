@@ -121,7 +121,7 @@ def summarize(rows: list[dict[str, float]], groups: list[str] | None = None) -> 
     resamples, seeded: the same rows give the same interval) that resamples whole ``groups`` (one label
     per row: the subject, patient or sequence of each case; each row its own group when None), since
     slices of one volume or crops of one nodule are not independent cases; NaN under
-    ``MIN_INTERVAL_CASES`` groups. It says how far the mean of this many subjects may lie from the
+    ``MIN_INTERVAL_SUBJECTS`` groups. It says how far the mean of this many subjects may lie from the
     mean over all such subjects.
     """
     if groups is not None and len(groups) != len(rows):
@@ -145,7 +145,7 @@ def summarize(rows: list[dict[str, float]], groups: list[str] | None = None) -> 
 
 
 # Resampling a handful of subjects cannot show their spread (two volumes give an interval inside their range).
-MIN_INTERVAL_CASES = 10
+MIN_INTERVAL_SUBJECTS = 10
 
 
 def mean_interval(
@@ -153,12 +153,12 @@ def mean_interval(
 ) -> tuple[float, float]:
     """``(low, high)`` bootstrap (BCa) confidence interval of the mean of ``(N,)`` finite values,
     resampling whole groups (``(N,)`` labels; each value its own group when None); NaN for fewer than
-    ``MIN_INTERVAL_CASES`` groups."""
+    ``MIN_INTERVAL_SUBJECTS`` groups."""
     if groups is None:
         groups = np.arange(values.size)
     _, index = np.unique(groups, return_inverse=True)
     sums, counts = np.bincount(index, weights=values), np.bincount(index).astype(np.float64)
-    if sums.size < MIN_INTERVAL_CASES:
+    if sums.size < MIN_INTERVAL_SUBJECTS:
         return math.nan, math.nan
     if values.min() == values.max():  # every resample has the same mean
         return float(values[0]), float(values[0])

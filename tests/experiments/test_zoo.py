@@ -60,7 +60,7 @@ def test_the_card_says_what_the_model_is_and_verify_measures_it_again(zoo, hc18_
 
 def test_verify_adds_intervals_to_an_older_card_only_when_it_reproduces(zoo, hc18_synthetic, monkeypatch):
     root, _ = zoo
-    monkeypatch.setattr("medseg.metrics.MIN_INTERVAL_CASES", 2)  # the synthetic test split has a few subjects
+    monkeypatch.setattr("medseg.metrics.MIN_INTERVAL_SUBJECTS", 2)  # the synthetic test split has a few subjects
     card_json, card_md = root / "tiny" / "card.json", root / "tiny" / "card.md"
     card = json.loads(card_json.read_text())
     for stats in card["test_metrics"].values():  # a card packaged before intervals

@@ -258,7 +258,7 @@ def split_metric(key: str, class_names: list[str]) -> tuple[str, str]:
 
 def interval_text(stats: dict[str, float]) -> str:
     """``low to high``: a summary entry's 95% confidence interval of the mean; empty without one (a summary
-    saved before intervals, or fewer than ``MIN_INTERVAL_CASES`` subjects)."""
+    saved before intervals, or fewer than ``MIN_INTERVAL_SUBJECTS`` subjects)."""
     low, high = stats.get("ci95_low"), stats.get("ci95_high")
     if low is None or high is None or math.isnan(low) or math.isnan(high):
         return ""
