@@ -56,6 +56,21 @@ def multi_tversky(alpha: float, beta: float, exponent: float = 1.0, smooth: floa
     return sum((1 - tversky_index(PROBS[c], multi_truth(c), alpha, beta, smooth)) ** exponent for c in (1, 2)) / 2
 
 
+def distance_term(p: list[float], g: list[int]) -> float:
+    """Hausdorff DT term (alpha 1) on a 1x2 image: a mask with one pixel in and one out puts both
+    pixels at distance 1 from its outline; a mask without an outline adds nothing."""
+
+    def distance(mask: list[bool]) -> float:
+        return 1.0 if any(mask) and not all(mask) else 0.0
+
+    weight = distance([pi > 0.5 for pi in p]) + distance([gi == 1 for gi in g])
+    return sum((pi - gi) ** 2 * weight for pi, gi in zip(p, g, strict=True)) / len(p)
+
+
+def multi_distance() -> float:  # foreground classes 1 and 2
+    return sum(distance_term(PROBS[c], multi_truth(c)) for c in (1, 2)) / 2
+
+
 BINARY_EXPECTED = {
     "ce": bce(),
     "dice": soft_dice_loss(P, G),
@@ -64,6 +79,7 @@ BINARY_EXPECTED = {
     "tversky": 1 - tversky_index(P, G, 0.7, 0.3),
     "focal_tversky": (1 - tversky_index(P, G, 0.7, 0.3)) ** 0.75,
     "focal_tversky_ce": (1 - tversky_index(P, G, 0.7, 0.3, smooth=1.0)) ** 0.75 + bce(),
+    "dice_ce_hausdorff": soft_dice_loss(P, G) + bce() + distance_term(P, G),
 }
 MULTI_EXPECTED = {
     "ce": multi_ce(),
@@ -73,6 +89,7 @@ MULTI_EXPECTED = {
     "tversky": multi_tversky(0.7, 0.3),
     "focal_tversky": multi_tversky(0.7, 0.3, 0.75),
     "focal_tversky_ce": multi_tversky(0.7, 0.3, 0.75, smooth=1.0) + multi_ce(),
+    "dice_ce_hausdorff": multi_dice() + multi_ce() + multi_distance(),
 }
 
 
@@ -202,3 +219,19 @@ def test_focal_tversky_with_cross_entropy_term():
     plain = create_loss("focal_tversky", alpha=0.7, beta=0.3)(logits, target)
     combined = create_loss("focal_tversky", alpha=0.7, beta=0.3, lambda_ce=0.5)(logits, target)
     assert combined.item() == pytest.approx(plain.item() + 0.5 * F.cross_entropy(logits, target[:, 0]).item(), rel=1e-5)
+
+
+def test_the_distance_term_grows_with_how_far_a_boundary_is_off():
+    target = torch.zeros(1, 1, 32, 32, dtype=torch.long)
+    target[..., 8:24, 8:24] = 1
+    loss = create_loss("dice_ce_hausdorff", lambda_dice=0.0, lambda_ce=0.0)
+    costs = []
+    for shrink in (1, 3):
+        logits = torch.full((1, 1, 32, 32), -6.0)
+        logits[..., 8 + shrink : 24 - shrink, 8 + shrink : 24 - shrink] = 6.0
+        costs.append(loss(logits, target).item())
+    assert costs[1] > 3 * costs[0] > 0  # three rings of missed pixels, each farther out: more than 3x one ring
+    with pytest.raises(ConfigError, match="alpha"):
+        create_loss("dice_ce_hausdorff", alpha=0)
+    with pytest.raises(ConfigError, match="non-negative"):
+        create_loss("dice_ce_hausdorff", lambda_hd=-1)

@@ -9,8 +9,8 @@ cross-entropy otherwise) for numerical stability. The region terms are MONAI's `
 ``TverskyLoss``.
 
 Registry names (``create_loss(name, **params)``): ``dice``, ``ce``, ``dice_ce``, ``bce_dice``,
-``tversky``, ``focal_tversky``, ``focal_tversky_ce``. :class:`DeepSupervisionLoss` wraps any of them for models that
-return a list of logits while training (U-Net++ with deep supervision).
+``tversky``, ``focal_tversky``, ``focal_tversky_ce``, ``dice_ce_hausdorff``. :class:`DeepSupervisionLoss`
+wraps any of them for models that return a list of logits while training (U-Net++ with deep supervision).
 """
 
 from __future__ import annotations
@@ -120,6 +120,20 @@ class RegionCrossEntropy(nn.Module):
         target = _as_target(logits, target)
         ce = _cross_entropy(logits, target, self.weight)
         return self.lambda_region * self.region(logits, target) + self.lambda_ce * ce
+
+
+class WeightedSum(nn.Module):
+    """``sum(weight * loss(logits, target))`` over ``(loss, weight)`` pairs."""
+
+    def __init__(self, terms: list[tuple[nn.Module, float]]) -> None:
+        super().__init__()
+        if any(weight < 0 for _, weight in terms):
+            raise ValueError("the loss weights (lambda_*) must be non-negative")
+        self.losses = nn.ModuleList([loss for loss, _ in terms])
+        self.weights = [weight for _, weight in terms]
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(weight * loss(logits, target) for loss, weight in zip(self.losses, self.weights, strict=True))
 
 
 def _dice(include_background: bool, smooth: float, batch: bool) -> RegionLoss:
@@ -260,6 +274,31 @@ def focal_tversky_ce(
     """
     region = focal_tversky(alpha, beta, gamma, invert_gamma, include_background, smooth, batch)
     return RegionCrossEntropy(region, lambda_ft, lambda_ce, _class_weight(weight))
+
+
+@LOSSES.register("dice_ce_hausdorff")
+def dice_ce_hausdorff(
+    include_background: bool = False,
+    lambda_dice: float = 1.0,
+    lambda_ce: float = 1.0,
+    lambda_hd: float = 1.0,
+    alpha: float = 1.0,
+    smooth: float = 1e-5,
+    weight: list[float] | None = None,
+) -> nn.Module:
+    """``dice_ce + lambda_hd * HD``, with HD the distance-transform Hausdorff loss of Karimi &
+    Salcudean (IEEE TMI 2019), MONAI's ``HausdorffDTLoss``: per sample and class,
+    ``mean((p - g)**2 * (d_p**alpha + d_g**alpha))``, where ``d_p`` and ``d_g`` are each pixel's
+    distance (pixels) to the outline of the thresholded prediction and of the reference. A pixel far
+    from the reference outline that is predicted wrong costs more than one next to it, so a boundary
+    pulled in or pushed out by several pixels is penalised beyond its area.
+    """
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    distance = RegionLoss(ml.HausdorffDTLoss(alpha=alpha, include_background=include_background, to_onehot_y=True))
+    return WeightedSum(
+        [(dice_ce(include_background, lambda_dice, lambda_ce, smooth, weight), 1.0), (distance, lambda_hd)]
+    )
 
 
 def create_loss(name: str, **params: Any) -> nn.Module:
