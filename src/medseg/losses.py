@@ -105,35 +105,24 @@ class RegionLoss(nn.Module):
 
 
 class RegionCrossEntropy(nn.Module):
-    """``lambda_region * region loss + lambda_ce * cross-entropy`` (Dice + CE, BCE + Dice)."""
+    """``sum(lambda_region * region loss) + lambda_ce * cross-entropy`` (Dice + CE, BCE + Dice, and
+    Dice + CE + a boundary term), over ``(region loss, lambda_region)`` pairs."""
 
-    def __init__(self, region: RegionLoss, lambda_region: float, lambda_ce: float, weight: torch.Tensor | None) -> None:
+    def __init__(self, regions: list[tuple[nn.Module, float]], lambda_ce: float, weight: torch.Tensor | None) -> None:
         super().__init__()
-        if lambda_region < 0 or lambda_ce < 0:
+        if lambda_ce < 0 or any(lam < 0 for _, lam in regions):
             raise ValueError("the loss weights (lambda_*) must be non-negative")
-        self.region = region
-        self.lambda_region = lambda_region
+        self.regions = nn.ModuleList([region for region, _ in regions])
+        self.lambda_regions = [lam for _, lam in regions]
         self.lambda_ce = lambda_ce
         self.weight = weight
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         target = _as_target(logits, target)
-        ce = _cross_entropy(logits, target, self.weight)
-        return self.lambda_region * self.region(logits, target) + self.lambda_ce * ce
-
-
-class WeightedSum(nn.Module):
-    """``sum(weight * loss(logits, target))`` over ``(loss, weight)`` pairs."""
-
-    def __init__(self, terms: list[tuple[nn.Module, float]]) -> None:
-        super().__init__()
-        if any(weight < 0 for _, weight in terms):
-            raise ValueError("the loss weights (lambda_*) must be non-negative")
-        self.losses = nn.ModuleList([loss for loss, _ in terms])
-        self.weights = [weight for _, weight in terms]
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return sum(weight * loss(logits, target) for loss, weight in zip(self.losses, self.weights, strict=True))
+        loss = self.lambda_ce * _cross_entropy(logits, target, self.weight)
+        for region, lam in zip(self.regions, self.lambda_regions, strict=True):
+            loss = loss + lam * region(logits, target)
+        return loss
 
 
 def _dice(include_background: bool, smooth: float, batch: bool) -> RegionLoss:
@@ -189,7 +178,9 @@ def dice_ce(
     weight: list[float] | None = None,
 ) -> nn.Module:
     """``lambda_dice * Dice + lambda_ce * cross-entropy`` (as MONAI's ``DiceCELoss``); ``weight``: CE class weights."""
-    return RegionCrossEntropy(_dice(include_background, smooth, False), lambda_dice, lambda_ce, _class_weight(weight))
+    return RegionCrossEntropy(
+        [(_dice(include_background, smooth, False), lambda_dice)], lambda_ce, _class_weight(weight)
+    )
 
 
 @LOSSES.register("bce_dice")
@@ -250,7 +241,7 @@ def focal_tversky(
     region = RegionLoss(_tversky(alpha, beta, include_background, smooth, batch, reduction="none"), exponent)
     if lambda_ce == 0 and weight is None:
         return region
-    return RegionCrossEntropy(region, 1.0, lambda_ce, _class_weight(weight))
+    return RegionCrossEntropy([(region, 1.0)], lambda_ce, _class_weight(weight))
 
 
 @LOSSES.register("focal_tversky_ce")
@@ -273,7 +264,7 @@ def focal_tversky_ce(
     Defaults pool the Tversky sums over the batch (``batch=True``) with ``smooth = 1``.
     """
     region = focal_tversky(alpha, beta, gamma, invert_gamma, include_background, smooth, batch)
-    return RegionCrossEntropy(region, lambda_ft, lambda_ce, _class_weight(weight))
+    return RegionCrossEntropy([(region, lambda_ft)], lambda_ce, _class_weight(weight))
 
 
 @LOSSES.register("dice_ce_hausdorff")
@@ -296,9 +287,8 @@ def dice_ce_hausdorff(
     if alpha <= 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
     distance = RegionLoss(ml.HausdorffDTLoss(alpha=alpha, include_background=include_background, to_onehot_y=True))
-    return WeightedSum(
-        [(dice_ce(include_background, lambda_dice, lambda_ce, smooth, weight), 1.0), (distance, lambda_hd)]
-    )
+    regions = [(_dice(include_background, smooth, False), lambda_dice), (distance, lambda_hd)]
+    return RegionCrossEntropy(regions, lambda_ce, _class_weight(weight))
 
 
 def create_loss(name: str, **params: Any) -> nn.Module:
