@@ -23,12 +23,33 @@ from medseg.experiments.evaluate import evaluate_cases
 from medseg.inference import Predictor
 
 
-def signed_hc_errors(run_dir: str, data: str, split: str, tta: bool, scales: tuple[float, ...]) -> dict[str, float]:
-    """``{case id: predicted - reference HC in mm}`` of one run on ``split``."""
+def head_circumferences(
+    run_dir: str, data: str, split: str, tta: bool, scales: tuple[float, ...]
+) -> dict[str, tuple[float, float]]:
+    """``{case id: (predicted HC, reference HC) in mm}`` of one run on ``split``."""
     predictor = Predictor.from_run(run_dir, tta=tta, scales=scales)
     cases = select(load_cases(predictor.config, data), load_split(f"{run_dir}/split.json")[split])
     rows, _ = evaluate_cases(predictor, cases, None)
-    return {row["id"]: float(row["hc_diff_mm"]) for row in rows}
+    return {row["id"]: (float(row["hc_mm"]), float(row["hc_ref_mm"])) for row in rows}
+
+
+def calibrated_absdiff(predicted: np.ndarray, reference: np.ndarray, kind: str) -> float:
+    """Mean |HC error| (mm) after a correction fitted on all other images, for each image in turn.
+
+    ``kind`` ``"scale"``: ``reference ~ s * predicted`` with ``s`` the median ratio; ``"line"``:
+    ``reference ~ a + b * predicted`` by least squares. ``predicted``, ``reference``: ``(N,)`` mm.
+    """
+    corrected = np.empty_like(predicted)
+    for i in range(len(predicted)):
+        others = np.arange(len(predicted)) != i
+        if kind == "scale":
+            corrected[i] = predicted[i] * np.median(reference[others] / predicted[others])
+        elif kind == "line":
+            slope, intercept = np.polyfit(predicted[others], reference[others], 1)
+            corrected[i] = intercept + slope * predicted[i]
+        else:
+            raise ValueError(f"kind must be 'scale' or 'line', got {kind!r}")
+    return float(np.abs(corrected - reference).mean())
 
 
 def agreement(errors: np.ndarray) -> dict[str, float]:
@@ -60,15 +81,18 @@ def main() -> None:
         raise SystemExit(f"the runs do not share one {args.split} split")
     scales = tuple(float(v) for v in args.scales.split(","))
     started = time.perf_counter()
-    per_run = [signed_hc_errors(run, args.data, args.split, args.tta, scales) for run in args.runs]
+    per_run = [head_circumferences(run, args.data, args.split, args.tta, scales) for run in args.runs]
     ids = sorted(per_run[0])
-    errors = np.array([[run[i] for i in ids] for run in per_run])
+    predicted = np.array([[run[i][0] for i in ids] for run in per_run])
+    reference = np.array([per_run[0][i][1] for i in ids])
+    errors = predicted - reference
     seconds = time.perf_counter() - started
     print(f"{len(ids)} {args.split} images, {len(args.runs)} runs, tta={args.tta}, scales={scales}, {seconds:.0f} s")
-    print("| run | mean \\|HC error\\| mm | bias mm |")
-    print("|---|---|---|")
-    for run, row in zip(args.runs, errors, strict=True):
-        print(f"| {run} | {np.abs(row).mean():.3f} | {row.mean():+.3f} |")
+    print("| run | mean \\|HC error\\| mm | bias mm | after a scale (leave-one-out) | after a line (leave-one-out) |")
+    print("|---|---|---|---|---|")
+    for run, row, hcs in zip(args.runs, errors, predicted, strict=True):
+        scaled, line = (calibrated_absdiff(hcs, reference, kind) for kind in ("scale", "line"))
+        print(f"| {run} | {np.abs(row).mean():.3f} | {row.mean():+.3f} | {scaled:.3f} | {line:.3f} |")
     found = agreement(errors)
     print(
         f"pairwise correlation of the per-image errors: mean {found['correlation_mean']:.3f}, "

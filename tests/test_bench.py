@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -156,3 +159,17 @@ def test_predict_seconds_reads_the_commands_own_time_split():
     rows = section(jobs, 2, 2, "cmd", (0.1, 0.2))[-2:]
     assert rows[0] == "| zip | 9.0 / 8.4 | 8.7 | 15 s: met | 129 slices in 5.4 s |"
     assert rows[1] == "| crops | 4.5 / 4.3 | 4.4 | 3 s: missed | - |"
+
+
+def test_hc_calibration_is_fitted_without_the_image_it_corrects():
+    from bench.hc18_error_agreement import calibrated_absdiff
+
+    reference = np.array([100.0, 200.0, 300.0, 400.0])
+    # every measurement 2% short: a scale fitted on the other three removes it exactly
+    assert calibrated_absdiff(reference * 0.98, reference, "scale") < 1e-9
+    assert calibrated_absdiff(reference * 0.98 - 1.0, reference, "line") < 1e-9
+    # noise is not removable: leaving the image out makes the correction fit it worse, not better
+    noisy = reference + np.array([1.0, -1.0, 1.0, -1.0])
+    assert calibrated_absdiff(noisy, reference, "line") > np.abs(noisy - reference).mean()
+    with pytest.raises(ValueError, match="spline"):
+        calibrated_absdiff(noisy, reference, "spline")
