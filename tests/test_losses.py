@@ -235,3 +235,22 @@ def test_the_distance_term_grows_with_how_far_a_boundary_is_off():
         create_loss("dice_ce_hausdorff", alpha=0)
     with pytest.raises(ConfigError, match="non-negative"):
         create_loss("dice_ce_hausdorff", lambda_hd=-1)
+
+
+def test_the_2d_distance_transform_gives_monais_hausdorff_loss():
+    from monai.losses import HausdorffDTLoss
+
+    from medseg.losses import HausdorffDTLoss2D
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 3, 24, 40, generator=generator, requires_grad=True)
+    target = torch.randint(0, 3, (4, 1, 24, 40), generator=generator)
+    target[0] = 0  # a sample without any outline: no distances in either
+    options = {"include_background": False, "to_onehot_y": True, "softmax": True}
+    ours, monais = HausdorffDTLoss2D(**options)(logits, target), HausdorffDTLoss(**options)(logits, target)
+    assert ours.item() == pytest.approx(monais.item(), rel=1e-5)
+    (ours_grad,) = torch.autograd.grad(ours, logits)
+    (monais_grad,) = torch.autograd.grad(monais, logits)
+    assert torch.allclose(ours_grad, monais_grad, rtol=1e-4, atol=1e-8)
+    volume = torch.rand(2, 1, 6, 6, 6, generator=generator)  # 3D: MONAI's own transform
+    assert torch.equal(HausdorffDTLoss2D().distance_field(volume), HausdorffDTLoss().distance_field(volume))
