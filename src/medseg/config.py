@@ -160,6 +160,21 @@ class InferConfig:
 
 
 @dataclass
+class EnsembleConfig:
+    """Networks trained side by side and averaged (``medseg train``, :mod:`medseg.experiments.members`).
+
+    ``members``: one list of ``KEY=VALUE`` overrides per network (``[]``: the config as written), in
+    ``train.*``, ``augment.*`` or ``model.*`` only, since every member must read its images and write
+    its masks as the others do. Empty: one network.
+    """
+
+    members: list[list[str]] = field(default_factory=list)
+
+
+MEMBER_SECTIONS = ("train.", "augment.", "model.")
+
+
+@dataclass
 class Config:
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -169,9 +184,34 @@ class Config:
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     infer: InferConfig = field(default_factory=InferConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def member_configs(config: Config) -> list[Config]:
+    """The config of each member of ``config.ensemble`` (the config with that member's overrides).
+
+    Raises:
+        ConfigError: fewer than two members, an override outside ``train``/``augment``/``model``, or a
+        member config that is not valid (the message names the member).
+    """
+    members = config.ensemble.members
+    if len(members) < 2:
+        raise ConfigError(f"ensemble.members: give two or more members (lists of overrides), got {len(members)}")
+    configs = []
+    for index, overrides in enumerate(members):
+        where = f"ensemble.members[{index}]"
+        for item in overrides:
+            if not item.strip().startswith(MEMBER_SECTIONS):
+                raise ConfigError(
+                    f"{where}: {item!r}: a member may only change {', '.join(s + '*' for s in MEMBER_SECTIONS)} "
+                    "(the members' probabilities are averaged, so they must read images and write masks alike)"
+                )
+        values = {**config.to_dict(), "ensemble": {"members": []}}
+        configs.append(config_from_dict(apply_overrides(values, list(overrides)), where))
+    return configs
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -245,6 +285,8 @@ def config_from_dict(values: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
     config = _build(Config, values, source)
     validate_config(config, source)
+    if config.ensemble.members:
+        member_configs(config)  # every member checked before anything trains
     return config
 
 

@@ -32,6 +32,15 @@ train+val / test split), plus::
         cv_summary.json          mean and sd over the folds                   RunFolder.cv_summary
         fold_K/                  a training run, as above                     RunFolder.fold(k), .folds()
 
+An ensemble trained side by side (``medseg train`` of a config with ``ensemble.members``) holds the
+top-level files of a run (the whole configuration, the split every member trained on), plus::
+
+    ENSEMBLE/
+        member_K/                a training run, as above                     RunFolder.member(k), .members()
+
+A cross-validation folder and an ensemble folder both predict as one model: their networks'
+probabilities averaged (``RunFolder.members``).
+
 A zoo model (``medseg zoo package``, :mod:`medseg.inference.zoo`)::
 
     ZOO/<name>/
@@ -75,6 +84,8 @@ CV_RESULTS = "cv_results.csv"
 CV_SUMMARY = "cv_summary.json"
 FOLD_PREFIX = "fold_"
 FOLDS = f"{FOLD_PREFIX}*"  # glob of the fold folders
+MEMBER_PREFIX = "member_"
+MEMBERS = f"{MEMBER_PREFIX}*"  # glob of an ensemble's member folders
 # the files of a zoo model
 ZOO_WEIGHTS = "weights.safetensors"
 ZOO_SETTINGS = "model.json"
@@ -243,6 +254,20 @@ class RunFolder:
         """The ``fold_K`` folders present, sorted; ``trained``: only those with checkpoints."""
         found = [RunFolder(p) for p in sorted(self.root.glob(FOLDS)) if p.is_dir()]
         return [f for f in found if f.has_checkpoints] if trained else found
+
+    def member(self, k: int) -> RunFolder:
+        """``member_K/`` of an ensemble folder."""
+        return RunFolder(self.root / f"{MEMBER_PREFIX}{k}")
+
+    def members(self, trained: bool = False) -> list[RunFolder]:
+        """The networks this folder averages: its ``fold_K`` folders (cross-validation), else its
+        ``member_K`` folders (an ensemble), sorted by K; ``trained``: only those with checkpoints."""
+        folds = self.folds(trained)
+        if folds:
+            return folds
+        found = [p for p in self.root.glob(MEMBERS) if p.is_dir() and p.name[len(MEMBER_PREFIX) :].isdigit()]
+        members = [RunFolder(p) for p in sorted(found, key=lambda p: int(p.name[len(MEMBER_PREFIX) :]))]
+        return [m for m in members if m.has_checkpoints] if trained else members
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def train(
     """Train a model; writes config, split, history and checkpoints into OUT.
 
     Data-parallel on N processes: torchrun --nproc_per_node N -m medseg train ... (train.batch_size
-    is the global batch, split over the processes).
+    is the global batch, split over the processes). A config with ensemble.members trains each member
+    side by side into OUT/member_K; OUT then predicts as one model.
     """
     from medseg.config import load_config
     from medseg.experiments.train import train_run
@@ -38,6 +39,9 @@ def train(
 
     try:
         cfg = load_config(config, [*(set_ or []), *(overrides or [])])
+        if cfg.ensemble.members:
+            _train_ensemble(cfg, data, out, overwrite, resume)
+            return
         result = train_run(cfg, data, out, overwrite=overwrite, resume=resume)
     except MedsegError as error:
         fail(error)
@@ -46,6 +50,24 @@ def train(
             f"best {result.monitor or cfg.train.monitor} {result.best_score:.4f} at epoch {result.best_epoch}; "
             f"{result.train_seconds / 60:.1f} min training; run in {out}"
         )
+
+
+def _train_ensemble(cfg, data: Path, out: Path, overwrite: bool, resume: bool) -> None:
+    from medseg.errors import OptionError
+    from medseg.experiments.members import train_members
+
+    if resume:
+        raise OptionError(f"{out}: --resume continues one run; resume an ensemble's members one by one (OUT/member_K)")
+    result = train_members(cfg, data, out, overwrite)
+    for index, member in enumerate(result.members):
+        monitor, score = member.get("monitor") or cfg.train.monitor, member.get("best_score", float("nan"))
+        console.print(
+            f"member {index}: best {monitor} {score:.4f} at epoch {member.get('best_epoch')}; "
+            f"{member.get('train_seconds', 0) / 60:.1f} min training"
+        )
+    console.print(
+        f"{len(result.members)} members side by side in {result.wall_seconds / 60:.1f} min; ensemble in {out}"
+    )
 
 
 def cv(

@@ -71,7 +71,7 @@ _NEW, _OLD = ".medseg-new", ".medseg-old"
 _COMMON = ("*.log", "logs", rf.REPORT, rf.ONNX, rf.ONNX_SETTINGS, FILES_LEDGER)
 _RUN = (rf.CHECKPOINTS, rf.CONFIG, rf.RUN_INFO, rf.SPLIT, rf.HISTORY, rf.EVALUATION, rf.TENSORBOARD, "test")
 OWN_ENTRIES: dict[str, tuple[str, ...]] = {
-    "train": (*_RUN, "calibration*", "averaged*"),
+    "train": (*_RUN, rf.MEMBERS, "calibration*", "averaged*"),
     "cv": (*_RUN, rf.FOLDS, rf.CV_INFO, rf.CV_RESULTS, rf.CV_SUMMARY, "splits*"),
     "search": (*_RUN, "trial_*", "trials*", "grid", "search_*", "best_config.yaml", "study*"),
     "predict": (

@@ -199,7 +199,7 @@ def package_run(
     _check_evaluated_as_packaged(run.evaluation(split).options, run_dir, split, checkpoint)
     if expected is not None and not (isinstance(expected, dict) and isinstance(expected.get("rows"), list)):
         raise ConfigError("expected results: give {'label': ..., 'rows': [{column: value}, ...], 'commands': [...]}")
-    folds = [] if run.has_checkpoints else run.folds(trained=True)
+    folds = [] if run.has_checkpoints else run.members(trained=True)
     paths = [fold.checkpoint(checkpoint) for fold in folds] or [run.checkpoint(checkpoint)]
     states = [load_checkpoint(path) for path in paths]
     state = states[0]
@@ -222,7 +222,7 @@ def package_run(
         test_sets = STUDY_TEST_SETS[study_name](part, Path(data_root), int(state["config"]["data"]["split_seed"]))
         sets = " ".join(f"--set {override}" for override in overrides)
         command = f"medseg reproduce {study_name} --data DATA --out STUDY --only {part} {sets}".strip()
-    elif folds:  # a cross-validation folder: its fold models are the ensemble
+    elif folds and run.folds():  # a cross-validation folder: its fold models are the ensemble
         command = " ".join(["medseg cv", recipe, f"--data DATA --folds {len(folds)} --out RUN", *overrides])
     else:
         command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
@@ -290,8 +290,8 @@ def _card(
     run = RunFolder(run_dir)
     info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
     result = info.get("result", {})
-    folds = [] if run.has_checkpoints else [f for f in run.folds(trained=True) if f.run_info.is_file()]
-    if folds:  # an ensemble of fold models: their training time added up
+    folds = [] if run.has_checkpoints else [f for f in run.members(trained=True) if f.run_info.is_file()]
+    if folds:  # an ensemble of fold or member models: their training time added up
         infos = [json.loads(f.run_info.read_text()) for f in folds]
         info = {**infos[0], **info}
         seconds = [i.get("result", {}).get("train_seconds") for i in infos]

@@ -259,14 +259,14 @@ class Predictor:
 
 
 def load_predictor(run_dir: str | Path, checkpoint: str = "best", tta: bool = False, **options) -> Predictor:
-    """A predictor for a training run, or for a cross-validation directory (its folds as an ensemble).
+    """A predictor for a training run, or for a cross-validation or ensemble folder (its networks averaged).
 
     ``options``: ``device``, ``sliding_window``, ``batch_size``, ``precision`` as for :class:`Predictor`.
     """
     run = RunFolder(run_dir)
-    folds = run.folds(trained=True)
-    if not run.has_checkpoints and folds:
-        predictors = [Predictor.from_run(f.root, checkpoint) for f in folds]
+    members = run.members(trained=True)
+    if not run.has_checkpoints and members:
+        predictors = [Predictor.from_run(m.root, checkpoint) for m in members]
         return Predictor([p.models[0] for p in predictors], predictors[0].config, tta=tta, **options)
     if not run.has_checkpoints:
         raise RunDirError(f"{run_dir}: not a run directory (no checkpoints/ folder)")

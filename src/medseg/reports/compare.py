@@ -28,12 +28,12 @@ HEADLINE = ("dice_", "iou_", "hd_mm_", "hd_px_", "hc_absdiff_mm", "hc_diff_mm", 
 
 
 def checkpoint_dir(run_dir: Path) -> Path | None:
-    """The folder whose ``checkpoints/`` holds the run's model (``fold_0`` for cross-validation)."""
+    """The folder whose ``checkpoints/`` holds the run's model (``fold_0`` or ``member_0`` of an ensemble)."""
     run = RunFolder(run_dir)
     if run.has_checkpoints:
         return run_dir
-    folds = run.folds(trained=True)
-    return folds[0].root if folds else None
+    members = run.members(trained=True)
+    return members[0].root if members else None
 
 
 def input_size(config: dict[str, Any], state: dict[str, Any]) -> tuple[int, int]:
