@@ -65,6 +65,7 @@ def train_members(config: Config, data_path: str | Path, out: str | Path, overwr
     check_run_dir(out, overwrite, False, data_path)
     cases = load_cases(config, data_path)  # the data checked once, before any write
     split = split_cases(cases, config.data.val_fraction, config.data.test_fraction, config.data.split_seed)
+    del cases  # each member reads the data itself
     output = OutputDir.plan(out, "train", [data_path], overwrite).prepare()
     try:
         run = RunFolder(output.work)
