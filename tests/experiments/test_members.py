@@ -100,3 +100,17 @@ def test_a_failing_member_stops_the_ensemble_and_names_itself(fetal_data, tmp_pa
     assert read_marker(out)["complete"] is False
     again = runner.invoke(app, ["train", "demo", "--data", str(fetal_data), "--out", str(out), "--resume"])
     assert again.exit_code != 0
+
+
+def test_a_single_run_refuses_a_config_with_members(fetal_data, tmp_path):
+    from medseg.experiments.train import train_run
+
+    with pytest.raises(ConfigError, match="ensemble.members lists 2 networks"):
+        train_run(load_config("demo", [*TINY, MEMBERS]), fetal_data, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    for command, *options in (["cv"], ["search", "--grid", "lr=1e-3,1e-2"]):
+        out = tmp_path / command
+        args = [command, "demo", "--data", str(fetal_data), "--out", str(out), *options, "--set", MEMBERS]
+        result = runner.invoke(app, args)
+        assert result.exit_code != 0 and "ensemble.members lists 2 networks" in result.output
+        assert not out.exists()

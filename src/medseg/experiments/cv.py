@@ -34,7 +34,7 @@ from medseg.errors import ConfigError, RunDirError
 from medseg.experiments.evaluate import HEADLINE, evaluate_cases
 from medseg.experiments.report import write_report
 from medseg.experiments.rundir import OutputDir
-from medseg.experiments.train import train_run
+from medseg.experiments.train import one_network_only, train_run
 from medseg.inference import Predictor, load_predictor
 from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
@@ -115,6 +115,7 @@ def cross_validate(
         DataError: too few subjects for the folds.
     """
     single_process_only("cv")
+    one_network_only(config, "medseg cv")
     out_dir = Path(out_dir)
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2, got {folds}")

@@ -42,7 +42,7 @@ from medseg.experiments import search_store
 from medseg.experiments.cv import single_process_only
 from medseg.experiments.report import write_compare
 from medseg.experiments.rundir import OutputDir, read_marker
-from medseg.experiments.train import train_run
+from medseg.experiments.train import one_network_only, train_run
 from medseg.io import atomic_write_text, json_safe, write_table
 from medseg.logs import log
 from medseg.reports.search_heatmap import write_heatmap
@@ -236,6 +236,7 @@ def search(
         RunDirError: ``out_dir`` holds something that is not a search.
     """
     single_process_only("search")
+    one_network_only(config, "medseg search")
     grid, space = dict(grid or {}), dict(space or {})
     if not grid and not space:
         raise ConfigError("nothing to search: give --grid name=v1,v2,... or --space name=kind:low:high")

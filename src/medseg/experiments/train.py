@@ -95,6 +95,19 @@ def check_names(config: Config) -> None:
             raise ConfigError(f"{key}={value!r} is not allowed; known: {', '.join(registry.names())}")
 
 
+def one_network_only(config: Config, what: str) -> None:
+    """Refuses a config with ``ensemble.members`` where ``what`` trains one network per run.
+
+    Raises:
+        ConfigError: the config lists members.
+    """
+    if config.ensemble.members:
+        raise ConfigError(
+            f"{config.name}: ensemble.members lists {len(config.ensemble.members)} networks, but {what} trains "
+            "one network per run; train the ensemble with medseg train (one process per member)"
+        )
+
+
 def train_run(
     config: Config,
     data_path: str | Path,
@@ -117,6 +130,7 @@ def train_run(
     the others read the split it saved.
     """
     run_dir = Path(run_dir)
+    one_network_only(config, "a training run")
     check_run_dir(run_dir, overwrite, resume, data_path)
     if resume:
         config = load_config(RunFolder(run_dir).config)
