@@ -76,6 +76,8 @@ def test_the_ensemble_packages_into_the_zoo_as_its_members(ensemble_dir, fetal_d
     package_run(ensemble_dir, "pair", "hc18", "demo", [*TINY, MEMBERS], "test machine", root=tmp_path / "zoo")
     card = json.loads((tmp_path / "zoo" / "pair" / "card.json").read_text())
     assert card["members"] == 2 and card["command"].startswith("medseg train demo --data DATA --out RUN")
+    wall = json.loads((ensemble_dir / "run.json").read_text())["result"]["wall_seconds"]
+    assert card["training"]["seconds"] == pytest.approx(wall)  # side by side: the time they took together
     image = np.random.default_rng(1).integers(0, 255, (64, 96), dtype=np.uint8)
     expected = load_predictor(ensemble_dir).probabilities(image)
     np.testing.assert_allclose(load_zoo_predictor(tmp_path / "zoo" / "pair").probabilities(image), expected, atol=1e-5)

@@ -100,32 +100,32 @@ def train_members(config: Config, data_path: str | Path, out: str | Path, overwr
 def _run_side_by_side(members: list[Config], data_path: Path, run: RunFolder) -> list[dict[str, Any]]:
     """Starts one ``medseg train`` per member, waits for all; stops the rest when one fails."""
     with tempfile.TemporaryDirectory(prefix="medseg-members-") as scratch:
-        processes = []
-        for index, member in enumerate(members):
-            config_path = Path(scratch) / f"member_{index}.yaml"
-            save_config(member, config_path)
-            output = open(Path(scratch) / f"member_{index}.out", "w+b")  # noqa: SIM115  (closed below)
-            env = dict(os.environ)
-            if member.train.threads:
-                env["OMP_NUM_THREADS"] = str(member.train.threads)
-            command = [sys.executable, "-m", "medseg", "train", str(config_path), "--data", str(data_path)]
-            command += ["--out", str(run.member(index).root)]
-            processes.append((subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env), output))
-            log(f"member {index}: training in {run.member(index).root} (progress: its train.log)")
+        processes: list[tuple[subprocess.Popen, Any]] = []
         try:
+            for index, member in enumerate(members):
+                config_path = Path(scratch) / f"member_{index}.yaml"
+                save_config(member, config_path)
+                env = dict(os.environ)
+                if member.train.threads:
+                    env["OMP_NUM_THREADS"] = str(member.train.threads)
+                command = [sys.executable, "-m", "medseg", "train", str(config_path), "--data", str(data_path)]
+                command += ["--out", str(run.member(index).root)]
+                lines = open(Path(scratch) / f"member_{index}.out", "wb")  # noqa: SIM115  (closed below)
+                processes.append((subprocess.Popen(command, stdout=lines, stderr=subprocess.STDOUT, env=env), lines))
+                log(f"member {index}: training in {run.member(index).root} (progress: its train.log)")
             failed = _wait(processes)
-        finally:
-            for process, output in processes:
+        finally:  # on any failure, and on Ctrl-C: no member keeps running
+            for process, lines in processes:
                 if process.poll() is None:
                     process.kill()
                     process.wait()
-                output.close()
+                lines.close()
         if failed is not None:
             index, code = failed
             lines = (Path(scratch) / f"member_{index}.out").read_text(errors="replace").splitlines()[-TAIL_LINES:]
             raise MemberError(
                 f"{run.member(index).root}: member {index} failed (exit code {code}); the other members were "
-                "stopped. Its last lines:\n" + "\n".join(lines)
+                "stopped (start again with --overwrite). Its last lines:\n" + "\n".join(lines)
             )
     return [json.loads(run.member(i).run_info.read_text()).get("result", {}) for i in range(len(members))]
 

@@ -291,12 +291,12 @@ def _card(
     info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
     result = info.get("result", {})
     folds = [] if run.has_checkpoints else [f for f in run.members(trained=True) if f.run_info.is_file()]
-    if folds:  # an ensemble of fold or member models: their training time added up
+    if folds:  # folds trained one after another: their times added; members side by side: their wall time
         infos = [json.loads(f.run_info.read_text()) for f in folds]
-        info = {**infos[0], **info}
+        info, wall = {**infos[0], **info}, result.get("wall_seconds")
         seconds = [i.get("result", {}).get("train_seconds") for i in infos]
         result = {
-            "train_seconds": sum(seconds) if all(isinstance(v, int | float) for v in seconds) else None,
+            "train_seconds": wall or (sum(seconds) if all(isinstance(v, int | float) for v in seconds) else None),
             "epochs_run": [i.get("result", {}).get("epochs_run") for i in infos],
         }
     split = load_split(run.split)
