@@ -23,12 +23,12 @@ from typing import Any
 from medseg.config import Config, member_configs, save_config
 from medseg.data.loading import load_cases
 from medseg.data.splits import load_split, save_split, split_cases
-from medseg.errors import ConfigError, MedsegError
+from medseg.errors import MedsegError
+from medseg.experiments.cv import single_process_only
 from medseg.experiments.rundir import OutputDir
 from medseg.experiments.train import check_names, check_run_dir, code_version, write_run_info
 from medseg.logs import log
 from medseg.run_folder import RunFolder
-from medseg.training.distributed import env_context
 
 TAIL_LINES = 15  # lines of a failed member's output quoted in the error
 
@@ -56,8 +56,7 @@ def train_members(config: Config, data_path: str | Path, out: str | Path, overwr
         ConfigError: under ``torchrun``, or a member config is invalid.
         MemberError: a member's training failed.
     """
-    if env_context().world_size > 1:
-        raise ConfigError("an ensemble trains its members as separate processes: run medseg train without torchrun")
+    single_process_only("train of an ensemble")  # its members are processes of their own
     out = Path(out)
     members = member_configs(config)
     for member in members:

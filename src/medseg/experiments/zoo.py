@@ -199,8 +199,8 @@ def package_run(
     _check_evaluated_as_packaged(run.evaluation(split).options, run_dir, split, checkpoint)
     if expected is not None and not (isinstance(expected, dict) and isinstance(expected.get("rows"), list)):
         raise ConfigError("expected results: give {'label': ..., 'rows': [{column: value}, ...], 'commands': [...]}")
-    folds = [] if run.has_checkpoints else run.members(trained=True)
-    paths = [fold.checkpoint(checkpoint) for fold in folds] or [run.checkpoint(checkpoint)]
+    networks = [] if run.has_checkpoints else run.members(trained=True)  # folds or members, averaged
+    paths = [network.checkpoint(checkpoint) for network in networks] or [run.checkpoint(checkpoint)]
     states = [load_checkpoint(path) for path in paths]
     state = states[0]
     dtype = torch.float16 if half else torch.float32
@@ -222,8 +222,8 @@ def package_run(
         test_sets = STUDY_TEST_SETS[study_name](part, Path(data_root), int(state["config"]["data"]["split_seed"]))
         sets = " ".join(f"--set {override}" for override in overrides)
         command = f"medseg reproduce {study_name} --data DATA --out STUDY --only {part} {sets}".strip()
-    elif folds and run.folds():  # a cross-validation folder: its fold models are the ensemble
-        command = " ".join(["medseg cv", recipe, f"--data DATA --folds {len(folds)} --out RUN", *overrides])
+    elif networks and run.folds():  # a cross-validation folder: its fold models are the ensemble
+        command = " ".join(["medseg cv", recipe, f"--data DATA --folds {len(networks)} --out RUN", *overrides])
     else:
         command = " ".join(["medseg train", recipe, "--data DATA --out RUN", *overrides])
     config = config_from_dict(state["config"], str(run.checkpoint(checkpoint)))
@@ -290,9 +290,9 @@ def _card(
     run = RunFolder(run_dir)
     info = json.loads(run.run_info.read_text()) if run.run_info.is_file() else {}
     result = info.get("result", {})
-    folds = [] if run.has_checkpoints else [f for f in run.members(trained=True) if f.run_info.is_file()]
-    if folds:  # folds trained one after another: their times added; members side by side: their wall time
-        infos = [json.loads(f.run_info.read_text()) for f in folds]
+    networks = [] if run.has_checkpoints else [n for n in run.members(trained=True) if n.run_info.is_file()]
+    if networks:  # folds trained one after another: their times added; members side by side: their wall time
+        infos = [json.loads(n.run_info.read_text()) for n in networks]
         info, wall = {**infos[0], **info}, result.get("wall_seconds")
         seconds = [i.get("result", {}).get("train_seconds") for i in infos]
         result = {
